@@ -1,0 +1,205 @@
+"""Image-classification data: MNIST built in, or any folder of IDX files or a Keras-layout .npz.
+
+Splits follow the paper: train = the first N - val_size images of the training file, validation =
+its last val_size (5,000 for MNIST), test = the test file. `DataSource.train_val` never touches the
+test files' pixels; only `DataSource.test` (called by confirmation) reads them.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from search._errors import UsageError
+
+IDX_FILES = {
+    "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "y_train": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "x_test": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte", "test-images-idx3-ubyte"),
+    "y_test": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte", "test-labels-idx1-ubyte"),
+}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+SYSTEM_MNIST_DIR = Path("/usr/share/datasets/mnist")
+LOCAL_HINT = ("point slimtune at a local copy with --data-dir DIR (or SLIMTUNE_DATA_DIR) holding the "
+              "four MNIST IDX files or mnist.npz")
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # uint8 (N, H, W, C)
+    y: np.ndarray  # int32 (N,)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a dataset lives. `name` is 'mnist' or the folder path; files are IDX paths or one npz."""
+
+    name: str
+    files: dict[str, Path]  # keys of IDX_FILES, or {"npz": path}
+
+    def train_val(self, val_size: int = 5000, train_subset: int | None = None) -> tuple[Split, Split]:
+        x, y = self._read("x_train"), self._read("y_train")
+        _check_pair(x, y, self._where("x_train"), self._where("y_train"))
+        if not 0 < val_size < len(x):
+            raise UsageError(f"--val-size {val_size} does not fit {len(x)} training images; "
+                             f"use a value between 1 and {len(x) - 1}")
+        train = Split(x[:-val_size], y[:-val_size])
+        if train_subset is not None:
+            if not 0 < train_subset:
+                raise UsageError(f"--train-subset {train_subset} must be positive; "
+                                 f"use a value between 1 and {len(train.x)}")
+            train = Split(train.x[:train_subset], train.y[:train_subset])
+        return train, Split(x[-val_size:], y[-val_size:])
+
+    def test(self) -> Split:
+        x, y = self._read("x_test"), self._read("y_test")
+        _check_pair(x, y, self._where("x_test"), self._where("y_test"))
+        return Split(x, y)
+
+    def check(self) -> None:
+        """Verify every file (headers, sizes, image/label counts) without keeping test pixels."""
+        if "npz" in self.files:
+            with np.load(self.files["npz"]) as npz:
+                missing = [k for k in NPZ_KEYS if k not in npz.files]
+                if missing:
+                    raise UsageError(f"{self.files['npz']}: missing array {missing[0]!r}; a Keras-"
+                                     f"layout .npz holds {', '.join(NPZ_KEYS)}")
+                for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
+                    if len(npz[images]) != len(npz[labels]):
+                        raise UsageError(f"{self.files['npz']}: {images} has {len(npz[images])} "
+                                         f"entries but {labels} has {len(npz[labels])}; use a "
+                                         "complete copy of the dataset")
+            return
+        for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
+            n_images = _idx_shape(self.files[images], 3)[0]
+            n_labels = _idx_shape(self.files[labels], 1)[0]
+            if n_images != n_labels:
+                raise UsageError(f"{self.files[images]} holds {n_images} images but "
+                                 f"{self.files[labels]} holds {n_labels} labels; use matching files")
+
+    def _where(self, key: str) -> Path:
+        return self.files.get(key) or self.files["npz"]
+
+    def _read(self, key: str) -> np.ndarray:
+        if "npz" in self.files:
+            with np.load(self.files["npz"]) as npz:
+                array = npz[key]
+        else:
+            array = _read_idx(self.files[key])
+        return _as_nhwc(array) if key.startswith("x") else array.astype(np.int32)
+
+
+def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
+    """Find a dataset: 'mnist' (lookup order in README) or a folder path for any other dataset."""
+    if dataset != "mnist":
+        path = Path(dataset)
+        if not path.is_dir():
+            raise UsageError(f"unknown --dataset {dataset!r}: use 'mnist' or the path of a folder "
+                             "holding IDX files or a Keras-layout .npz")
+        return _folder_source(str(path), path)
+    env_dir = os.environ.get("SLIMTUNE_DATA_DIR")
+    for chosen, flag in ((data_dir, "--data-dir"), (env_dir, "SLIMTUNE_DATA_DIR")):
+        if chosen:
+            if not Path(chosen).is_dir():
+                raise UsageError(f"{flag} {chosen!r} is not a folder; {LOCAL_HINT}")
+            return _folder_source("mnist", Path(chosen))
+    keras_cache = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    if keras_cache.is_file():
+        return DataSource("mnist", {"npz": keras_cache})
+    if SYSTEM_MNIST_DIR.is_dir():
+        return _folder_source("mnist", SYSTEM_MNIST_DIR)
+    return DataSource("mnist", {"npz": _download_mnist()})
+
+
+def _folder_source(name: str, folder: Path) -> DataSource:
+    files: dict[str, Path] = {}
+    for key, stems in IDX_FILES.items():
+        found = [folder / f"{stem}{ext}" for stem in stems for ext in ("", ".gz")
+                 if (folder / f"{stem}{ext}").is_file()]
+        if found:
+            files[key] = found[0]
+    if len(files) == len(IDX_FILES):
+        return DataSource(name, files)
+    npz = sorted(folder.glob("*.npz"))
+    if npz:
+        return DataSource(name, {"npz": npz[0]})
+    missing = next(stems[0] for key, stems in IDX_FILES.items() if key not in files)
+    raise UsageError(f"{folder}: missing file {missing}[.gz]; the folder needs the four IDX files "
+                     "(gzipped or not) or a Keras-layout .npz")
+
+
+def _download_mnist() -> Path:
+    try:
+        import keras
+
+        keras.datasets.mnist.load_data()
+    except Exception as exc:  # any network or HTTP failure
+        raise UsageError(f"could not download MNIST ({type(exc).__name__}); {LOCAL_HINT}") from None
+    return Path.home() / ".keras" / "datasets" / "mnist.npz"
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _parse_header(path: Path, head: bytes, expected_dims: int) -> tuple[int, ...]:
+    if len(head) < 4 or head[0:2] != b"\x00\x00" or head[2] != 0x08:
+        raise UsageError(f"{path}: bad magic number {head[:4].hex() or 'empty'} (expected "
+                         f"0000080{expected_dims}: unsigned-byte IDX); replace the file with a "
+                         "complete copy")
+    n_dims = head[3]
+    if n_dims not in (expected_dims, expected_dims + 1) or len(head) < 4 + 4 * n_dims:
+        raise UsageError(f"{path}: IDX header declares {n_dims} dimensions, expected "
+                         f"{expected_dims}; replace the file with a complete copy")
+    return struct.unpack(f">{n_dims}I", head[4:4 + 4 * n_dims])
+
+
+def _idx_shape(path: Path, expected_dims: int) -> tuple[int, ...]:
+    """Header shape, after checking the payload length by streaming (the data is not kept)."""
+    try:
+        with _open(path) as handle:
+            head = handle.read(4 + 4 * (expected_dims + 1))
+            shape = _parse_header(path, head, expected_dims)
+            payload = len(head) - 4 - 4 * len(shape)
+            while chunk := handle.read(1 << 20):
+                payload += len(chunk)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UsageError(f"{path}: unreadable ({exc}); replace the file with a complete copy") from None
+    _check_payload(path, shape, payload)
+    return shape
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    try:
+        with _open(path) as handle:
+            raw = handle.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UsageError(f"{path}: unreadable ({exc}); replace the file with a complete copy") from None
+    expected_dims = 1 if "labels" in path.name else 3
+    shape = _parse_header(path, raw[:4 + 4 * (expected_dims + 1)], expected_dims)
+    offset = 4 + 4 * len(shape)
+    _check_payload(path, shape, len(raw) - offset)
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _check_payload(path: Path, shape: tuple[int, ...], payload_bytes: int) -> None:
+    expected = int(np.prod(shape))
+    if payload_bytes != expected:
+        what = "truncated" if payload_bytes < expected else "has trailing bytes"
+        raise UsageError(f"{path}: {what}: header says {'x'.join(map(str, shape))} "
+                         f"({expected} bytes) but the file holds {payload_bytes}; replace the file "
+                         "with a complete copy")
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, x_path: Path, y_path: Path) -> None:
+    if len(x) != len(y):
+        raise UsageError(f"{x_path} holds {len(x)} images but {y_path} holds {len(y)} labels; "
+                         "use matching files")
+
+
+def _as_nhwc(x: np.ndarray) -> np.ndarray:
+    return x[..., np.newaxis] if x.ndim == 3 else x

@@ -1,0 +1,168 @@
+"""`slimtune search` end to end: check input, run the study on Ray, analyse, confirm, register,
+write result.json."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import TrialState
+
+from search._confirm import confirm_candidates
+from search._data import DataSource, resolve
+from search._errors import UsageError
+from search._executor import RayExecutor
+from search._loop import run_trials
+from search._progress import Progress
+from search._result import (Chosen, FrontPoint, SearchResult, StudyInfo, write_atomic)
+from search._settings import SearchSettings
+from search._study import (StudyContext, count_states, ensure_writable, footprint_of, open_study,
+                           requeue_interrupted, storage_lock, trial_points)
+from search._trainer import Recipe
+from search.pareto import best_worst_case, feasible_candidates, pareto_front
+from spaces import Footprint, SpaceError, load_space, preset
+from trackers import MlflowTracker
+
+
+def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
+    """Run (or resume) a search; every bad input is refused before any state is touched."""
+    progress = progress or Progress()
+    s = settings.resolved()
+    out = Path(s.out)
+    ensure_writable(out)
+    source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
+    source.check()
+    try:
+        space = load_space(Path(s.space) if s.space else None)
+    except SpaceError as exc:
+        raise UsageError(f"--space {s.space}: {exc}") from None
+    train, val = source.train_val(s.val_size, s.train_subset)
+    input_shape = tuple(int(d) for d in train.x.shape[1:])
+    num_classes = int(max(train.y.max(), val.y.max())) + 1
+    recipe = Recipe(epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate)
+    with storage_lock(s):
+        ctx = open_study(s, space, recipe, input_shape, num_classes)
+        requeued = requeue_interrupted(ctx)
+        if requeued:
+            progress.note(f"{requeued} trial(s) interrupted by an earlier stop were marked failed "
+                          "and queued again")
+        tracker = MlflowTracker(s.tracking_uri, s.study_name,
+                                artifact_location=_local_artifacts(s, out))
+        tracker.start_parent(f"search-{s.study_name}", _parent_params(s),
+                             {"study": s.study_name, "storage": s.storage})
+        progress.note(f"study {s.study_name!r} in {s.storage}; MLflow at {s.tracking_uri}")
+        try:
+            result = _search_and_confirm(ctx, tracker, source, train, val, progress)
+        except BaseException as exc:
+            tracker.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        write_atomic(out / "result.json", result.to_dict())
+        tracker.end_parent("FINISHED")
+    return result
+
+
+def _search_and_confirm(ctx: StudyContext, tracker: MlflowTracker, source: DataSource, train: Any,
+                        val: Any, progress: Progress) -> SearchResult:
+    s = ctx.settings
+    with RayExecutor(s.ray_address, s.workers, s.cpus_per_trial, s.max_retries) as executor:
+        data_refs = (executor.put(train), executor.put(val))
+        run_trials(ctx, executor, tracker, data_refs, progress)
+        points = trial_points(ctx)
+        candidates = feasible_candidates(points, s.min_accuracy)
+        chosen_point, confirmations, record = confirm_candidates(
+            ctx, executor, tracker, data_refs, source, candidates, progress)
+    chosen = None
+    registry: dict[str, Any] = {"registered_model_name": None, "registered_model_version": None}
+    if chosen_point is not None:
+        fp = footprint_of(ctx, _config(chosen_point.config))
+        trial = ctx.study.trials[chosen_point.number]
+        chosen = Chosen(
+            trial_number=chosen_point.number, summary=chosen_point.summary,
+            config=chosen_point.config, footprint=fp.to_dict(),
+            search_seeds=trial.user_attrs["seeds"],
+            search_val_accuracies=trial.user_attrs["val_accuracies"],
+            seeds=record["seeds"], val_accuracies=record["val_accuracies"],
+            test_accuracies=record["test_accuracies"],
+            worst_case_val_accuracy=min(record["val_accuracies"]),
+            worst_case_test_accuracy=min(record["test_accuracies"]))
+        registry = _register(ctx, tracker, chosen, record)
+    return SearchResult(
+        study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
+        chosen=chosen, confirmations=confirmations,
+        front=[FrontPoint(p.number, p.summary, p.params, p.size, p.worst_case_val_accuracy,
+                          p.worst_case_val_accuracy >= s.min_accuracy)
+               for p in pareto_front(points)],
+        baseline=_baseline(ctx, chosen),
+        mlflow={"tracking_uri": s.tracking_uri, "experiment": s.study_name,
+                "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
+                **registry},
+        message=_message(ctx, points, chosen, confirmations))
+
+
+def _register(ctx: StudyContext, tracker: MlflowTracker, chosen: Chosen,
+              record: dict[str, Any]) -> dict[str, Any]:
+    """Register the confirmed model once; a resumed search reuses the stored version."""
+    from search._confirm import ATTR_PREFIX
+
+    s = ctx.settings
+    if record.get("model_name") != s.model_name or not record.get("model_version"):
+        record = record | {"model_name": s.model_name, "model_version": tracker.register_champion(
+            record["run_id"], s.model_name,
+            {"floor": str(s.min_accuracy), "study": s.study_name,
+             "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
+             "params": str(chosen.footprint["params"]), "summary": chosen.summary})}
+        ctx.study.set_user_attr(ATTR_PREFIX + chosen.summary, record)
+    return {"registered_model_name": record["model_name"],
+            "registered_model_version": record["model_version"],
+            "model_uri": f"models:/{record['model_name']}@champion",
+            "confirmation_run_id": record["run_id"]}
+
+
+def _study_info(ctx: StudyContext) -> StudyInfo:
+    counts = count_states(ctx.study)
+    return StudyInfo(name=ctx.settings.study_name, storage=ctx.settings.storage,
+                     n_complete=counts[TrialState.COMPLETE], n_failed=counts[TrialState.FAIL],
+                     n_pruned=counts[TrialState.PRUNED])
+
+
+def _baseline(ctx: StudyContext, chosen: Chosen | None) -> dict[str, Any]:
+    base = footprint_of(ctx, preset("paper-base"))
+    reductions = None
+    if chosen is not None:
+        fp = Footprint(**chosen.footprint)
+        reductions = {"params": base.params / fp.params,
+                      "weight_bytes_fp32": base.weight_bytes_fp32 / fp.weight_bytes_fp32,
+                      "weight_bytes_int8": base.weight_bytes_int8 / fp.weight_bytes_int8}
+    return {"name": "paper-base", "summary": preset("paper-base").summary(),
+            "footprint": base.to_dict(), "reduction": reductions}
+
+
+def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmations: list) -> str:
+    s = ctx.settings
+    notes = " ".join(ctx.messages)
+    if chosen is not None:
+        return (f"chose trial {chosen.trial_number} {chosen.summary}: {chosen.footprint['params']:,} "
+                f"params, worst-case test accuracy {chosen.worst_case_test_accuracy:.4f} >= "
+                f"{s.min_accuracy}. {notes}").strip()
+    best = best_worst_case(points)
+    reached = (f"best worst-case validation accuracy reached: {best.worst_case_val_accuracy:.4f} "
+               f"(trial {best.number} {best.summary}, {best.params:,} params)" if best
+               else "no trial completed within the budgets")
+    failed = (f"; {len(confirmations)} candidate(s) held the floor on validation but not on the "
+              "test split" if confirmations else "")
+    return f"no configuration met the floor {s.min_accuracy}{failed}; {reached}. {notes}".strip()
+
+
+def _parent_params(s: SearchSettings) -> dict[str, Any]:
+    hidden = {"tracking_uri", "storage"}  # may carry credentials
+    return {k: v for k, v in s.to_dict().items() if k not in hidden and v is not None}
+
+
+def _local_artifacts(s: SearchSettings, out: Path) -> str | None:
+    """Artifacts next to a local SQLite tracking store; a server keeps its own artifact root."""
+    return (out / "mlartifacts").as_uri() if s.tracking_uri.startswith("sqlite") else None
+
+
+def _config(data: dict[str, Any]):
+    from spaces import CNNConfig
+
+    return CNNConfig.from_dict(data)

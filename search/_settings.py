@@ -1,0 +1,135 @@
+"""Every `slimtune search` setting, validated in one place, from flags and/or a study TOML."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from search._errors import UsageError
+
+SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
+SAMPLERS = ("tpe", "nsga2", "random")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    space: str | None = None
+    train_subset: int | None = None
+    val_size: int = 5000
+    trials: int = 30
+    seeds: int = 3
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    min_accuracy: float = 0.95
+    max_params: int | None = None
+    max_flash_bytes: int | None = None
+    max_ram_bytes: int | None = None
+    size_objective: str = "params"
+    sampler: str = "tpe"
+    seed: int = 0
+    study_name: str | None = None
+    storage: str | None = None
+    out: str = "runs/slimtune"
+    workers: int | None = None
+    cpus_per_trial: int = 1
+    max_retries: int = 2
+    ray_address: str | None = None
+    tracking_uri: str | None = None
+    model_name: str | None = None
+    confirm_candidates: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            _bad("min-accuracy", self.min_accuracy, "use a fraction between 0 and 1, e.g. 0.95")
+        for name in ("trials", "seeds", "epochs", "batch_size", "cpus_per_trial",
+                     "confirm_candidates", "val_size"):
+            if getattr(self, name) < 1:
+                _bad(name, getattr(self, name), "use a whole number of 1 or more")
+        for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "workers"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                _bad(name, getattr(self, name), "use a whole number of 1 or more, or leave it out")
+        if self.max_retries < 0:
+            _bad("max-retries", self.max_retries, "use 0 or more")
+        if not self.learning_rate > 0:
+            _bad("learning-rate", self.learning_rate, "use a positive number such as 0.001")
+        if self.size_objective not in SIZE_OBJECTIVES:
+            _bad("size-objective", self.size_objective, f"use one of {', '.join(SIZE_OBJECTIVES)}")
+        if self.sampler not in SAMPLERS:
+            _bad("sampler", self.sampler, f"use one of {', '.join(SAMPLERS)}")
+        if self.storage is not None:
+            _check_storage_uri(self.storage)
+
+    @classmethod
+    def from_sources(cls, config_path: str | None, flags: dict[str, Any]) -> SearchSettings:
+        """Defaults, overridden by the study TOML (`--config`), overridden by the flags given."""
+        values: dict[str, Any] = {}
+        if config_path:
+            values |= _read_config(Path(config_path))
+        values |= {k: v for k, v in flags.items() if v is not None}
+        return cls(**values)
+
+    # --- derived values -------------------------------------------------------------------------
+    @property
+    def dataset_name(self) -> str:
+        return "mnist" if self.dataset == "mnist" else Path(self.dataset).name
+
+    def resolved(self) -> SearchSettings:
+        """Fill the defaults that depend on other settings or the environment."""
+        study = self.study_name or f"slimtune-{self.dataset_name}"
+        out = Path(self.out).absolute()
+        return replace(
+            self, study_name=study, out=str(out),
+            storage=self.storage or f"sqlite:///{out / 'optuna.db'}",
+            workers=self.workers or os.cpu_count() or 1,
+            tracking_uri=self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{out / 'mlflow.db'}",
+            model_name=self.model_name or f"slimtune-{self.dataset_name}")
+
+    def budgets(self) -> dict[str, tuple[str, int]]:
+        """Budget name -> (footprint field, limit) for the budgets that are set."""
+        pairs = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
+                 "max_ram_bytes": "peak_activation_bytes_int8"}
+        return {name: (field, getattr(self, name)) for name, field in pairs.items()
+                if getattr(self, name) is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _bad(name: str, value: Any, fix: str) -> None:
+    raise UsageError(f"--{name.replace('_', '-')} {value}: {fix}")
+
+
+def _check_storage_uri(uri: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        url = None
+    if url is None or url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
+        _bad("storage", uri, "use an RDB URL such as sqlite:///path/optuna.db or "
+             "postgresql://user@host/db")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"--config {path}: cannot read it ({exc.strerror}); pass an existing "
+                         "TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--config {path}: not valid TOML ({exc}); fix its syntax") from None
+    known = {f.name for f in fields(SearchSettings)}
+    values = {key.replace("-", "_"): value for key, value in data.items()}
+    for key in values:
+        if key not in known:
+            raise UsageError(f"--config {path}: unknown key {key!r}; use the names of "
+                             "`slimtune search` flags, e.g. min-accuracy")
+    return values

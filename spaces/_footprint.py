@@ -1,0 +1,79 @@
+"""Exact footprint of a CNNConfig, computed before any training.
+
+Formulas (batch 1, the layer order of `spaces.build_model`):
+- params: conv k*k*c_in*f + f; dense n_in*n_out + n_out. Equals Keras ``count_params()``.
+- weight_bytes_fp32 = 4 * params.
+- weight_bytes_int8 = 1 byte per weight + 4 bytes per bias (int32 biases, as in TFLite full-integer
+  quantization; per-tensor scales and zero points are not counted).
+- peak_activation_bytes_{fp32,int8}: the largest (input + output) activation element count over the
+  layers (conv, pool, flatten/global-average-pool, dense) times 4 or 1 bytes. Dropout is a no-op at
+  inference and is not a layer here.
+- macs: multiply-accumulates of conv (H_out*W_out*k*k*c_in*f) and dense (n_in*n_out) layers; pooling
+  and global averaging do comparisons/additions only and are not counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from spaces._config import CNNConfig
+
+
+@dataclass(frozen=True)
+class Footprint:
+    params: int
+    weight_bytes_fp32: int
+    weight_bytes_int8: int
+    peak_activation_bytes_fp32: int
+    peak_activation_bytes_int8: int
+    macs: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes: int) -> Footprint:
+    """Footprint of `config` on inputs of `input_shape` (H, W, C) with `num_classes` outputs.
+
+    Raises ValueError when a 'valid' convolution does not fit the feature map.
+    """
+    height, width, channels = input_shape
+    weights = biases = macs = 0
+    peak_elements = 0
+
+    def layer(in_elements: int, out_elements: int) -> None:
+        nonlocal peak_elements
+        peak_elements = max(peak_elements, in_elements + out_elements)
+
+    for block in config.blocks:
+        k = block.kernel_size
+        in_elements = height * width * channels
+        if block.padding == "valid":
+            height, width = height - k + 1, width - k + 1
+            if height < 1 or width < 1:
+                raise ValueError(f"kernel_size {k} with padding 'valid' does not fit the feature map")
+        layer(in_elements, height * width * block.filters)
+        weights += k * k * channels * block.filters
+        biases += block.filters
+        macs += height * width * k * k * channels * block.filters
+        channels = block.filters
+        if block.pool > 1:
+            in_elements = height * width * channels
+            # Pooling uses padding 'same' so a feature map never shrinks to zero.
+            height, width = math.ceil(height / block.pool), math.ceil(width / block.pool)
+            layer(in_elements, height * width * channels)
+
+    features = height * width * channels if config.head == "flatten" else channels
+    layer(height * width * channels, features)
+    for units in ([config.dense_units] if config.dense_units else []) + [num_classes]:
+        layer(features, units)
+        weights += features * units
+        biases += units
+        macs += features * units
+        features = units
+
+    params = weights + biases
+    return Footprint(params=params, weight_bytes_fp32=4 * params,
+                     weight_bytes_int8=weights + 4 * biases,
+                     peak_activation_bytes_fp32=4 * peak_elements,
+                     peak_activation_bytes_int8=peak_elements, macs=macs)

@@ -1,0 +1,163 @@
+"""The declarative CNN search space: an immutable value that round-trips to TOML and JSON."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from spaces._config import HEADS, CNNConfig, ConvBlock
+
+KERNEL_SIZES = (1, 3, 5, 7)
+POOL_SIZES = (1, 2, 4)
+PADDINGS = ("same", "valid")
+DEFAULT_SPACE_PATH = Path(__file__).with_name("default.toml")
+
+
+class SpaceError(ValueError):
+    """A space file or value is invalid; the message names the key, the value and the fix."""
+
+
+class Suggester(Protocol):
+    """What `SearchSpace.suggest` needs; an `optuna.Trial` is one."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int: ...
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges are inclusive (low, high) pairs sampled on a log scale where marked; the rest are
+    choices. ``pool`` 1 means no pooling; ``dense_optional`` adds "no hidden layer" to dense_units."""
+
+    blocks: tuple[int, int] = (1, 3)
+    kernel_size: tuple[int, ...] = KERNEL_SIZES
+    filters: tuple[int, int] = (1, 64)  # log scale
+    pool: tuple[int, ...] = POOL_SIZES
+    padding: tuple[str, ...] = ("same",)
+    head: tuple[str, ...] = HEADS
+    dense_units: tuple[int, int] = (8, 1024)  # log scale
+    dense_optional: bool = True
+    dropout: tuple[float, ...] = (0.0, 0.5)
+
+    def __post_init__(self) -> None:
+        _check_range(self, "blocks", 1, 8)
+        _check_choices(self, "kernel_size", KERNEL_SIZES)
+        _check_range(self, "filters", 1, 1024)
+        _check_choices(self, "pool", POOL_SIZES)
+        _check_choices(self, "padding", PADDINGS)
+        _check_choices(self, "head", HEADS)
+        _check_range(self, "dense_units", 1, 65536)
+        if not isinstance(self.dense_optional, bool):
+            raise SpaceError(f"space key 'dense_optional' = {self.dense_optional!r}: expected true "
+                             "or false; fix the value in the space TOML")
+        if not self.dropout or any(not (isinstance(d, (int, float)) and 0.0 <= d < 1.0)
+                                   for d in self.dropout):
+            raise SpaceError(f"space key 'dropout' = {list(self.dropout)!r}: expected rates in "
+                             "[0, 1); fix the value in the space TOML")
+
+    # --- round trip ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise SpaceError(f"unknown space key {key!r}; expected one of {sorted(known)}; "
+                                 "remove or rename it in the space TOML")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "dense_optional":
+                values[key] = value
+            elif key in ("blocks", "filters", "dense_units"):
+                values[key] = _as_range(key, value)
+            else:
+                values[key] = tuple(value) if isinstance(value, list) else (value,)
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> SearchSpace:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise SpaceError(f"cannot read space file {path}: {exc.strerror}; pass an existing "
+                             "TOML file with --space") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpaceError(f"space file {path} is not valid TOML ({exc}); fix its syntax") from None
+        return cls.from_dict(data)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    # --- sampling -----------------------------------------------------------------------------
+    def suggest(self, trial: Suggester) -> CNNConfig:
+        """Draw one configuration; parameters named ``n_blocks``, ``kernel_size_0``, ..."""
+        n_blocks = _int(trial, "n_blocks", self.blocks)
+        blocks = tuple(
+            ConvBlock(kernel_size=_choice(trial, f"kernel_size_{i}", self.kernel_size),
+                      filters=_int(trial, f"filters_{i}", self.filters, log=True),
+                      pool=_choice(trial, f"pool_{i}", self.pool),
+                      padding=_choice(trial, f"padding_{i}", self.padding))
+            for i in range(n_blocks))
+        head = _choice(trial, "head", self.head)
+        has_dense = _choice(trial, "hidden_dense", (False, True) if self.dense_optional else (True,))
+        dense_units = _int(trial, "dense_units", self.dense_units, log=True) if has_dense else 0
+        dropout = _choice(trial, "dropout", self.dropout) if has_dense else 0.0
+        return CNNConfig(blocks=blocks, head=head, dense_units=dense_units, dropout=float(dropout))
+
+    def contains(self, config: CNNConfig) -> bool:
+        """Whether `config` is a point of this space."""
+        return (self.blocks[0] <= len(config.blocks) <= self.blocks[1]
+                and all(b.kernel_size in self.kernel_size and b.pool in self.pool
+                        and b.padding in self.padding
+                        and self.filters[0] <= b.filters <= self.filters[1] for b in config.blocks)
+                and config.head in self.head
+                and ((config.dense_units == 0 and self.dense_optional)
+                     or (self.dense_units[0] <= config.dense_units <= self.dense_units[1]
+                         and config.dropout in self.dropout)))
+
+
+def load_space(path: Path | None = None) -> SearchSpace:
+    """The space in `path`, or the default space shipped in spaces/default.toml."""
+    return SearchSpace.from_toml(path or DEFAULT_SPACE_PATH)
+
+
+def _int(trial: Suggester, name: str, bounds: tuple[int, int], log: bool = False) -> int:
+    low, high = bounds
+    return low if low == high else trial.suggest_int(name, low, high, log=log)
+
+
+def _choice(trial: Suggester, name: str, choices: tuple[Any, ...]) -> Any:
+    return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, list(choices))
+
+
+def _as_range(key: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, list) and len(value) == 2:
+        return (value[0], value[1])
+    if isinstance(value, list):
+        raise SpaceError(f"space key {key!r} = {value!r}: expected [low, high] or one number; "
+                         "fix the value in the space TOML")
+    return (value, value)
+
+
+def _check_range(space: SearchSpace, key: str, minimum: int, maximum: int) -> None:
+    low, high = getattr(space, key)
+    shown = f"[{low}, {high}]" if low != high else f"{low}"
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) \
+            or not minimum <= low <= high <= maximum:
+        raise SpaceError(f"space key {key!r} = {shown}: expected whole numbers with "
+                         f"{minimum} <= low <= high <= {maximum}; fix the value in the space TOML")
+
+
+def _check_choices(space: SearchSpace, key: str, allowed: tuple[Any, ...]) -> None:
+    values = getattr(space, key)
+    bad = [v for v in values if v not in allowed or isinstance(v, bool)]
+    if not values or bad:
+        shown = bad[0] if bad else "[]"
+        raise SpaceError(f"space key {key!r} = {shown!r}: expected one or more of "
+                         f"{list(allowed)}; fix the value in the space TOML")

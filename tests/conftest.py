@@ -1,0 +1,27 @@
+"""Shared fixtures. MNIST comes from ../shared/datasets/mnist (or SLIMTUNE_DATA_DIR)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIMTUNE = [sys.executable, "-m", "search.cli"]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    path = Path(os.environ.get("SLIMTUNE_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+    if not (path / "train-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST not found at {path}; set SLIMTUNE_DATA_DIR")
+    return path
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 900
+            ) -> subprocess.CompletedProcess:
+    """Run the real `slimtune` CLI in a subprocess, as a user would."""
+    return subprocess.run([*SLIMTUNE, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})

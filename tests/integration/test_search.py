@@ -1,0 +1,205 @@
+"""A real search: local Ray, Optuna on SQLite, MLflow on SQLite and behind a real `mlflow server`."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+SPACE = """
+blocks = [1, 2]
+kernel_size = [3, 5]
+filters = [2, 8]
+pool = [2, 4]
+head = ["flatten", "gap"]
+dense_units = [8, 32]
+dense_optional = true
+dropout = [0.0]
+"""
+FLOOR = 0.5
+TRIALS = 5
+
+
+def search_args(out: Path, mnist_dir: Path, space: Path, *extra: str) -> list[str]:
+    return ["search", "--data-dir", mnist_dir, "--space", space, "--trials", TRIALS, "--epochs", 1,
+            "--train-subset", 2000, "--seeds", 2, "--workers", 2, "--min-accuracy", FLOOR,
+            "--learning-rate", 0.01,
+            "--out", out, "--study-name", "itest", *extra]
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "space.toml"
+    path.write_text(SPACE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_search(tmp_path_factory, mnist_dir, space_file):
+    out = tmp_path_factory.mktemp("search")
+    started = time.monotonic()
+    done = run_cli(*search_args(out, mnist_dir, space_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out, done, time.monotonic() - started
+
+
+def trial_runs(client, experiment_id: str) -> list:
+    return client.search_runs([experiment_id], "tags.`slimtune.role` = 'trial'", max_results=1000)
+
+
+def test_result_json_holds_the_contract(first_search):
+    out, done, _ = first_search
+    result = json.loads((out / "result.json").read_text())
+    assert result["study"]["name"] == "itest"
+    assert result["study"]["storage"] == f"sqlite:///{out / 'optuna.db'}"
+    assert result["study"]["n_complete"] + result["study"]["n_pruned"] == TRIALS
+    assert result["floor"] == FLOOR
+    chosen = result["chosen"]
+    assert chosen is not None, result["message"]
+    assert set(chosen["footprint"]) == {"params", "weight_bytes_fp32", "weight_bytes_int8",
+                                        "peak_activation_bytes_fp32",
+                                        "peak_activation_bytes_int8", "macs"}
+    assert len(chosen["test_accuracies"]) == len(chosen["val_accuracies"]) == 2
+    assert chosen["worst_case_test_accuracy"] == min(chosen["test_accuracies"]) >= FLOOR
+    assert set(chosen["seeds"]).isdisjoint(chosen["search_seeds"])  # fresh seeds
+    assert min(chosen["search_val_accuracies"]) >= FLOOR
+    assert result["front"] and all(p["params"] > 0 for p in result["front"])
+    sizes = [p["params"] for p in result["front"]]
+    assert sizes == sorted(sizes)
+    # Anything feasible and smaller than the choice was confirmed first and failed on test.
+    rejected = {c["trial_number"] for c in result["confirmations"] if not c["passed"]}
+    assert all(p["trial_number"] in rejected for p in result["front"]
+               if p["feasible"] and p["params"] < chosen["footprint"]["params"])
+    assert result["confirmations"][-1]["passed"] and len(result["confirmations"]) <= 3
+    assert result["baseline"]["footprint"]["params"] == 3_274_634
+    assert result["baseline"]["reduction"]["params"] == pytest.approx(
+        3_274_634 / chosen["footprint"]["params"])
+    assert result["mlflow"]["registered_model_name"] == "slimtune-mnist"
+    assert "reduction" in done.stdout and "worst-case test acc" in done.stdout
+
+
+def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
+    import mlflow
+    import optuna
+
+    out, _, _ = first_search
+    result = json.loads((out / "result.json").read_text())
+    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("itest")
+    runs = trial_runs(client, experiment.experiment_id)
+    numbers = [int(r.data.tags["slimtune.trial_number"]) for r in runs]
+    study = optuna.load_study(study_name="itest", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert sorted(numbers) == [t.number for t in study.trials]
+    parent = result["mlflow"]["parent_run_id"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for r in runs)
+    for run in runs:
+        assert run.info.status in ("FINISHED", "FAILED")
+        assert {"kernel_size_0", "filters_0", "head"} <= set(run.data.params)
+        if run.data.tags["slimtune.state"] == "COMPLETE":
+            assert "worst_case_val_accuracy" in run.data.metrics and "params" in run.data.metrics
+    version = client.get_model_version_by_alias("slimtune-mnist", "champion")
+    assert version.version == result["mlflow"]["registered_model_version"]
+    assert version.run_id == result["mlflow"]["confirmation_run_id"]
+    assert version.tags["floor"] == str(FLOOR)
+    assert int(version.tags["params"]) == result["chosen"]["footprint"]["params"]
+
+
+def test_champion_loads_from_the_registry_and_predicts(first_search, mnist_dir):
+    import mlflow
+
+    from search._data import resolve
+
+    out, _, _ = first_search
+    result = json.loads((out / "result.json").read_text())
+    mlflow.set_tracking_uri(f"sqlite:///{out / 'mlflow.db'}")
+    model = mlflow.keras.load_model("models:/slimtune-mnist@champion")
+    assert model.count_params() == result["chosen"]["footprint"]["params"]
+    test = resolve("mnist", mnist_dir).test()
+    predictions = model.predict(test.x[:2000].astype(np.float32) / 255.0, verbose=0)
+    accuracy = float(np.mean(predictions.argmax(axis=1) == test.y[:2000]))
+    assert accuracy >= FLOOR - 0.1  # the median-seed model; 2,000 of the 10,000 test images
+
+
+def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, space_file):
+    import mlflow
+
+    out, _, _ = first_search
+    before = json.loads((out / "result.json").read_text())
+    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment_id = client.get_experiment_by_name("itest").experiment_id
+    runs_before = client.search_runs([experiment_id], max_results=1000)
+    done = run_cli(*search_args(out, mnist_dir, space_file))
+    assert done.returncode == 0, done.stderr
+    assert f"{TRIALS} already finished, not retrained" in done.stderr
+    assert "confirming" not in done.stderr
+    after = json.loads((out / "result.json").read_text())
+    assert after["chosen"] == before["chosen"]
+    assert after["mlflow"]["registered_model_version"] == before["mlflow"]["registered_model_version"]
+    runs_after = client.search_runs([experiment_id], max_results=1000)
+    new = {r.info.run_id for r in runs_after} - {r.info.run_id for r in runs_before}
+    assert len(new) == 1  # only the new parent run
+    # A higher floor on the same study re-analyses without training: nothing qualifies.
+    done = run_cli(*search_args(out, mnist_dir, space_file)[:-4], "--min-accuracy", "0.9999",
+                   "--out", out, "--study-name", "itest")
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["chosen"] is None
+    assert "no configuration met the floor 0.9999" in result["message"]
+    assert "best worst-case validation accuracy reached" in result["message"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, mlflow_server):
+    import mlflow
+
+    out = tmp_path / "out"
+    done = run_cli("search", "--data-dir", mnist_dir, "--space", space_file, "--trials", 3,
+                   "--epochs", 1, "--train-subset", 1000, "--seeds", 1, "--workers", 2, "--learning-rate", 0.01,
+                   "--min-accuracy", 0.2, "--out", out, "--study-name", "served",
+                   "--model-name", "served-model", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["mlflow"]["tracking_uri"] == mlflow_server
+    client = mlflow.MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("served")
+    assert len(trial_runs(client, experiment.experiment_id)) == 3
+    if result["chosen"] is not None:
+        version = client.get_model_version_by_alias("served-model", "champion")
+        assert version.run_id == result["mlflow"]["confirmation_run_id"]
+    assert not (out / "mlflow.db").exists()

@@ -1,0 +1,118 @@
+"""IDX / npz parsing on small files written here, and the paper's split."""
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search._data import resolve
+from search._errors import UsageError
+
+
+def write_idx(path: Path, array: np.ndarray, magic: bytes | None = None) -> None:
+    header = (magic or bytes([0, 0, 8, array.ndim])) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def make_dataset(folder: Path, n_train: int = 120, n_test: int = 30, shape=(8, 8),
+                 gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = ".gz" if gz else ""
+    rng = np.random.default_rng(0)
+    write_idx(folder / f"train-images-idx3-ubyte{ext}", rng.integers(0, 255, (n_train, *shape)))
+    write_idx(folder / f"train-labels-idx1-ubyte{ext}", np.arange(n_train) % 3)
+    write_idx(folder / f"t10k-images-idx3-ubyte{ext}", rng.integers(0, 255, (n_test, *shape)))
+    write_idx(folder / f"t10k-labels-idx1-ubyte{ext}", np.arange(n_test) % 3)
+    return folder
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_folder_splits_like_the_paper(tmp_path, gz):
+    source = resolve(str(make_dataset(tmp_path / "d", gz=gz)))
+    source.check()
+    train, val = source.train_val(val_size=20)
+    assert train.x.shape == (100, 8, 8, 1) and val.x.shape == (20, 8, 8, 1)
+    assert train.x.dtype == np.uint8 and train.y.dtype == np.int32
+    assert list(val.y[:3]) == [100 % 3, 101 % 3, 102 % 3]  # the last images of the training file
+    small, _ = source.train_val(val_size=20, train_subset=10)
+    assert len(small.x) == 10
+    assert source.test().x.shape == (30, 8, 8, 1)
+
+
+def test_npz_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 255, (50, 6, 6, 3), dtype=np.uint8),
+             y_train=np.arange(50) % 4, x_test=np.zeros((5, 6, 6, 3), np.uint8),
+             y_test=np.arange(5) % 4)
+    source = resolve(str(tmp_path))
+    source.check()
+    train, val = source.train_val(val_size=10)
+    assert train.x.shape == (40, 6, 6, 3) and val.y.max() <= 3
+
+
+def test_mnist_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, mnist_dir):
+    monkeypatch.setenv("SLIMTUNE_DATA_DIR", str(tmp_path / "nowhere"))
+    assert resolve("mnist", mnist_dir).files["x_train"].parent == mnist_dir
+    with pytest.raises(UsageError, match="SLIMTUNE_DATA_DIR .*nowhere.* is not a folder"):
+        resolve("mnist")
+    monkeypatch.setenv("SLIMTUNE_DATA_DIR", str(mnist_dir))
+    source = resolve("mnist")
+    source.check()
+    train, val = source.train_val()
+    assert (len(train.x), len(val.x)) == (55_000, 5_000)
+
+
+def test_unknown_dataset_name(tmp_path):
+    with pytest.raises(UsageError, match="unknown --dataset 'cifar': use 'mnist' or the path"):
+        resolve("cifar")
+
+
+def test_missing_file_is_named(tmp_path):
+    folder = make_dataset(tmp_path / "d")
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(UsageError, match="missing file t10k-labels-idx1-ubyte"):
+        resolve(str(folder))
+
+
+def test_bad_magic_is_named(tmp_path):
+    folder = make_dataset(tmp_path / "d")
+    write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((120, 8, 8)), magic=b"\x12\x34\x56\x78")
+    with pytest.raises(UsageError, match=r"train-images-idx3-ubyte.gz: bad magic number 12345678"):
+        resolve(str(folder)).check()
+
+
+def test_truncated_file_is_named(tmp_path):
+    folder = make_dataset(tmp_path / "d", gz=False)
+    path = folder / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(UsageError, match=r"t10k-images-idx3-ubyte: truncated: header says 30x8x8"):
+        resolve(str(folder)).check()
+
+
+def test_corrupt_gzip_is_named(tmp_path):
+    folder = make_dataset(tmp_path / "d")
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(UsageError, match=r"train-labels-idx1-ubyte.gz: unreadable"):
+        resolve(str(folder)).check()
+
+
+def test_image_and_label_counts_must_agree(tmp_path):
+    folder = make_dataset(tmp_path / "d")
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(119) % 3)
+    with pytest.raises(UsageError, match="holds 120 images but .* holds 119 labels"):
+        resolve(str(folder)).check()
+
+
+def test_check_does_not_keep_test_pixels(tmp_path, monkeypatch):
+    """check() validates the test files without going through the reader that returns pixels."""
+    import search._data as data
+
+    folder = make_dataset(tmp_path / "d")
+    calls = []
+    monkeypatch.setattr(data, "_read_idx", lambda path: calls.append(path))
+    resolve(str(folder)).check()
+    assert calls == []

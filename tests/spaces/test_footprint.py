@@ -1,0 +1,67 @@
+"""The analytic footprint against Keras itself."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from spaces import CNNConfig, ConvBlock, build_model, footprint, load_space, preset
+
+
+def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
+    rng = random.Random(seed)
+    space = load_space()
+    configs = []
+    while len(configs) < count:
+        blocks = tuple(ConvBlock(rng.choice(space.kernel_size), rng.randint(1, 64),
+                                 rng.choice(space.pool)) for _ in range(rng.randint(1, 3)))
+        dense = rng.choice([0, rng.randint(8, 1024)])
+        configs.append(CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0))
+    return configs
+
+
+@pytest.mark.parametrize("config", random_configs(24) + [preset("paper-base"),
+                                                         preset("paper-final")],
+                         ids=lambda c: c.summary())
+def test_params_equal_keras_count_params(config):
+    model = build_model(config, (28, 28, 1), 10)
+    assert footprint(config, (28, 28, 1), 10).params == model.count_params()
+
+
+@pytest.mark.parametrize("shape, classes", [((32, 32, 3), 10), ((28, 28, 1), 47)])
+def test_params_equal_keras_on_other_shapes(shape, classes):
+    for config in random_configs(4, seed=11):
+        assert footprint(config, shape, classes).params == \
+            build_model(config, shape, classes).count_params()
+
+
+def test_paper_models_match_the_paper():
+    base = footprint(preset("paper-base"), (28, 28, 1), 10)
+    final = footprint(preset("paper-final"), (28, 28, 1), 10)
+    assert base.params == 3_274_634
+    assert final.params == 14_014
+    assert round(base.params / final.params) == 234
+
+
+def test_paper_final_by_hand():
+    fp = footprint(preset("paper-final"), (28, 28, 1), 10)
+    weights = 5 * 5 * 2 + 98 * 128 + 128 * 10
+    biases = 2 + 128 + 10
+    assert fp.weight_bytes_fp32 == 4 * 14_014
+    assert fp.weight_bytes_int8 == weights + 4 * biases
+    # conv: 28x28x1 in + 28x28x2 out = 2352 elements, the largest pair.
+    assert fp.peak_activation_bytes_int8 == 784 + 1568
+    assert fp.peak_activation_bytes_fp32 == 4 * 2352
+    assert fp.macs == 28 * 28 * 25 * 2 + 98 * 128 + 128 * 10
+
+
+def test_peak_activation_counts_the_largest_layer_pair():
+    config = CNNConfig((ConvBlock(3, 8, 1), ConvBlock(3, 16, 4)), "gap", 0, 0.0)
+    fp = footprint(config, (28, 28, 1), 10)
+    assert fp.peak_activation_bytes_int8 == 28 * 28 * 8 + 28 * 28 * 16  # second conv
+
+
+def test_valid_padding_that_does_not_fit_is_an_error():
+    config = CNNConfig((ConvBlock(7, 2, 4, "valid"), ConvBlock(7, 2, 1, "valid")), "flatten")
+    with pytest.raises(ValueError, match="does not fit"):
+        footprint(config, (28, 28, 1), 10)

@@ -1,0 +1,123 @@
+"""MLflow tracking: one experiment per study, one parent run per invocation, one child run per
+trial, and the confirmed winner in the Model Registry with the alias ``champion``."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TAG_PREFIX = "slimtune."
+
+
+class MlflowTracker:
+    """Records a study in MLflow. Everything it writes goes through one process (the driver)."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str,
+                 artifact_location: str | None = None) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        mlflow.set_tracking_uri(tracking_uri)
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        self.experiment_name = experiment_name
+        self.experiment_id = experiment.experiment_id if experiment else \
+            self.client.create_experiment(experiment_name, artifact_location=artifact_location)
+        self.parent_run_id: str | None = None
+
+    # --- runs -----------------------------------------------------------------------------------
+    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags=_tags(tags | {"role": "study"}))
+        self.parent_run_id = run.info.run_id
+        self._log(run.info.run_id, params=params)
+        return self.parent_run_id
+
+    def end_parent(self, status: str = "FINISHED") -> None:
+        if self.parent_run_id:
+            self.client.set_terminated(self.parent_run_id, status)
+
+    def logged_trial_numbers(self, study_name: str) -> set[int]:
+        """Trial numbers that already have a child run, so a resumed study never logs one twice."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=50000,
+            filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
+                          f"tags.`{TAG_PREFIX}role` = 'trial'")
+        return {int(r.data.tags[f"{TAG_PREFIX}trial_number"]) for r in runs}
+
+    def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
+                  metrics: dict[str, float], tags: dict[str, str], status: str,
+                  model_keras: bytes | None = None) -> str:
+        """One child run of the current parent, closed with `status` (FINISHED, FAILED, KILLED)."""
+        return self._child(run_name, params, metrics,
+                           tags | {"role": "trial", "trial_number": str(trial_number)},
+                           status, model_keras)
+
+    def log_confirmation(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
+                         tags: dict[str, str], model_keras: bytes) -> tuple[str, str]:
+        """Child run of a confirmation; returns (run_id, model_uri)."""
+        run_id = self._child(run_name, params, metrics, tags | {"role": "confirmation"},
+                             "FINISHED", model_keras)
+        return run_id, f"runs:/{run_id}/model"
+
+    def register_champion(self, run_id: str, model_name: str, tags: dict[str, str]) -> int:
+        """Register the run's model, point the alias ``champion`` at it; returns the version."""
+        import mlflow
+
+        version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
+        for key, value in tags.items():
+            self.client.set_model_version_tag(model_name, version, key, value)
+        self.client.set_registered_model_alias(model_name, "champion", version)
+        return int(version)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
+               tags: dict[str, str], status: str, model_keras: bytes | None) -> str:
+        import mlflow
+
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name,
+            tags=_tags(tags) | {"mlflow.parentRunId": self.parent_run_id or ""})
+        run_id = run.info.run_id
+        self._log(run_id, params=params, metrics=metrics)
+        if model_keras is not None:
+            with mlflow.start_run(run_id=run_id):
+                _log_keras_model(model_keras)
+        self.client.set_terminated(run_id, status)
+        return run_id
+
+    def _log(self, run_id: str, params: dict[str, Any] | None = None,
+             metrics: dict[str, float] | None = None) -> None:
+        from mlflow.entities import Metric, Param
+
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, str(v)) for k, v in (params or {}).items()])
+
+
+def _tags(tags: dict[str, str]) -> dict[str, str]:
+    return {f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()}
+
+
+def _log_keras_model(model_keras: bytes) -> None:
+    import keras
+    import mlflow
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(model_keras)
+        model = keras.models.load_model(path, safe_mode=True)
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, *model.input_shape[1:]), "image")]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, model.output_shape[-1]))]))
+    mlflow.keras.log_model(
+        model, name="model", signature=signature,
+        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"])
