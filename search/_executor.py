@@ -1,6 +1,7 @@
 """Runs training on Ray: a local Ray started and stopped here by default, or an existing cluster."""
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from search._errors import UsageError
@@ -33,6 +34,7 @@ class RayExecutor:
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
                                    "logging_level": "ERROR",
                                    "runtime_env": {"env_vars": WORKER_ENV}}
+        sigterm_handler = signal.getsignal(signal.SIGTERM)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -42,6 +44,9 @@ class RayExecutor:
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"--ray-address {self.address}: cannot connect ({exc}); start the "
                              "cluster first or leave the flag out for a local Ray") from None
+        # ray.init installs its own SIGTERM handler in the driver (it aborts); keep ours, which
+        # unwinds so runs are closed and Ray is shut down.
+        signal.signal(signal.SIGTERM, sigterm_handler)
         self._train = ray.remote(train_seeds).options(
             num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False)
         return self

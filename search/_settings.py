@@ -5,7 +5,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from search._errors import UsageError
 
@@ -53,6 +53,8 @@ class SearchSettings:
         for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "workers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more, or leave it out")
+        if self.seeds > 100:
+            _bad("seeds", self.seeds, "use at most 100 (confirmation seeds must stay fresh)")
         if self.max_retries < 0:
             _bad("max-retries", self.max_retries, "use 0 or more")
         if not self.learning_rate > 0:
@@ -128,8 +130,15 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise UsageError(f"--config {path}: not valid TOML ({exc}); fix its syntax") from None
     known = {f.name for f in fields(SearchSettings)}
     values = {key.replace("-", "_"): value for key, value in data.items()}
-    for key in values:
+    hints = get_type_hints(SearchSettings)
+    for key, value in values.items():
         if key not in known:
             raise UsageError(f"--config {path}: unknown key {key!r}; use the names of "
                              "`slimtune search` flags, e.g. min-accuracy")
+        allowed = tuple(t for t in get_args(hints[key]) or (hints[key],) if t is not type(None))
+        if float in allowed:
+            allowed += (int,)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise UsageError(f"--config {path}: {key} = {value!r} should be "
+                             f"{' or '.join(t.__name__ for t in allowed[:1])}; fix it in the file")
     return values

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -230,8 +231,11 @@ def _shape(text: str) -> tuple[int, int, int]:
 def main() -> None:
     """Entry point: expected errors become one line on stderr and exit code 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    # SIGTERM unwinds like Ctrl-C, so the MLflow parent run is closed as KILLED and Ray stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(standalone_mode=False)
+        # Without standalone mode Click returns the exit code of typer.Exit (130 on Ctrl-C).
+        code = app(standalone_mode=False)
     except UsageError as exc:
         _fail(str(exc))
     except typer.Exit as exc:
@@ -241,7 +245,14 @@ def main() -> None:
             sys.exit(0)
         _fail(exc.format_message().replace("\n", " "))
     except (typer.Abort, KeyboardInterrupt):
-        _fail("interrupted", code=130)
+        code = 130
+    if code == 130:
+        _fail("interrupted; run the same command again to resume", code=130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -46,7 +46,13 @@ class MlflowTracker:
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
                           f"tags.`{TAG_PREFIX}role` = 'trial'")
-        return {int(r.data.tags[f"{TAG_PREFIX}trial_number"]) for r in runs}
+        complete = set()
+        for run in runs:
+            if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
+                complete.add(int(run.data.tags[f"{TAG_PREFIX}trial_number"]))
+            else:  # half-written by a driver that stopped mid-log: delete, it is logged again
+                self.client.delete_run(run.info.run_id)
+        return complete
 
     def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
                   metrics: dict[str, float], tags: dict[str, str], status: str,
@@ -86,6 +92,8 @@ class MlflowTracker:
         if model_keras is not None:
             with mlflow.start_run(run_id=run_id):
                 _log_keras_model(model_keras)
+        # Written last: a run without it was interrupted mid-log (see logged_trial_numbers).
+        self.client.set_tag(run_id, f"{TAG_PREFIX}logged", "true")
         self.client.set_terminated(run_id, status)
         return run_id
 

@@ -1,0 +1,83 @@
+"""Driver bookkeeping on a real Optuna SQLite storage (no training)."""
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search._errors import UsageError
+from search._loop import _propose, _prune_over_budget, _reuse_duplicate
+from search._settings import SearchSettings
+from search._study import open_study, requeue_interrupted, storage_lock, trial_points
+from search._trainer import Recipe
+from spaces import SearchSpace
+
+SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
+                    dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+
+
+def context(tmp_path, **overrides):
+    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
+    return open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10)
+
+
+def test_configurations_over_a_budget_are_pruned_untrained(tmp_path):
+    ctx = context(tmp_path, max_params=50)
+    trial, config, fp = _propose(ctx)
+    assert fp.params > 50
+    assert _prune_over_budget(ctx, trial, fp)
+    frozen = ctx.study.trials[0]
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.constraints == {"max_params": fp.params - 50}
+    assert frozen.user_attrs["prune_reason"] == f"over budget: max_params by {fp.params - 50}"
+
+
+def test_a_reproposed_configuration_reuses_its_twin(tmp_path):
+    ctx = context(tmp_path)
+    first, config, fp = _propose(ctx)
+    first.set_user_attr("val_accuracies", [0.9, 0.8])
+    ctx.study.tell(first, [0.8, fp.params])
+    ctx.study.enqueue_trial(first.params)
+    second, again, _ = _propose(ctx)
+    assert again == config
+    assert _reuse_duplicate(ctx, second)
+    frozen = ctx.study.trials[1]
+    assert frozen.values == [0.8, fp.params] and frozen.user_attrs["duplicate_of"] == 0
+    assert frozen.constraints["accuracy_floor"] == pytest.approx(0.95 - 0.8)
+    assert [p.number for p in trial_points(ctx)] == [0, 1]
+
+
+def test_trials_left_running_are_failed_and_requeued(tmp_path):
+    ctx = context(tmp_path)
+    orphan, config, _ = _propose(ctx)  # never told: as if the driver was killed
+    assert requeue_interrupted(ctx) == 1
+    trials = ctx.study.trials
+    assert trials[0].state == TrialState.FAIL
+    assert trials[0].user_attrs["fail_reason"] == "the driver stopped before the trial finished"
+    assert trials[1].state == TrialState.WAITING and trials[1].params == orphan.params
+    retried, again, _ = _propose(ctx)
+    assert again == config
+
+
+def test_resume_with_another_recipe_is_refused(tmp_path):
+    context(tmp_path)
+    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    with pytest.raises(UsageError, match=r"created with recipe = .*'epochs': 1.*choose a new"):
+        open_study(settings, SPACE, Recipe(epochs=3), (28, 28, 1), 10)
+
+
+def test_second_driver_on_one_sqlite_storage_is_refused(tmp_path):
+    settings = SearchSettings(out=str(tmp_path)).resolved()
+    with storage_lock(settings):
+        with pytest.raises(UsageError, match="in use by another slimtune search"):
+            with storage_lock(settings):
+                pass
+    with storage_lock(settings):  # released again
+        pass
+
+
+def test_study_is_multi_objective_with_named_metrics(tmp_path):
+    ctx = context(tmp_path, size_objective="macs")
+    assert ctx.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                    optuna.study.StudyDirection.MINIMIZE]
+    assert ctx.study.metric_names == ["worst_case_val_accuracy", "macs"]
