@@ -103,13 +103,13 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker,
         if failures > max(3, settings.trials) and finished < settings.trials:
             ctx.messages.append(f"stopped early: {failures} trials failed in this run "
                                 "(reasons in MLflow and in the Optuna trials' fail_reason)")
-            _drain(ctx, executor, tracker, logged, pending, progress)
+            _drain(ctx, executor, tracker, logged, pending)
             break
     progress.stop()
 
 
 def _drain(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker, logged: set[int],
-           pending: dict[Any, Any], progress: Progress) -> None:
+           pending: dict[Any, Any]) -> None:
     """Give up on the trials still running: mark them failed, logged once."""
     for ref, (trial, _, _) in list(pending.items()):
         executor.cancel(ref)

@@ -19,7 +19,7 @@ from search._study import (StudyContext, count_states, ensure_writable, footprin
                            requeue_interrupted, storage_lock, trial_points)
 from search._trainer import Recipe
 from search.pareto import best_worst_case, feasible_candidates, pareto_front
-from spaces import Footprint, SpaceError, load_space, preset
+from spaces import CNNConfig, Footprint, SpaceError, load_space, preset
 from trackers import MlflowTracker
 
 
@@ -73,7 +73,7 @@ def _search_and_confirm(ctx: StudyContext, tracker: MlflowTracker, source: DataS
     chosen = None
     registry: dict[str, Any] = {"registered_model_name": None, "registered_model_version": None}
     if chosen_point is not None:
-        fp = footprint_of(ctx, _config(chosen_point.config))
+        fp = footprint_of(ctx, CNNConfig.from_dict(chosen_point.config))
         trial = ctx.study.trials[chosen_point.number]
         chosen = Chosen(
             trial_number=chosen_point.number, summary=chosen_point.summary,
@@ -160,9 +160,3 @@ def _parent_params(s: SearchSettings) -> dict[str, Any]:
 def _local_artifacts(s: SearchSettings, out: Path) -> str | None:
     """Artifacts next to a local SQLite tracking store; a server keeps its own artifact root."""
     return (out / "mlartifacts").as_uri() if s.tracking_uri.startswith("sqlite") else None
-
-
-def _config(data: dict[str, Any]):
-    from spaces import CNNConfig
-
-    return CNNConfig.from_dict(data)

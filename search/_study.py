@@ -116,7 +116,7 @@ def requeue_interrupted(ctx: StudyContext) -> int:
     """
     study = ctx.study
     storage = study._storage
-    if ctx.settings.storage.startswith("sqlite"):
+    if ctx.settings.storage.startswith("sqlite"):  # storage_lock makes this driver the only one
         orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         callback = storage.get_heartbeat_stale_trial_callback()
         for trial in orphans:
@@ -191,10 +191,6 @@ def count_states(study: optuna.Study) -> dict[TrialState, int]:
 
 def footprint_of(ctx: StudyContext, config: CNNConfig) -> Footprint:
     return footprint(config, ctx.input_shape, ctx.num_classes)
-
-
-def is_sqlite(uri: str) -> bool:
-    return uri.startswith("sqlite")
 
 
 def ensure_writable(folder: Path) -> None:
