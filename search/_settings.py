@@ -140,5 +140,5 @@ def _read_config(path: Path) -> dict[str, Any]:
             allowed += (int,)
         if isinstance(value, bool) or not isinstance(value, allowed):
             raise UsageError(f"--config {path}: {key} = {value!r} should be "
-                             f"{' or '.join(t.__name__ for t in allowed[:1])}; fix it in the file")
+                             f"{allowed[0].__name__}; fix it in the file")
     return values

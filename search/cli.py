@@ -238,8 +238,6 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UsageError as exc:
         _fail(str(exc))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
     except _CLICK_USAGE_ERROR as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)

@@ -41,7 +41,9 @@ class MlflowTracker:
             self.client.set_terminated(self.parent_run_id, status)
 
     def logged_trial_numbers(self, study_name: str) -> set[int]:
-        """Trial numbers that already have a child run, so a resumed study never logs one twice."""
+        """Trial numbers that already have a complete child run, so a resumed study never logs one
+        twice. Runs half-written by a driver that stopped mid-log are deleted here, to be logged
+        again in full."""
         runs = self.client.search_runs(
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
@@ -50,7 +52,7 @@ class MlflowTracker:
         for run in runs:
             if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
                 complete.add(int(run.data.tags[f"{TAG_PREFIX}trial_number"]))
-            else:  # half-written by a driver that stopped mid-log: delete, it is logged again
+            else:
                 self.client.delete_run(run.info.run_id)
         return complete
 
