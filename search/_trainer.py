@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,10 +43,25 @@ class SeedsOutcome:
     median_seed: int
     model_keras: bytes | None = None
     node: str = field(default_factory=lambda: os.uname().nodename)
+    # Nodes of one cluster may share a hostname (several on one machine, or containers): the Ray
+    # node id and IP tell them apart. Empty outside Ray.
+    ray_node_id: str = field(default_factory=lambda: _ray_node()[0])
+    node_ip: str = field(default_factory=lambda: _ray_node()[1])
 
     @property
     def worst_case_val_accuracy(self) -> float:
         return min(self.val_accuracies)
+
+
+def _ray_node() -> tuple[str, str]:
+    """(node id, node IP) of the Ray node running this code, ("", "") outside a Ray worker."""
+    if "ray" not in sys.modules:  # never import Ray just to ask
+        return "", ""
+    import ray
+
+    if not ray.is_initialized():
+        return "", ""
+    return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
 
 
 def configure_threads(threads: int) -> None:
