@@ -7,16 +7,16 @@ from typing import Any
 from search._data import DataSource
 from search._executor import RayExecutor, TrialError
 from search._progress import Progress
+from search._records import TrialRecords, _write_atomic_bytes
 from search._result import Confirmation
 from search._study import StudyContext
 from search._trainer import SeedsOutcome
 from search.pareto import TrialPoint
-from trackers import MlflowTracker
 
 ATTR_PREFIX = "slimtune.confirmation."
 
 
-def confirm_candidates(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker,
+def confirm_candidates(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
                        data_refs: tuple[Any, Any], source: DataSource,
                        candidates: list[TrialPoint], progress: Progress
                        ) -> tuple[TrialPoint | None, list[Confirmation], dict[str, Any]]:
@@ -33,8 +33,10 @@ def confirm_candidates(ctx: StudyContext, executor: RayExecutor, tracker: Mlflow
                 test_ref = executor.put(source.test())
             progress.note(f"confirming trial {point.number} {point.summary} with fresh seeds "
                           f"{ctx.confirm_seeds} on the test split")
-            record = _retrain(ctx, executor, tracker, data_refs, test_ref, point)
+            record = _retrain(ctx, executor, records, data_refs, test_ref, point)
             ctx.study.set_user_attr(ATTR_PREFIX + point.summary, record)
+        if record.get("passed") and not record.get("run_id"):
+            record = log_confirmation(ctx, records, point, record)
         confirmation = Confirmation(
             trial_number=point.number, summary=point.summary, params=point.params,
             seeds=record["seeds"], val_accuracies=record["val_accuracies"],
@@ -50,7 +52,7 @@ def confirm_candidates(ctx: StudyContext, executor: RayExecutor, tracker: Mlflow
     return None, confirmations, {}
 
 
-def _retrain(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker,
+def _retrain(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
              data_refs: tuple[Any, Any], test_ref: Any, point: TrialPoint) -> dict[str, Any]:
     # One task per seed, so the confirmation uses every worker.
     refs = [executor.submit(point.config, data_refs[0], data_refs[1], ctx.recipe, [seed],
@@ -63,16 +65,38 @@ def _retrain(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker,
     val = [o.val_accuracies[0] for o in outcomes]
     test = [o.test_accuracies[0] for o in outcomes]
     median = sorted(range(len(outcomes)), key=lambda i: val[i])[(len(outcomes) - 1) // 2]
-    passed = min(test) >= ctx.settings.min_accuracy
-    metrics = {f"val_accuracy_seed_{s}": v for s, v in zip(ctx.confirm_seeds, val)}
-    metrics |= {f"test_accuracy_seed_{s}": t for s, t in zip(ctx.confirm_seeds, test)}
+    record = {"seeds": ctx.confirm_seeds, "val_accuracies": val, "test_accuracies": test,
+              "passed": min(test) >= ctx.settings.min_accuracy, "run_id": None,
+              "median_seed": ctx.confirm_seeds[median]}
+    # Spooled first: the run may have to wait for MLflow (see search/_records.py).
+    _write_atomic_bytes(_spooled_model(records, point.summary), outcomes[median].model_keras)
+    return log_confirmation(ctx, records, point, record)
+
+
+def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint,
+                     record: dict[str, Any]) -> dict[str, Any]:
+    """Write the confirmation's child run (with the spooled median model); the record gains its
+    run id, or keeps None while MLflow is unreachable."""
+    trial_number, summary = point.number, point.summary
+    seeds, val, test = record["seeds"], record["val_accuracies"], record["test_accuracies"]
+    metrics = {f"val_accuracy_seed_{s}": v for s, v in zip(seeds, val)}
+    metrics |= {f"test_accuracy_seed_{s}": t for s, t in zip(seeds, test)}
     metrics |= {"worst_case_val_accuracy": min(val), "worst_case_test_accuracy": min(test),
                 "params": point.params}
-    run_id, _ = tracker.log_confirmation(
-        f"confirm-trial-{point.number}", {"summary": point.summary, "trial_number": point.number},
-        metrics, {"study": ctx.settings.study_name, "trial_number": str(point.number),
-                  "summary": point.summary, "passed": str(passed).lower(),
+    model_path = _spooled_model(records, summary)
+    logged = records.attempt(lambda: records.tracker.log_confirmation(
+        f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number},
+        metrics, {"study": ctx.settings.study_name, "trial_number": str(trial_number),
+                  "summary": summary, "passed": str(record["passed"]).lower(),
                   "floor": str(ctx.settings.min_accuracy)},
-        outcomes[median].model_keras)
-    return {"seeds": ctx.confirm_seeds, "val_accuracies": val, "test_accuracies": test,
-            "passed": passed, "run_id": run_id, "median_seed": ctx.confirm_seeds[median]}
+        model_path.read_bytes()))
+    if logged is None:
+        return record
+    model_path.unlink(missing_ok=True)
+    record = record | {"run_id": logged[0]}
+    ctx.study.set_user_attr(ATTR_PREFIX + summary, record)
+    return record
+
+
+def _spooled_model(records: TrialRecords, summary: str) -> Any:
+    return records.spool / f"confirm-{summary.replace('|', '_')}.keras"

@@ -1,13 +1,27 @@
 """Runs training on Ray: a local Ray started and stopped here by default, or an existing cluster."""
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
 from search._errors import UsageError
+from search._faults import ENV_VAR as FAULTS_ENV_VAR
+from search._faults import apply_faults
 from search._trainer import train_seeds
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def train_task(config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
+               **kwargs: Any) -> Any:
+    """The Ray task: `train_seeds`, behind the fault-injection seam that tests use."""
+    from spaces import CNNConfig
+
+    summary = CNNConfig.from_dict(config).summary() if isinstance(config, dict) else \
+        config.summary()
+    kind = "confirm" if kwargs.get("test") is not None else "trial"
+    return train_seeds(config, train, val, apply_faults(summary, recipe, kind), seeds, **kwargs)
 
 
 class TrialError(RuntimeError):
@@ -31,23 +45,26 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         import ray
 
+        env = WORKER_ENV | ({FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
+                             if os.environ.get(FAULTS_ENV_VAR) else {})
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
-                                   "logging_level": "ERROR",
-                                   "runtime_env": {"env_vars": WORKER_ENV}}
-        sigterm_handler = signal.getsignal(signal.SIGTERM)
+                                   "logging_level": "ERROR", "runtime_env": {"env_vars": env}}
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             if self.address:
                 ray.init(address=self.address, **options)
             else:
+                # Loopback only: a local Ray serves nobody else (token authentication stays on).
                 ray.init(num_cpus=self.workers * self.cpus_per_trial, include_dashboard=False,
-                         **options)
+                         _node_ip_address="127.0.0.1", **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"--ray-address {self.address}: cannot connect ({exc}); start the "
                              "cluster first or leave the flag out for a local Ray") from None
-        # ray.init installs its own SIGTERM handler in the driver (it aborts); keep ours, which
-        # unwinds so runs are closed and Ray is shut down.
-        signal.signal(signal.SIGTERM, sigterm_handler)
-        self._train = ray.remote(train_seeds).options(
+        # ray.init installs its own signal handlers in the driver (SIGTERM aborts); keep ours,
+        # which unwind so trials and runs are closed and Ray is shut down (search/_interrupt.py).
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        self._train = ray.remote(train_task).options(
             num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False)
         return self
 

@@ -8,119 +8,138 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from search._drivers import Drivers
 from search._executor import RayExecutor, TrialError
+from search._interrupt import Interrupted, uninterruptible
 from search._progress import Progress
+from search._records import TrialRecords
 from search._study import (StudyContext, budget_violations, footprint_of, record_outcome,
                            record_proposal, set_constraints)
 from search._trainer import SeedsOutcome
 from spaces import CNNConfig, Footprint
-from trackers import MlflowTracker
+
+WAIT_FOR_OTHERS_S = 2.0
 
 
-def config_params(config: dict[str, Any]) -> dict[str, Any]:
-    """Flat MLflow params of a configuration."""
-    params: dict[str, Any] = {"n_blocks": len(config["blocks"])}
-    for i, block in enumerate(config["blocks"]):
-        params |= {f"{key}_{i}": value for key, value in block.items()}
-    return params | {k: config[k] for k in ("head", "dense_units", "dropout")}
-
-
-def log_trial(ctx: StudyContext, tracker: MlflowTracker, logged: set[int],
-              trial: optuna.trial.FrozenTrial, model_keras: bytes | None = None) -> None:
-    """One child run per trial number, ever: a trial already logged is skipped."""
-    if trial.number in logged:
-        return
-    attrs = trial.user_attrs
-    metrics = dict(attrs.get("footprint", {}))
-    for seed, acc in zip(attrs.get("seeds", []), attrs.get("val_accuracies", [])):
-        metrics[f"val_accuracy_seed_{seed}"] = acc
-    if trial.state == TrialState.COMPLETE:
-        metrics |= {"worst_case_val_accuracy": trial.values[0],
-                    "train_time_s": attrs.get("train_time_s", 0.0)}
-    feasible = trial.state == TrialState.COMPLETE and all(
-        v <= 0 for v in trial.constraints.values())
-    status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "FINISHED"}.get(trial.state,
-                                                                                  "FAILED")
-    tags = {"study": ctx.settings.study_name, "state": trial.state.name,
-            "feasible": str(feasible).lower(), "summary": attrs.get("summary", ""),
-            "node": attrs.get("node", ""), "reason": attrs.get("fail_reason",
-                                                              attrs.get("prune_reason", ""))}
-    tracker.log_trial(trial.number, f"trial-{trial.number}", config_params(attrs["config"]),
-                      metrics, tags, status, model_keras)
-    logged.add(trial.number)
-
-
-def run_trials(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker,
+def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
                data_refs: tuple[Any, Any], progress: Progress) -> None:
-    """Run trials until the study holds `settings.trials` finished (complete or pruned) trials."""
+    """Run trials until the study holds `settings.trials` finished (complete or pruned) trials.
+
+    On Ctrl-C/SIGTERM the running trials are cancelled, marked failed (interrupted) with their
+    runs KILLED, and queued again for the next invocation; then `Interrupted` propagates.
+    """
     settings, study = ctx.settings, ctx.study
-    logged = tracker.logged_trial_numbers(settings.study_name)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                          TrialState.FAIL)):
-        log_trial(ctx, tracker, logged, trial)  # back-fill records a dead driver never wrote
+    drivers = ctx.drivers or Drivers(study, settings.storage, exclusive=True)
+    records.backfill(study)  # records a dead driver or an MLflow outage never wrote
     finished = sum(1 for t in study.get_trials(deepcopy=False)
                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
     pending: dict[Any, tuple[optuna.Trial, CNNConfig, Footprint]] = {}
     failures = 0
     progress.start(settings.trials, finished)
     last_beat = time.monotonic()
-    while True:
-        while len(pending) < settings.workers and finished + len(pending) < settings.trials:
-            trial, config, fp = _propose(ctx)
-            if _prune_over_budget(ctx, trial, fp) or _reuse_duplicate(ctx, trial):
-                finished += 1
-                frozen = study._storage.get_trial(trial._trial_id)
-                log_trial(ctx, tracker, logged, frozen)
-                progress.trial_done(frozen, ctx)
-                continue
-            ref = executor.submit(config.to_dict(), data_refs[0], data_refs[1], ctx.recipe,
-                                  ctx.search_seeds)
-            pending[ref] = (trial, config, fp)
-        if not pending:
-            break
-        for ref in executor.wait(list(pending), timeout_s=1.0):
-            trial, config, fp = pending.pop(ref)
-            try:
-                outcome: SeedsOutcome = executor.result(ref)
-            except TrialError as exc:
-                failures += 1
-                trial.set_user_attr("fail_reason", str(exc)[:500])
-                study.tell(trial, state=TrialState.FAIL)
-                model = None
-            else:
-                finished += 1
-                record_outcome(trial, outcome)
-                set_constraints(ctx, trial, outcome.worst_case_val_accuracy, fp)
-                study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(fp)])
-                model = outcome.model_keras
-            frozen = study._storage.get_trial(trial._trial_id)
-            log_trial(ctx, tracker, logged, frozen, model)
-            progress.trial_done(frozen, ctx)
-        if time.monotonic() - last_beat > ctx.study._storage.get_heartbeat_interval() / 2:
-            for trial, _, _ in pending.values():
-                study._storage.record_heartbeat(trial._trial_id)
-            last_beat = time.monotonic()
-        if failures > max(3, settings.trials) and finished < settings.trials:
-            ctx.messages.append(f"stopped early: {failures} trials failed in this run "
-                                "(reasons in MLflow and in the Optuna trials' fail_reason)")
-            _drain(ctx, executor, tracker, logged, pending)
-            break
+    try:
+        while True:
+            while len(pending) < settings.workers:
+                with uninterruptible():
+                    proposed = _propose(ctx, drivers)
+                    if proposed is None:  # finished + running trials (all drivers') suffice
+                        break
+                    trial, config, fp = proposed
+                    if _prune_over_budget(ctx, trial, fp) or _reuse_duplicate(ctx, trial):
+                        finished += 1
+                        _record(ctx, records, progress, trial)
+                        continue
+                    ref = executor.submit(config.to_dict(), data_refs[0], data_refs[1],
+                                          ctx.recipe, ctx.search_seeds)
+                    pending[ref] = (trial, config, fp)
+            if not pending:
+                if drivers.others_running():  # one of theirs may fail and leave room for more
+                    drivers.beat()
+                    time.sleep(WAIT_FOR_OTHERS_S)
+                    continue
+                break
+            for ref in executor.wait(list(pending), timeout_s=1.0):
+                with uninterruptible():
+                    trial, config, fp = pending.pop(ref)
+                    if _tell_outcome(ctx, executor, ref, trial, fp, records, progress):
+                        finished += 1
+                    else:
+                        failures += 1
+            if time.monotonic() - last_beat > study._storage.get_heartbeat_interval() / 2:
+                for trial, _, _ in pending.values():
+                    study._storage.record_heartbeat(trial._trial_id)
+                last_beat = time.monotonic()
+            drivers.beat()
+            if not records.online:
+                records.backfill(study)
+            if failures > max(3, settings.trials) and finished < settings.trials:
+                ctx.messages.append(f"stopped early: {failures} trials failed in this run "
+                                    "(reasons in MLflow and in the Optuna trials' fail_reason)")
+                with uninterruptible():
+                    _stop_pending(ctx, executor, records, pending, "cancelled: too many failures")
+                break
+    except Interrupted as exc:
+        with uninterruptible():
+            _stop_pending(ctx, executor, records, pending, f"interrupted by {exc}",
+                          interrupted=True)
+        progress.note(f"stopped by {exc}: {len(study.trials)} trials in the study; run the same "
+                      "command again to resume")
+        raise
+    records.backfill(study)
+    drivers.beat(done=True)  # every trial of ours is recorded (or waits for MLflow)
     progress.stop()
 
 
-def _drain(ctx: StudyContext, executor: RayExecutor, tracker: MlflowTracker, logged: set[int],
-           pending: dict[Any, Any]) -> None:
-    """Give up on the trials still running: mark them failed, logged once."""
+def _tell_outcome(ctx: StudyContext, executor: RayExecutor, ref: Any, trial: optuna.Trial,
+                  fp: Footprint, records: TrialRecords, progress: Progress) -> bool:
+    """Tell Optuna how a trained trial ended and record it; False if it failed."""
+    try:
+        outcome: SeedsOutcome = executor.result(ref)
+    except TrialError as exc:
+        trial.set_user_attr("fail_reason", str(exc)[:500])
+        ctx.study.tell(trial, state=TrialState.FAIL)
+        _record(ctx, records, progress, trial)
+        return False
+    record_outcome(trial, outcome)
+    set_constraints(ctx, trial, outcome.worst_case_val_accuracy, fp)
+    ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(fp)])
+    _record(ctx, records, progress, trial, outcome.model_keras)
+    return True
+
+
+def _record(ctx: StudyContext, records: TrialRecords, progress: Progress, trial: optuna.Trial,
+            model_keras: bytes | None = None) -> None:
+    frozen = ctx.study._storage.get_trial(trial._trial_id)
+    records.log(frozen, model_keras)
+    progress.trial_done(frozen, ctx)
+
+
+def _stop_pending(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
+                  pending: dict[Any, Any], reason: str, interrupted: bool = False) -> None:
+    """Give up on the trials still running: cancel them, mark them failed, record them once.
+    Interrupted ones are queued again (bounded by --max-retries) for the next invocation."""
+    study = ctx.study
+    retry = study._storage.get_heartbeat_stale_trial_callback()
     for ref, (trial, _, _) in list(pending.items()):
         executor.cancel(ref)
-        trial.set_user_attr("fail_reason", "cancelled: too many failures")
-        ctx.study.tell(trial, state=TrialState.FAIL)
-        log_trial(ctx, tracker, logged, ctx.study._storage.get_trial(trial._trial_id))
-    pending.clear()
+        trial.set_user_attr("fail_reason", reason)
+        if interrupted:
+            trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        frozen = study._storage.get_trial(trial._trial_id)
+        if interrupted and retry is not None:
+            retry(study, frozen)
+        records.log(frozen)
+        del pending[ref]
 
 
-def _propose(ctx: StudyContext) -> tuple[optuna.Trial, CNNConfig, Footprint]:
-    trial = ctx.study.ask()
+def _propose(ctx: StudyContext, drivers: Drivers | None = None
+             ) -> tuple[optuna.Trial, CNNConfig, Footprint] | None:
+    """The next trial and its configuration; None once the study holds --trials trials."""
+    drivers = drivers or ctx.drivers or Drivers(ctx.study, ctx.settings.storage, exclusive=True)
+    trial = drivers.ask(ctx.settings.trials)
+    if trial is None:
+        return None
     config = ctx.space.suggest(trial)
     fp = footprint_of(ctx, config)
     record_proposal(trial, config, fp)
@@ -148,7 +167,8 @@ def _reuse_duplicate(ctx: StudyContext, trial: optuna.Trial) -> bool:
                  if t.user_attrs.get("summary") == summary), None)
     if twin is None:
         return False
-    for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed", "node"):
+    for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed", "node",
+                "ray_node_id", "node_ip"):
         if key in twin.user_attrs:
             trial.set_user_attr(key, twin.user_attrs[key])
     trial.set_user_attr("duplicate_of", twin.number)

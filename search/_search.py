@@ -9,22 +9,29 @@ from optuna.trial import TrialState
 
 from search._confirm import confirm_candidates
 from search._data import DataSource, resolve
+from search._drivers import Drivers, mutex
 from search._errors import UsageError
 from search._executor import RayExecutor
+from search._interrupt import Interrupted
 from search._loop import run_trials
 from search._progress import Progress
+from search._records import TrialRecords
 from search._result import (Chosen, FrontPoint, SearchResult, StudyInfo, write_atomic)
-from search._settings import SearchSettings
+from search._settings import SearchSettings, redact
 from search._study import (StudyContext, count_states, ensure_writable, footprint_of, open_study,
                            requeue_interrupted, storage_lock, trial_points)
 from search._trainer import Recipe
 from search.pareto import best_worst_case, feasible_candidates, pareto_front
 from spaces import CNNConfig, Footprint, SpaceError, load_space, preset
-from trackers import MlflowTracker
+from trackers import MlflowTracker, TrackerUnavailable, server_reachable
 
 
 def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
-    """Run (or resume) a search; every bad input is refused before any state is touched."""
+    """Run (or resume) a search; every bad input is refused before any state is touched.
+
+    Ctrl-C/SIGTERM raise `Interrupted` after the running trials are recorded as interrupted and a
+    partial result.json (no `chosen`) is written.
+    """
     progress = progress or Progress()
     s = settings.resolved()
     out = Path(s.out)
@@ -35,41 +42,65 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         space = load_space(Path(s.space) if s.space else None)
     except SpaceError as exc:
         raise UsageError(f"--space {s.space}: {exc}") from None
+    if not server_reachable(s.tracking_uri):
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
+                         "answer; start it (mlflow server ...) or point --tracking-uri / "
+                         "MLFLOW_TRACKING_URI at a running one") from None
     train, val = source.train_val(s.val_size, s.train_subset)
     input_shape = tuple(int(d) for d in train.x.shape[1:])
     num_classes = int(max(train.y.max(), val.y.max())) + 1
     recipe = Recipe(epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate)
-    with storage_lock(s):
+    with storage_lock(s) as exclusive:
         ctx = open_study(s, space, recipe, input_shape, num_classes)
+        ctx.drivers = Drivers(ctx.study, s.storage, exclusive)
         requeued = requeue_interrupted(ctx)
         if requeued:
             progress.note(f"{requeued} trial(s) interrupted by an earlier stop were marked failed "
                           "and queued again")
-        tracker = MlflowTracker(s.tracking_uri, s.study_name,
-                                artifact_location=_local_artifacts(s, out))
+        tracker = _tracker(s, out)
+        records = TrialRecords(tracker, s.study_name, out / "spool", progress, ctx.drivers)
+        if exclusive:
+            tracker.close_stale_runs(s.study_name)
         tracker.start_parent(f"search-{s.study_name}", _parent_params(s),
-                             {"study": s.study_name, "storage": s.storage})
-        progress.note(f"study {s.study_name!r} in {s.storage}; MLflow at {s.tracking_uri}")
+                             {"study": s.study_name, "storage": redact(s.storage)})
+        progress.note(f"study {s.study_name!r} in {redact(s.storage)}; MLflow at "
+                      f"{redact(s.tracking_uri)}")
         try:
-            result = _search_and_confirm(ctx, tracker, source, train, val, progress)
-        except BaseException as exc:
-            tracker.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            result = _search_and_confirm(ctx, records, source, train, val, progress)
+        except Interrupted:
+            write_atomic(out / "result.json", _partial_result(ctx, tracker).to_dict())
+            records.attempt(lambda: tracker.end_parent("KILLED"))
             raise
+        except BaseException:
+            records.attempt(lambda: tracker.end_parent("FAILED"))
+            raise
+        finally:
+            ctx.drivers.finish()
         write_atomic(out / "result.json", result.to_dict())
-        tracker.end_parent("FINISHED")
+        records.attempt(lambda: tracker.end_parent("FINISHED"))
     return result
 
 
-def _search_and_confirm(ctx: StudyContext, tracker: MlflowTracker, source: DataSource, train: Any,
+def _tracker(s: SearchSettings, out: Path) -> MlflowTracker:
+    try:
+        return MlflowTracker(s.tracking_uri, s.study_name,
+                             artifact_location=_local_artifacts(s, out))
+    except TrackerUnavailable:
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server stopped "
+                         "answering; start it and run the same command again") from None
+
+
+def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSource, train: Any,
                         val: Any, progress: Progress) -> SearchResult:
     s = ctx.settings
     with RayExecutor(s.ray_address, s.workers, s.cpus_per_trial, s.max_retries) as executor:
         data_refs = (executor.put(train), executor.put(val))
-        run_trials(ctx, executor, tracker, data_refs, progress)
+        run_trials(ctx, executor, records, data_refs, progress)
         points = trial_points(ctx)
         candidates = feasible_candidates(points, s.min_accuracy)
-        chosen_point, confirmations, record = confirm_candidates(
-            ctx, executor, tracker, data_refs, source, candidates, progress)
+        with mutex(ctx.drivers):  # a second driver of the study then reuses our confirmations
+            chosen_point, confirmations, record = confirm_candidates(
+                ctx, executor, records, data_refs, source, candidates, progress)
     chosen = None
     registry: dict[str, Any] = {"registered_model_name": None, "registered_model_version": None}
     if chosen_point is not None:
@@ -84,33 +115,69 @@ def _search_and_confirm(ctx: StudyContext, tracker: MlflowTracker, source: DataS
             test_accuracies=record["test_accuracies"],
             worst_case_val_accuracy=min(record["val_accuracies"]),
             worst_case_test_accuracy=min(record["test_accuracies"]))
-        registry = _register(ctx, tracker, chosen, record)
+        with mutex(ctx.drivers):
+            registry = _register(ctx, records, chosen, record)
+    pending = records.pending(ctx.study)
+    if pending or not records.online:
+        ctx.messages.append(f"MLflow at {redact(s.tracking_uri)} was unreachable: {pending} trial "
+                            "run(s) and the registration wait; run the same command again once it "
+                            "answers to write them")
     return SearchResult(
         study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
         chosen=chosen, confirmations=confirmations,
-        front=[FrontPoint(p.number, p.summary, p.params, p.size, p.worst_case_val_accuracy,
-                          p.worst_case_val_accuracy >= s.min_accuracy)
-               for p in pareto_front(points)],
+        front=_front(ctx, points),
         baseline=_baseline(ctx, chosen),
-        mlflow={"tracking_uri": s.tracking_uri, "experiment": s.study_name,
-                "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id,
-                **registry},
+        mlflow=_mlflow_info(ctx, records.tracker) | registry,
         message=_message(ctx, points, chosen, confirmations))
 
 
-def _register(ctx: StudyContext, tracker: MlflowTracker, chosen: Chosen,
+def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:
+    """What an interrupted search knows: the trials and front so far, nothing chosen."""
+    points = trial_points(ctx)
+    finished = sum(1 for t in ctx.study.trials if t.state in (TrialState.COMPLETE,
+                                                              TrialState.PRUNED))
+    return SearchResult(
+        study=_study_info(ctx), floor=ctx.settings.min_accuracy,
+        size_objective=ctx.settings.size_objective, chosen=None, confirmations=[],
+        front=_front(ctx, points), baseline=_baseline(ctx, None),
+        mlflow=_mlflow_info(ctx, tracker) | {"registered_model_name": None,
+                                              "registered_model_version": None},
+        message=f"interrupted with {finished} of {ctx.settings.trials} trials finished; run the "
+                "same command again to resume")
+
+
+def _front(ctx: StudyContext, points: list) -> list[FrontPoint]:
+    floor = ctx.settings.min_accuracy
+    return [FrontPoint(p.number, p.summary, p.params, p.size, p.worst_case_val_accuracy,
+                       p.worst_case_val_accuracy >= floor) for p in pareto_front(points)]
+
+
+def _mlflow_info(ctx: StudyContext, tracker: MlflowTracker) -> dict[str, Any]:
+    return {"tracking_uri": redact(ctx.settings.tracking_uri), "experiment": ctx.settings.study_name,
+            "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id}
+
+
+def _register(ctx: StudyContext, records: TrialRecords, chosen: Chosen,
               record: dict[str, Any]) -> dict[str, Any]:
-    """Register the confirmed model once; a resumed search reuses the stored version."""
+    """Register the confirmed model once; a resumed search reuses the stored version. While
+    MLflow is unreachable nothing is registered and the next invocation does it."""
     from search._confirm import ATTR_PREFIX
 
     s = ctx.settings
-    if record.get("model_name") != s.model_name or not record.get("model_version"):
-        record = record | {"model_name": s.model_name, "model_version": tracker.register_champion(
+    record = ctx.study.user_attrs.get(ATTR_PREFIX + chosen.summary, record)  # another driver's?
+    if record.get("run_id") and (record.get("model_name") != s.model_name
+                                 or not record.get("model_version")):
+        version = records.attempt(lambda: records.tracker.register_champion(
             record["run_id"], s.model_name,
             {"floor": str(s.min_accuracy), "study": s.study_name,
              "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
-             "params": str(chosen.footprint["params"]), "summary": chosen.summary})}
-        ctx.study.set_user_attr(ATTR_PREFIX + chosen.summary, record)
+             "params": str(chosen.footprint["params"]), "summary": chosen.summary}))
+        if version is not None:
+            record = record | {"model_name": s.model_name, "model_version": version}
+            ctx.study.set_user_attr(ATTR_PREFIX + chosen.summary, record)
+    if not record.get("model_version") or record.get("model_name") != s.model_name:
+        return {"registered_model_name": None, "registered_model_version": None,
+                "model_uri": None, "confirmation_run_id": record.get("run_id")}
     return {"registered_model_name": record["model_name"],
             "registered_model_version": record["model_version"],
             "model_uri": f"models:/{record['model_name']}@champion",
@@ -119,7 +186,7 @@ def _register(ctx: StudyContext, tracker: MlflowTracker, chosen: Chosen,
 
 def _study_info(ctx: StudyContext) -> StudyInfo:
     counts = count_states(ctx.study)
-    return StudyInfo(name=ctx.settings.study_name, storage=ctx.settings.storage,
+    return StudyInfo(name=ctx.settings.study_name, storage=redact(ctx.settings.storage),
                      n_complete=counts[TrialState.COMPLETE], n_failed=counts[TrialState.FAIL],
                      n_pruned=counts[TrialState.PRUNED])
 

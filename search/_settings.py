@@ -29,6 +29,8 @@ class SearchSettings:
     max_params: int | None = None
     max_flash_bytes: int | None = None
     max_ram_bytes: int | None = None
+    max_macs: int | None = None
+    device: str | None = None
     size_objective: str = "params"
     sampler: str = "tpe"
     seed: int = 0
@@ -50,7 +52,10 @@ class SearchSettings:
                      "confirm_candidates", "val_size"):
             if getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more")
-        for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "workers"):
+        if self.device is not None:
+            self._fill_device_budgets()
+        for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "max_macs",
+                     "workers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more, or leave it out")
         if self.seeds > 100:
@@ -65,6 +70,9 @@ class SearchSettings:
             _bad("sampler", self.sampler, f"use one of {', '.join(SAMPLERS)}")
         if self.storage is not None:
             _check_storage_uri(self.storage)
+        if self.tracking_uri is not None and redact(self.tracking_uri) != self.tracking_uri:
+            _bad("tracking-uri", redact(self.tracking_uri), "leave the password out of the URI and "
+                 "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
 
     @classmethod
     def from_sources(cls, config_path: str | None, flags: dict[str, Any]) -> SearchSettings:
@@ -95,12 +103,35 @@ class SearchSettings:
     def budgets(self) -> dict[str, tuple[str, int]]:
         """Budget name -> (footprint field, limit) for the budgets that are set."""
         pairs = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
-                 "max_ram_bytes": "peak_activation_bytes_int8"}
+                 "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
         return {name: (field, getattr(self, name)) for name, field in pairs.items()
                 if getattr(self, name) is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def _fill_device_budgets(self) -> None:
+        """A device profile sets the budgets not given explicitly (an explicit flag wins)."""
+        from spaces import DeviceError, load_device
+
+        try:
+            profile = load_device(self.device)
+        except DeviceError as exc:
+            raise UsageError(f"--device {self.device}: {exc}") from None
+        for name, limit in profile.budgets().items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, limit)
+
+
+def redact(uri: str) -> str:
+    """`uri` with its password, if any, replaced by ***: URIs appear in logs, tags, result.json."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    user_info, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{user_info.split(':', 1)[0]}:***@{host}"))
 
 
 def _bad(name: str, value: Any, fix: str) -> None:
@@ -116,7 +147,7 @@ def _check_storage_uri(uri: str) -> None:
     except ArgumentError:
         url = None
     if url is None or url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-        _bad("storage", uri, "use an RDB URL such as sqlite:///path/optuna.db or "
+        _bad("storage", redact(uri), "use an RDB URL such as sqlite:///path/optuna.db or "
              "postgresql://user@host/db")
 
 

@@ -7,7 +7,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -17,6 +17,9 @@ from search._settings import SIZE_OBJECTIVES, SearchSettings
 from search._trainer import Recipe, SeedsOutcome
 from search.pareto import TrialPoint
 from spaces import CNNConfig, Footprint, SearchSpace, footprint
+
+if TYPE_CHECKING:
+    from search._drivers import Drivers
 
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60
@@ -34,6 +37,7 @@ class StudyContext:
     input_shape: tuple[int, int, int]
     num_classes: int
     messages: list[str] = field(default_factory=list)
+    drivers: Drivers | None = None  # set by run_search: who else works on this study
 
     @property
     def search_seeds(self) -> list[int]:
@@ -49,13 +53,16 @@ class StudyContext:
 
 
 @contextmanager
-def storage_lock(settings: SearchSettings) -> Iterator[None]:
-    """SQLite must have one writer: refuse a second driver on the same SQLite file."""
+def storage_lock(settings: SearchSettings) -> Iterator[bool]:
+    """SQLite must have one writer: refuse a second driver on the same SQLite file.
+
+    Yields True when this driver is the study's only one (SQLite), False on a shared RDB.
+    """
     from sqlalchemy.engine import make_url
 
     url = make_url(settings.storage)
     if url.get_backend_name() != "sqlite" or not url.database:
-        yield
+        yield False
         return
     lock_path = Path(url.database + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +72,7 @@ def storage_lock(settings: SearchSettings) -> Iterator[None]:
         except BlockingIOError:
             raise UsageError(f"--storage {settings.storage} is in use by another slimtune search; "
                              "wait for it to finish, or use PostgreSQL for several drivers") from None
-        yield
+        yield True
 
 
 def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
@@ -122,6 +129,7 @@ def requeue_interrupted(ctx: StudyContext) -> int:
         for trial in orphans:
             storage.set_trial_user_attr(trial._trial_id, "fail_reason",
                                         "the driver stopped before the trial finished")
+            storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             callback(study, study._storage.get_trial(trial._trial_id))
         return len(orphans)
@@ -167,6 +175,8 @@ def record_outcome(trial: optuna.Trial, outcome: SeedsOutcome) -> None:
     trial.set_user_attr("train_time_s", round(outcome.train_time_s, 3))
     trial.set_user_attr("median_seed", outcome.median_seed)
     trial.set_user_attr("node", outcome.node)
+    trial.set_user_attr("ray_node_id", outcome.ray_node_id)
+    trial.set_user_attr("node_ip", outcome.node_ip)
 
 
 def trial_points(ctx: StudyContext) -> list[TrialPoint]:

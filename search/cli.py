@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
+import errno
 import os
-import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,6 +17,7 @@ from search._errors import UsageError
 
 # Typer vendors Click; its UsageError is the base of every bad-flag error it raises.
 _CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
+_IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find the smallest CNN that still meets a worst-case accuracy floor.")
@@ -78,6 +79,11 @@ def search(
                                                       rich_help_panel=BUDGETS)] = None,
     max_ram_bytes: Annotated[Opt[int], typer.Option(help="Budget on int8 peak activation bytes.",
                                                     rich_help_panel=BUDGETS)] = None,
+    max_macs: Annotated[Opt[int], typer.Option(help="Budget on multiply-accumulates per image.",
+                                               rich_help_panel=BUDGETS)] = None,
+    device: Annotated[Opt[str], typer.Option(help="Device profile (mcu-256k, mcu-1m, phone) or a "
+                                             "profile TOML: sets the flash, RAM and MAC budgets "
+                                             "not given above.", rich_help_panel=BUDGETS)] = None,
     size_objective: Annotated[Opt[SizeObjective], typer.Option(help="[default: params]",
                                                                rich_help_panel=BUDGETS)] = None,
     confirm_candidates: Annotated[Opt[int], typer.Option(help="[default: 3]",
@@ -189,6 +195,14 @@ def evaluate(
         "train_time_s": round(outcome.train_time_s, 2)}))
 
 
+# From registry to device (deploy/_cli.py): light imports, heavy ones inside the commands.
+from deploy._cli import export_template, pull, train  # noqa: E402
+
+app.command()(pull)
+app.command("export-template")(export_template)
+app.command()(train)
+
+
 def print_result(result: dict, out: Path) -> None:
     """The closing table: chosen model, footprint, reduction vs paper-base, where to look."""
     chosen = result["chosen"]
@@ -229,10 +243,15 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 
 def main() -> None:
-    """Entry point: expected errors become one line on stderr and exit code 2."""
+    """Entry point. Exit codes: 0 done; 2 bad input (one line on stderr, nothing touched);
+    3 the disk or a file failed during the run (state files stay whole: re-run to resume);
+    130/143 stopped by Ctrl-C/SIGTERM (re-run to resume)."""
+    from search._interrupt import Interrupted, install
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    # SIGTERM unwinds like Ctrl-C, so the MLflow parent run is closed as KILLED and Ray stopped.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM unwind: running trials are recorded as interrupted, runs closed as
+    # KILLED, a partial result.json written and Ray stopped.
+    install()
     try:
         # Without standalone mode Click returns the exit code of typer.Exit (130 on Ctrl-C).
         code = app(standalone_mode=False)
@@ -242,15 +261,33 @@ def main() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
         _fail(exc.format_message().replace("\n", " "))
+    except Interrupted as exc:
+        _fail(f"stopped by {exc}; run the same command again to resume", code=128 + exc.signum)
     except (typer.Abort, KeyboardInterrupt):
         code = 130
+    except Exception as exc:
+        failure = _io_failure(exc)
+        if failure is None:
+            raise  # a bug: keep the traceback
+        _fail(f"{failure}; free space or fix the folder's permissions, then run the same command "
+              "again to resume", code=3)
     if code == 130:
         _fail("interrupted; run the same command again to resume", code=130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _io_failure(exc: BaseException) -> str | None:
+    """'cannot write PATH: REASON' if `exc` (or what caused it) is the disk or a file failing."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _IO_ERRNOS:
+            where = f" {seen.filename}" if seen.filename else ""
+            return f"cannot write{where}: {seen.strerror}"
+        text = str(seen)
+        if "database or disk is full" in text or "readonly database" in text:
+            return "cannot write the SQLite storage: database or disk is full or read-only"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -1,4 +1,4 @@
 """What we record: MLflow runs for studies, trials and confirmations, and the Model Registry."""
-from trackers._mlflow import MlflowTracker
+from trackers._mlflow import MlflowTracker, TrackerUnavailable, server_reachable
 
-__all__ = ["MlflowTracker"]
+__all__ = ["MlflowTracker", "TrackerUnavailable", "server_reachable"]

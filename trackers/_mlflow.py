@@ -2,13 +2,40 @@
 trial, and the confirmed winner in the Model Registry with the alias ``champion``."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 TAG_PREFIX = "slimtune."
+PROBE_TIMEOUT_S = 3.0
+# MLflow's own retry policy, bounded so an outage costs seconds, not minutes (MLflow's defaults
+# retry 7 times with backoff 2). A user's own MLFLOW_HTTP_* settings win.
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+class TrackerUnavailable(RuntimeError):
+    """The tracking server cannot be reached; the message names its URI (without credentials)."""
+
+
+def server_reachable(tracking_uri: str) -> bool:
+    """True unless `tracking_uri` is an HTTP server that does not answer within a few seconds.
+
+    Any HTTP answer counts (even 401/404): the server is up, and MLflow reports anything else.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return True
+    import requests
+
+    try:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S)
+    except requests.RequestException:
+        return False
+    return True
 
 
 class MlflowTracker:
@@ -19,6 +46,10 @@ class MlflowTracker:
         import mlflow
         from mlflow import MlflowClient
 
+        for key, value in HTTP_RETRY_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        if not server_reachable(tracking_uri):
+            raise TrackerUnavailable(f"MLflow tracking server {tracking_uri} does not answer")
         mlflow.set_tracking_uri(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
@@ -40,10 +71,12 @@ class MlflowTracker:
         if self.parent_run_id:
             self.client.set_terminated(self.parent_run_id, status)
 
-    def logged_trial_numbers(self, study_name: str) -> set[int]:
+    def logged_trial_numbers(self, study_name: str,
+                             may_delete: Callable[[int], bool] | None = None) -> set[int]:
         """Trial numbers that already have a complete child run, so a resumed study never logs one
         twice. Runs half-written by a driver that stopped mid-log are deleted here, to be logged
-        again in full."""
+        again in full; `may_delete(trial_number)` False spares a run another live driver is still
+        writing."""
         runs = self.client.search_runs(
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
@@ -52,9 +85,20 @@ class MlflowTracker:
         for run in runs:
             if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
                 complete.add(int(run.data.tags[f"{TAG_PREFIX}trial_number"]))
-            else:
+            elif may_delete is None or may_delete(int(run.data.tags[f"{TAG_PREFIX}trial_number"])):
                 self.client.delete_run(run.info.run_id)
         return complete
+
+    def close_stale_runs(self, study_name: str) -> int:
+        """Mark the study's runs left RUNNING by a driver that died as KILLED; returns how many.
+        Call it only while no other driver records this study (the SQLite lock guarantees that)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=50000,
+            filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
+                          "attributes.status = 'RUNNING'")
+        for run in runs:
+            self.client.set_terminated(run.info.run_id, "KILLED")
+        return len(runs)
 
     def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
                   metrics: dict[str, float], tags: dict[str, str], status: str,

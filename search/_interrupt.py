@@ -1,0 +1,48 @@
+"""Ctrl-C and SIGTERM stop a search cleanly: the signal becomes `Interrupted`, except inside
+`uninterruptible()` blocks (an Optuna tell and its MLflow run), where it waits for the block's end
+so no record is cut in half."""
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user or the system asked the search to stop; exit code 128 + signal number."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_depth = 0
+_deferred: list[int] = []
+
+
+def _handle(signum: int, frame: object) -> None:
+    if _depth:
+        _deferred.append(signum)
+        return
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Route SIGINT and SIGTERM through `_handle` (call once, from the main thread)."""
+    signal.signal(signal.SIGINT, _handle)
+    signal.signal(signal.SIGTERM, _handle)
+
+
+@contextmanager
+def uninterruptible() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM until the block ends."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+    if not _depth and _deferred:
+        signum = _deferred.pop()
+        _deferred.clear()
+        raise Interrupted(signum)

@@ -1,0 +1,426 @@
+"""Crash safety, proven by injecting real faults into real searches: the driver killed with
+SIGKILL, a Ray worker killed mid-trial, SIGTERM and Ctrl-C, the MLflow server lost mid-study,
+trials whose loss becomes NaN or that raise, and a disk that fills up during a run."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SLIMTUNE, run_cli
+
+pytestmark = pytest.mark.integration
+
+SPACE = """
+blocks = [1, 2]
+kernel_size = [3, 5]
+filters = [2, 8]
+pool = [2, 4]
+head = ["flatten", "gap"]
+dense_units = [8, 32]
+dense_optional = true
+dropout = [0.0]
+"""
+STUDY = "faults"
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "space.toml"
+    path.write_text(SPACE)
+    return path
+
+
+def search_args(out: Path, mnist_dir: Path, space: Path, trials: int, *extra: object) -> list:
+    return ["search", "--data-dir", mnist_dir, "--space", space, "--trials", trials,
+            "--epochs", 1, "--train-subset", 1000, "--seeds", 1, "--workers", 2,
+            "--min-accuracy", 0.3, "--learning-rate", 0.01, "--out", out, "--study-name", STUDY,
+            *extra]
+
+
+def fault_env(tmp_path: Path, **faults: str) -> tuple[dict[str, str], Path]:
+    """Environment that makes every training task append to trained.log (plus any faults)."""
+    trained = tmp_path / "trained.log"
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"record_to": str(trained)} | faults))
+    return {"SLIMTUNE_FAULTS": str(path)}, trained
+
+
+def start(args: list, tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen:
+    """Start the real CLI in the background; its stderr goes to <tmp_path>/<name>.err."""
+    stderr = open(tmp_path / f"{name}.err", "w")
+    return subprocess.Popen([*SLIMTUNE, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=stderr, env={**os.environ, **env}, start_new_session=True)
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def load_study(out: Path):
+    import optuna
+
+    return optuna.load_study(study_name=STUDY, storage=f"sqlite:///{out / 'optuna.db'}")
+
+
+def study_runs(tracking_uri: str) -> list:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(STUDY)
+    return client.search_runs([experiment.experiment_id], max_results=10000) if experiment else []
+
+
+def completed(study) -> dict[int, tuple]:
+    from optuna.trial import TrialState
+
+    return {t.number: (t.values, t.datetime_complete) for t in study.trials
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+
+
+def assert_one_run_per_trial(study, runs: list) -> None:
+    """Exactly one child run per trial number: FINISHED if it finished, KILLED/FAILED if not."""
+    from optuna.trial import TrialState
+
+    trial_runs = [r for r in runs if r.data.tags.get("slimtune.role") == "trial"]
+    by_number = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
+    states = {t.number: t.state for t in study.trials if t.state.is_finished()}
+    assert by_number == Counter(states), (by_number, states)
+    for run in trial_runs:
+        state = states[int(run.data.tags["slimtune.trial_number"])]
+        wanted = {"FINISHED"} if state != TrialState.FAIL else {"KILLED", "FAILED"}
+        assert run.info.status in wanted, (run.data.tags, run.info.status)
+    assert not [r for r in runs if r.info.status == "RUNNING"], "a run was left RUNNING"
+
+
+def trainings(trained: Path, kind: str = "trial") -> Counter:
+    lines = trained.read_text().split("\n") if trained.exists() else []
+    return Counter(line.split(" ", 2)[2] for line in lines if line.split(" ")[1:2] == [kind])
+
+
+def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
+    from optuna.trial import TrialState
+
+    out = tmp_path / "out"
+    env, trained = fault_env(tmp_path)
+    args = search_args(out, mnist_dir, space_file, 8)
+    rng = random.Random(20261130)
+    kept: dict[int, tuple] = {}
+    for attempt in range(5):
+        driver = start(args, tmp_path, env, f"killed-{attempt}")
+        time.sleep(rng.uniform(4.0, 16.0))
+        family = descendants(driver.pid)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        # The local Ray the driver started shares its fate: nothing is left behind.
+        wait_for(lambda: not any(alive(p) for p in family), 60, "Ray processes to exit")
+        if (out / "optuna.db").exists():
+            now = completed(load_study(out))
+            assert {n: now[n] for n in kept} == kept, "a completed trial changed"
+            kept = now
+    done = run_cli(*args, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    study = load_study(out)
+    finished = completed(study)
+    assert len(finished) == 8 and {n: finished[n] for n in kept} == kept
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs["fail_reason"] == "the driver stopped before the trial finished"
+               for t in failed)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    # Nothing was trained twice except configurations whose training a kill cut short.
+    interrupted = Counter(t.user_attrs["summary"] for t in failed)
+    trained_once = Counter(t.user_attrs["summary"] for t in study.trials
+                           if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs)
+    for summary, count in trainings(trained).items():
+        assert count <= trained_once[summary] + interrupted[summary], summary
+    runs = study_runs(f"sqlite:///{out / 'mlflow.db'}")
+    assert_one_run_per_trial(study, runs)
+    parents = sorted((r for r in runs if r.data.tags.get("slimtune.role") == "study"),
+                     key=lambda r: r.info.start_time)
+    assert parents[-1].info.status == "FINISHED"
+    assert all(p.info.status == "KILLED" for p in parents[:-1])
+    assert json.loads((out / "result.json").read_text())["study"]["n_complete"] >= 1
+
+
+def test_worker_killed_mid_trial_is_retried(tmp_path, mnist_dir, space_file):
+    from optuna.trial import TrialState
+
+    out = tmp_path / "out"
+    env, trained = fault_env(tmp_path)
+    args = search_args(out, mnist_dir, space_file, 3, "--max-retries", 1, "--epochs", 3,
+                       "--train-subset", 3000)
+    driver = start(args, tmp_path, env, "worker-kill")
+    victim = wait_for(lambda: next((p for p in descendants(driver.pid)
+                                    if cmdline(p).startswith("ray::train_task")), None),
+                      120, "a training task")
+    time.sleep(1.0)
+    os.kill(victim, signal.SIGKILL)
+    assert driver.wait(timeout=300) == 0, (tmp_path / "worker-kill.err").read_text()
+    study = load_study(out)
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 3
+    assert not [t for t in study.trials if t.state == TrialState.FAIL]
+    lines = trained.read_text().split("\n")
+    killed = {line.split(" ", 2)[2] for line in lines if line.startswith(f"{victim} trial ")}
+    assert killed, "the killed worker never recorded its task"
+    assert all(trainings(trained)[summary] >= 2 for summary in killed)  # Ray retried it
+    assert_one_run_per_trial(study, study_runs(f"sqlite:///{out / 'mlflow.db'}"))
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["sigterm", "ctrl-c"])
+def test_signal_stops_cleanly_and_the_next_run_resumes(tmp_path, mnist_dir, space_file,
+                                                       signum, code):
+    out = tmp_path / "out"
+    env, trained = fault_env(tmp_path)
+    args = search_args(out, mnist_dir, space_file, 6, "--train-subset", 3000, "--epochs", 2)
+    driver = start(args, tmp_path, env, "signalled")
+    log = tmp_path / "signalled.err"
+    wait_for(lambda: "] trial " in log.read_text(), 180, "a first finished trial")
+    sent = time.monotonic()
+    driver.send_signal(signum)
+    assert driver.wait(timeout=30) == code, log.read_text()
+    assert time.monotonic() - sent <= 10.0
+    name = signal.Signals(signum).name
+    assert log.read_text().strip().splitlines()[-1] == \
+        f"slimtune: error: stopped by {name}; run the same command again to resume"
+    assert "Traceback" not in log.read_text()
+    partial = json.loads((out / "result.json").read_text())
+    assert partial["chosen"] is None and partial["message"].startswith("interrupted with")
+    study = load_study(out)
+    kept = completed(study)
+    assert partial["study"]["n_complete"] + partial["study"]["n_pruned"] == len(kept) >= 1
+    runs = study_runs(f"sqlite:///{out / 'mlflow.db'}")
+    assert_one_run_per_trial(study, runs)
+    assert {r.info.status for r in runs if r.data.tags["slimtune.role"] == "study"} == {"KILLED"}
+    stopped = [t for t in study.trials if t.user_attrs.get("interrupted")]
+    assert all(t.user_attrs["fail_reason"] == f"interrupted by {name}" for t in stopped)
+
+    done = run_cli(*args, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    study = load_study(out)
+    assert {n: completed(study)[n] for n in kept} == kept
+    assert len(completed(study)) == 6
+    assert_one_run_per_trial(study, study_runs(f"sqlite:///{out / 'mlflow.db'}"))
+
+
+def test_nan_and_raising_trials_fail_with_their_reason_and_the_study_goes_on(
+        tmp_path, mnist_dir, space_file):
+    from optuna.trial import TrialState
+
+    out = tmp_path / "out"
+    env, _ = fault_env(tmp_path, nan_when=r"^c5x[2-4]-", raise_when=r"^c3x[2-3]-")
+    done = run_cli(*search_args(out, mnist_dir, space_file, 5, "--sampler", "random",
+                                "--seed", 3), env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    study = load_study(out)
+    assert len(completed(study)) == 5
+    reasons = [t.user_attrs["fail_reason"] for t in study.trials if t.state == TrialState.FAIL]
+    assert any("TrainingFailed: loss became nan" in r for r in reasons), reasons
+    assert any("InjectedFault: injected fault for c3x" in r for r in reasons), reasons
+    runs = study_runs(f"sqlite:///{out / 'mlflow.db'}")
+    assert_one_run_per_trial(study, runs)
+    failed_runs = [r for r in runs if r.data.tags.get("slimtune.state") == "FAIL"]
+    assert failed_runs and all(r.info.status == "FAILED" for r in failed_runs)
+    assert sorted(r.data.tags["slimtune.reason"] for r in failed_runs) == sorted(reasons)
+
+
+def test_unreachable_tracking_server_is_refused_within_10_s(tmp_path, mnist_dir, space_file):
+    with socketless_port() as port:
+        uri = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        done = run_cli(*search_args(tmp_path / "out", mnist_dir, space_file, 2),
+                       env={"MLFLOW_TRACKING_URI": uri}, timeout=60)
+    assert time.monotonic() - started <= 10.0
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"slimtune: error: --tracking-uri {uri}: the MLflow server does not answer; start it "
+        "(mlflow server ...) or point --tracking-uri / MLFLOW_TRACKING_URI at a running one"]
+    assert not (tmp_path / "out" / "optuna.db").exists()
+
+
+class socketless_port:
+    """A loopback port nothing listens on, for as long as the block runs."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def start_mlflow_server(tmp_path: Path, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    from trackers import server_reachable
+
+    wait_for(lambda: server_reachable(f"http://127.0.0.1:{port}"), 120, "mlflow server")
+    return server
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_mlflow_server_lost_mid_study_then_synced_and_no_credentials_leak(
+        tmp_path, mnist_dir, space_file):
+    with socketless_port() as port:
+        pass
+    uri = f"http://127.0.0.1:{port}"
+    secret = "s3cr3t-pw-9f2c"
+    env, _ = fault_env(tmp_path)
+    env |= {"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "alice",
+            "MLFLOW_TRACKING_PASSWORD": secret}
+    out = tmp_path / "out"
+    args = search_args(out, mnist_dir, space_file, 6, "--train-subset", 2000, "--epochs", 2)
+    server = start_mlflow_server(tmp_path, port)
+    try:
+        driver = start(args, tmp_path, env, "lost")
+        log = tmp_path / "lost.err"
+        wait_for(lambda: "] trial " in log.read_text(), 180, "a first logged trial")
+        stop(server)
+        assert driver.wait(timeout=600) == 0, log.read_text()
+        assert "is unreachable; the study goes on" in log.read_text()
+        first = json.loads((out / "result.json").read_text())
+        assert first["study"]["n_complete"] + first["study"]["n_pruned"] == 6
+        assert "was unreachable" in first["message"]
+        assert first["mlflow"]["registered_model_version"] is None
+        assert list((out / "spool").glob("*.keras")), "models must wait in the spool"
+
+        server = start_mlflow_server(tmp_path, port)
+        done = run_cli(*args, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        study = load_study(out)
+        runs = study_runs(uri)
+        assert_one_run_per_trial(study, runs)
+        trial_runs = [r for r in runs if r.data.tags.get("slimtune.role") == "trial"
+                      and r.data.tags["slimtune.state"] == "COMPLETE"]
+        assert all("model" in {a.path for a in _artifacts(uri, r.info.run_id)}
+                   for r in trial_runs)
+        result = json.loads((out / "result.json").read_text())
+        if result["chosen"] is not None:
+            assert result["mlflow"]["registered_model_version"] is not None
+        assert not list((out / "spool").glob("*.keras"))
+        texts = [done.stdout, done.stderr, log.read_text()]
+        texts += [p.read_text(errors="replace") for p in out.rglob("*.json")]
+        texts += [json.dumps([r.data.params, r.data.tags]) for r in runs]
+        assert not [t for t in texts if secret in t], "the MLflow password leaked"
+    finally:
+        stop(server)
+
+
+def _artifacts(uri: str, run_id: str) -> list:
+    import mlflow
+
+    return mlflow.MlflowClient(uri).list_artifacts(run_id)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MB tmpfs, so a run can really fill its disk (needs root, as in CI)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path, leave_bytes: int) -> Path:
+    """Fill the file system of `folder`, then free `leave_bytes`."""
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave_bytes))
+    return filler
+
+
+def test_disk_full_during_a_run_keeps_state_whole(tmp_path, mnist_dir, space_file, small_disk):
+    out = small_disk / "out"
+    elsewhere = ["--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    args = search_args(out, mnist_dir, space_file, 2, *elsewhere)
+    done = run_cli(*args, timeout=600)
+    assert done.returncode == 0, done.stderr
+    before = (out / "result.json").read_bytes()
+    filler = fill(small_disk, leave_bytes=4096)
+    more = search_args(out, mnist_dir, space_file, 5, *elsewhere)
+    done = run_cli(*more, timeout=600)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr
+    assert lines[-1].startswith("slimtune: error: cannot write ") and \
+        "No space left on device; free space" in lines[-1], lines[-1]
+    assert (out / "result.json").read_bytes() == before  # never half written
+    assert not [p for p in out.rglob("*.tmp")], "a temp file was left behind"
+    filler.unlink()
+    done = run_cli(*more, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["study"]["n_complete"] + result["study"]["n_pruned"] == 5
