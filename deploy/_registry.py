@@ -1,0 +1,112 @@
+"""Find a model in MLflow (registry alias or version, or a run's model) and what it was registered
+with: the accuracy floor and the training recipe of the search that produced it."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
+
+DEFAULT_TRACKING_URI = "sqlite:///runs/slimtune/mlflow.db"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+_RUNS_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})/(?P<path>[^ ]+)$")
+RECIPE_KEYS = ("epochs", "batch_size", "learning_rate")
+URI_HELP = ("use models:/NAME@ALIAS (e.g. models:/slimtune-mnist@champion), models:/NAME/VERSION "
+            "or runs:/RUN_ID/model")
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """A model found in MLflow. `floor` is None when nothing recorded one."""
+
+    uri: str                  # as the user gave it
+    version_uri: str | None   # models:/NAME/VERSION when it came from the registry
+    run_id: str
+    floor: float | None
+    floor_source: str         # where `floor` came from, for the report
+    tracking_uri: str
+
+
+def tracking_uri_of(flag: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default search output's store. A SQLite
+    store must already exist: reading one must never create an empty database."""
+    uri = flag or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        path = path if uri.startswith("sqlite:////") or path.is_absolute() else Path.cwd() / path
+        if not path.is_file():
+            raise UsageError(f"--tracking-uri {uri}: no such database {path}; pass the store of "
+                             "your search (sqlite:///OUT/mlflow.db or the server's URL), or set "
+                             "MLFLOW_TRACKING_URI")
+    return uri
+
+
+def locate(model_uri: str, tracking_uri: str) -> SourceModel:
+    """Resolve `model_uri` in the store at `tracking_uri`; UsageError if it is malformed or absent."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri)
+    models = _MODELS_URI.match(model_uri)
+    runs = _RUNS_URI.match(model_uri)
+    if not models and not runs:
+        raise UsageError(f"model {model_uri!r} is not a model URI; {URI_HELP}")
+    try:
+        if models:
+            name, alias, number = models["name"], models["alias"], models["version"]
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
+            floor_tag = version.tags.get("floor")
+            return SourceModel(model_uri, f"models:/{name}/{version.version}", version.run_id,
+                               _float(floor_tag), "registered floor" if floor_tag else "",
+                               tracking_uri)
+        run = client.get_run(runs["run_id"])
+    except MlflowException as exc:
+        first_line = str(exc.message).splitlines()[0]
+        raise UsageError(f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
+                         "the name, alias or version in the MLflow UI, or pass the right "
+                         "--tracking-uri") from None
+    floor_tag = run.data.tags.get("slimtune.floor")
+    return SourceModel(model_uri, None, run.info.run_id, _float(floor_tag),
+                       "run's floor tag" if floor_tag else "", tracking_uri)
+
+
+def load_keras_model(source: SourceModel) -> keras.Model:
+    """The Keras model behind `source` (loaded through MLflow's keras flavor)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(source.tracking_uri)
+    try:
+        return mlflow.keras.load_model(source.version_uri or source.uri)
+    except (MlflowException, OSError) as exc:
+        raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); pull "
+                         "a model logged by slimtune") from None
+
+
+def recipe_of(source: SourceModel) -> dict[str, Any]:
+    """Training recipe values (epochs, batch_size, learning_rate) recorded on the model's run or
+    its parent (the `slimtune search` or `slimtune train` invocation); missing keys are absent."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(source.tracking_uri)
+    run = client.get_run(source.run_id)
+    params = dict(run.data.params)
+    parent_id = run.data.tags.get("mlflow.parentRunId")
+    if parent_id:
+        params = dict(client.get_run(parent_id).data.params) | params
+    converters = {"epochs": int, "batch_size": int, "learning_rate": float}
+    return {key: converters[key](params[key]) for key in RECIPE_KEYS if key in params}
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None

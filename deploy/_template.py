@@ -1,0 +1,161 @@
+"""Design templates: a chosen architecture plus the recipe that trained it, as TOML, so it can be
+trained again on new data (`slimtune train --template FILE`)."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._trainer import Recipe
+from spaces import CNNConfig, ConvBlock
+from spaces._config import HEADS
+
+if TYPE_CHECKING:
+    import keras
+
+_TOP_KEYS = {"template", "config", "recipe"}
+_INFO_KEYS = {"name", "source", "floor"}
+
+
+class TemplateError(ValueError):
+    """A template file or value is invalid; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class DesignTemplate:
+    """`config` and `recipe` define the training; `source` and `floor` record where it came from
+    (the model URI and the accuracy floor it was registered with), for people reading the file."""
+
+    config: CNNConfig
+    recipe: Recipe = field(default_factory=Recipe)
+    source: str = ""
+    floor: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"name": self.name, "source": self.source}
+        if self.floor is not None:
+            info["floor"] = self.floor
+        return {"template": info, "recipe": self.recipe.to_dict(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DesignTemplate:
+        _known(data, _TOP_KEYS, "top-level key")
+        if "config" not in data:
+            raise TemplateError("missing [config] table; export one with `slimtune export-template`")
+        info = data.get("template", {})
+        _known(info, _INFO_KEYS, "[template] key")
+        recipe_data = data.get("recipe", {})
+        _known(recipe_data, {f.name for f in fields(Recipe)}, "[recipe] key")
+        try:
+            config = CNNConfig.from_dict(data["config"])
+            recipe = Recipe(**recipe_data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TemplateError(f"[config]/[recipe]: {exc}; compare with a file written by "
+                                "`slimtune export-template`") from None
+        _check_config(config)
+        _check_recipe(recipe)
+        floor = info.get("floor")
+        return cls(config=config, recipe=recipe, source=str(info.get("source", "")),
+                   floor=float(floor) if floor is not None else None)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        header = ("# slimtune design template: the architecture and training recipe of a chosen\n"
+                  "# model. Train it on new data with: slimtune train --template THIS_FILE\n")
+        return header + tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, path: Path) -> DesignTemplate:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise TemplateError(f"cannot read it ({exc.strerror}); pass an existing template "
+                                "TOML") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TemplateError(f"not valid TOML ({exc}); fix its syntax") from None
+        return cls.from_dict(data)
+
+
+def save_template(template: DesignTemplate, path: Path) -> None:
+    """Write the template TOML atomically (temp file in the same folder, then os.replace)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(template.to_toml())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def config_from_model(model: keras.Model) -> CNNConfig:
+    """The CNNConfig of a model built by `spaces.build_model` (read from its layer names and
+    settings). Raises TemplateError for a model slimtune did not build."""
+    layers = {layer.name: layer.get_config() for layer in model.layers}
+    blocks = []
+    while f"conv{len(blocks)}" in layers:
+        i = len(blocks)
+        conv = layers[f"conv{i}"]
+        pool = layers.get(f"pool{i}", {}).get("pool_size", (1, 1))
+        blocks.append(ConvBlock(kernel_size=int(conv["kernel_size"][0]), filters=int(conv["filters"]),
+                                pool=int(pool[0]), padding=str(conv["padding"])))
+    head = "flatten" if "flatten" in layers else "gap" if "gap" in layers else None
+    expected = {f"conv{i}" for i in range(len(blocks))} | {f"pool{i}" for i in range(len(blocks))}
+    unknown = set(layers) - expected - {"image", "flatten", "gap", "hidden", "dropout", "classes"}
+    if not blocks or head is None or "classes" not in layers or unknown:
+        raise TemplateError(f"model {model.name!r} was not built by slimtune (layers "
+                            f"{sorted(layers)}); export a model logged by `slimtune search` or "
+                            "`slimtune train`")
+    return CNNConfig(blocks=tuple(blocks), head=head,
+                     dense_units=int(layers.get("hidden", {}).get("units", 0)),
+                     dropout=float(layers.get("dropout", {}).get("rate", 0.0)))
+
+
+def _known(data: Any, known: set[str], what: str) -> None:
+    if not isinstance(data, dict):
+        raise TemplateError(f"expected a table for {what.split(' ')[0]}, got {data!r}")
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TemplateError(f"unknown {what} {unknown[0]!r}; expected one of {sorted(known)}")
+
+
+def _check_config(config: CNNConfig) -> None:
+    for i, block in enumerate(config.blocks):
+        for key in ("kernel_size", "filters", "pool"):
+            if getattr(block, key) < 1:
+                raise TemplateError(f"[config] blocks[{i}].{key} = {getattr(block, key)}: use a "
+                                    "whole number of 1 or more")
+        if block.padding not in ("same", "valid"):
+            raise TemplateError(f"[config] blocks[{i}].padding = {block.padding!r}: use 'same' or "
+                                "'valid'")
+    if not config.blocks:
+        raise TemplateError("[config] blocks is empty: a template needs at least one conv block")
+    if config.head not in HEADS:
+        raise TemplateError(f"[config] head = {config.head!r}: use one of {list(HEADS)}")
+    if config.dense_units < 0 or not 0.0 <= config.dropout < 1.0:
+        raise TemplateError(f"[config] dense_units = {config.dense_units}, dropout = "
+                            f"{config.dropout}: use dense_units >= 0 and dropout in [0, 1)")
+
+
+def _check_recipe(recipe: Recipe) -> None:
+    for key in ("epochs", "batch_size"):
+        value = getattr(recipe, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TemplateError(f"[recipe] {key} = {value!r}: use a whole number of 1 or more")
+    if isinstance(recipe.learning_rate, bool) or not isinstance(recipe.learning_rate, (int, float)) \
+            or not recipe.learning_rate > 0:
+        raise TemplateError(f"[recipe] learning_rate = {recipe.learning_rate!r}: use a positive "
+                            "number such as 0.001")
+    if recipe.optimizer not in ("adam", "sgd", "rmsprop", "adamw"):
+        raise TemplateError(f"[recipe] optimizer = {recipe.optimizer!r}: use adam, adamw, sgd or "
+                            "rmsprop")
