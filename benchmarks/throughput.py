@@ -1,0 +1,101 @@
+"""Plain `model.fit` (what Keras Tuner runs per trial) vs slimtune's trial training: same
+configuration, data, seeds, epochs, batch size and threads, run alternately in one process.
+
+    python benchmarks/throughput.py [--config reference|PRESET|JSON] [--train-size 55000]
+                                    [--epochs 2] [--seeds 3] [--rounds 2] [--threads 1]
+
+Prints images/s of each (seeds x epochs x images / wall seconds, model building and graph
+tracing included) and the mean worst-case validation accuracy of each; the ratio is printed last.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401  (puts the repository on sys.path)
+import numpy as np
+
+
+def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
+              batch_size: int) -> list[float]:
+    """Keras Tuner's inner loop: compile, fit with shuffling, evaluate, once per seed."""
+    import keras
+
+    from spaces import build_model
+
+    x, y = train.x.astype(np.float32) / 255.0, train.y
+    x_val = val.x.astype(np.float32) / 255.0
+    accuracies = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = build_model(config, x.shape[1:], 10)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+        predicted = np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)
+        accuracies.append(float(np.mean(predicted == val.y)))
+    keras.backend.clear_session()
+    return accuracies
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="reference")
+    parser.add_argument("--train-size", type=int, default=55_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    from search._data import resolve
+    from search._trainer import Recipe, configure_threads, train_seeds
+    from spaces import footprint
+
+    configure_threads(args.threads)
+    config = _common.load_config(args.config)
+    train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
+    seeds = list(range(args.seeds))
+    images = args.seeds * args.epochs * len(train.x)
+    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
+    rates: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
+    worst: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
+    precision = None
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        acc = plain_fit(config, train, val, seeds, args.epochs, args.batch_size)
+        rates["plain_fit"].append(images / (time.perf_counter() - started))
+        worst["plain_fit"].append(min(acc))
+        started = time.perf_counter()
+        outcome = train_seeds(config, train, val, recipe, seeds, threads=args.threads,
+                              keep_model=False)
+        rates["slimtune"].append(images / (time.perf_counter() - started))
+        worst["slimtune"].append(outcome.worst_case_val_accuracy)
+        precision = outcome.precision
+    result = {
+        "machine": _common.machine(), "config": config.summary(),
+        "params": footprint(config, (28, 28, 1), 10).params, "train_images": len(train.x),
+        "epochs": args.epochs, "seeds": args.seeds, "rounds": args.rounds,
+        "threads": args.threads, "batch_size": args.batch_size, "slimtune_precision": precision,
+        "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
+        "worst_case_val_accuracy": worst,
+        "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"])}
+    _common.write_json(args.out, result)
+    print(f"{result['config']} ({result['params']:,} params), {len(train.x):,} images, "
+          f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
+          f"{args.threads} thread(s), slimtune precision {precision}")
+    for name in rates:
+        print(f"{name:10s} images/s {[round(v) for v in rates[name]]}  worst-case val accuracy "
+              f"{[round(a, 4) for a in worst[name]]}")
+    print(f"ratio (median slimtune / median plain_fit): {result['ratio']:.2f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
