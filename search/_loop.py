@@ -15,6 +15,7 @@ from search._progress import Progress
 from search._records import TrialRecords
 from search._study import (StudyContext, budget_violations, footprint_of, record_outcome,
                            record_proposal, set_constraints)
+from search._stopping import required_accuracy
 from search._trainer import SeedsOutcome
 from spaces import CNNConfig, Footprint
 
@@ -45,12 +46,13 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
                     if proposed is None:  # finished + running trials (all drivers') suffice
                         break
                     trial, config, fp = proposed
-                    if _prune_over_budget(ctx, trial, fp) or _reuse_duplicate(ctx, trial):
+                    if fp is None or _prune_over_budget(ctx, trial, fp) \
+                            or _reuse_duplicate(ctx, trial):
                         finished += 1
                         _record(ctx, records, progress, trial)
                         continue
                     ref = executor.submit(config.to_dict(), data_refs[0], data_refs[1],
-                                          ctx.recipe, ctx.search_seeds)
+                                          ctx.recipe, ctx.search_seeds, **_racing(ctx, trial, fp))
                     pending[ref] = (trial, config, fp)
             if not pending:
                 if drivers.others_running():  # one of theirs may fail and leave room for more
@@ -102,8 +104,49 @@ def _tell_outcome(ctx: StudyContext, executor: RayExecutor, ref: Any, trial: opt
         return False
     record_outcome(trial, outcome)
     set_constraints(ctx, trial, outcome.worst_case_val_accuracy, fp)
-    ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(fp)])
+    if outcome.stopped_reason:  # racing / early stopping: cannot be feasible or improve the front
+        trial.set_user_attr("prune_reason", f"stopped early: {outcome.stopped_reason}")
+        ctx.study.tell(trial, state=TrialState.PRUNED)
+    else:
+        ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(fp)])
     _record(ctx, records, progress, trial, outcome.model_keras)
+    return True
+
+
+def _racing(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) -> dict[str, Any]:
+    """The trainer's early-stopping threshold for this trial (search/_stopping.py), if enabled."""
+    if not ctx.settings.early_stopping:
+        return {}
+    required = _required(ctx, fp)
+    trial.set_user_attr("required_accuracy", required)
+    return {"required_accuracy": required}
+
+
+def _required(ctx: StudyContext, fp: Footprint) -> float:
+    completed = [(t.values[1], t.values[0]) for t in ctx.study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,))]
+    return required_accuracy(ctx.settings.min_accuracy, ctx.size_of(fp), completed)
+
+
+def _reuse_stopped_twin(ctx: StudyContext, trial: optuna.Trial, summary: str) -> bool:
+    """A twin stopped early below a threshold at most today's would stop again the same way."""
+    if not ctx.settings.early_stopping:
+        return False
+    fp = Footprint(**trial.user_attrs["footprint"])
+    required = _required(ctx, fp)
+    twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                 if t.user_attrs.get("summary") == summary
+                 and str(t.user_attrs.get("prune_reason", "")).startswith("stopped early")
+                 and t.user_attrs.get("required_accuracy", 2.0) <= required), None)
+    if twin is None:
+        return False
+    for key in ("seeds", "val_accuracies", "val_curves", "required_accuracy", "prune_reason"):
+        if key in twin.user_attrs:
+            trial.set_user_attr(key, twin.user_attrs[key])
+    trial.set_user_attr("duplicate_of", twin.number)
+    trial.set_user_attr("epochs_run", 0)
+    set_constraints(ctx, trial, min(twin.user_attrs["val_accuracies"]), fp)
+    ctx.study.tell(trial, state=TrialState.PRUNED)
     return True
 
 
@@ -134,14 +177,25 @@ def _stop_pending(ctx: StudyContext, executor: RayExecutor, records: TrialRecord
 
 
 def _propose(ctx: StudyContext, drivers: Drivers | None = None
-             ) -> tuple[optuna.Trial, CNNConfig, Footprint] | None:
-    """The next trial and its configuration; None once the study holds --trials trials."""
+             ) -> tuple[optuna.Trial, CNNConfig, Footprint | None] | None:
+    """The next trial and its configuration; None once the study holds --trials trials.
+
+    The footprint is None for a configuration that cannot be built ('valid' padding shrank a
+    feature map to nothing); that trial is already pruned.
+    """
     drivers = drivers or ctx.drivers or Drivers(ctx.study, ctx.settings.storage, exclusive=True)
     trial = drivers.ask(ctx.settings.trials)
     if trial is None:
         return None
     config = ctx.space.suggest(trial)
-    fp = footprint_of(ctx, config)
+    try:
+        fp = footprint_of(ctx, config)
+    except ValueError as exc:
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("summary", config.summary())
+        trial.set_user_attr("prune_reason", f"cannot be built: {exc}")
+        ctx.study.tell(trial, state=TrialState.PRUNED)
+        return trial, config, None
     record_proposal(trial, config, fp)
     trial.set_user_attr("seeds", ctx.search_seeds)
     return trial, config, fp
@@ -166,7 +220,7 @@ def _reuse_duplicate(ctx: StudyContext, trial: optuna.Trial) -> bool:
     twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                  if t.user_attrs.get("summary") == summary), None)
     if twin is None:
-        return False
+        return _reuse_stopped_twin(ctx, trial, summary)
     for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed", "node",
                 "ray_node_id", "node_ip"):
         if key in twin.user_attrs:

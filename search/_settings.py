@@ -33,6 +33,7 @@ class SearchSettings:
     device: str | None = None
     size_objective: str = "params"
     sampler: str = "tpe"
+    early_stopping: bool = True  # racing over seeds + per-epoch stopping (search/_stopping.py)
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None
@@ -169,7 +170,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         allowed = tuple(t for t in get_args(hints[key]) or (hints[key],) if t is not type(None))
         if float in allowed:
             allowed += (int,)
-        if isinstance(value, bool) or not isinstance(value, allowed):
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             raise UsageError(f"--config {path}: {key} = {value!r} should be "
                              f"{allowed[0].__name__}; fix it in the file")
     return values

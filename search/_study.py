@@ -175,6 +175,9 @@ def record_outcome(trial: optuna.Trial, outcome: SeedsOutcome) -> None:
     trial.set_user_attr("train_time_s", round(outcome.train_time_s, 3))
     trial.set_user_attr("median_seed", outcome.median_seed)
     trial.set_user_attr("node", outcome.node)
+    trial.set_user_attr("val_curves", outcome.val_curves)  # per seed, after each epoch
+    trial.set_user_attr("epochs_run", outcome.epochs_run)
+    trial.set_user_attr("precision", outcome.precision)
     trial.set_user_attr("ray_node_id", outcome.ray_node_id)
     trial.set_user_attr("node_ip", outcome.node_ip)
 

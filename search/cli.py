@@ -71,6 +71,9 @@ def search(
                                                   rich_help_panel=SEARCH)] = None,
     seed: Annotated[Opt[int], typer.Option(help="Sampler and training seed base [default: 0].",
                                            rich_help_panel=SEARCH)] = None,
+    early_stopping: Annotated[Opt[bool], typer.Option(
+        "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
+        "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
                                                      rich_help_panel=BUDGETS)] = None,

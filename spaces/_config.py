@@ -9,7 +9,10 @@ HEADS = ("flatten", "gap")
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """Conv2D(filters, kernel_size x kernel_size, ReLU) followed by max pooling of `pool` (1 = none)."""
+    """Conv2D(filters, kernel_size x kernel_size, ReLU) followed by max pooling of `pool` (1 = none).
+
+    `padding` applies to both: 'same' keeps the map size through the conv and rounds the pooled
+    size up; 'valid' shrinks the map by kernel_size - 1 and rounds the pooled size down."""
 
     kernel_size: int
     filters: int

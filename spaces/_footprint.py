@@ -1,6 +1,7 @@
 """Exact footprint of a CNNConfig, computed before any training.
 
 Formulas (batch 1, the layer order of `spaces.build_model`):
+- padding: a block's padding ('same' or 'valid') applies to its convolution and its pooling.
 - params: conv k*k*c_in*f + f; dense n_in*n_out + n_out. Equals Keras ``count_params()``.
 - weight_bytes_fp32 = 4 * params.
 - weight_bytes_int8 = 1 byte per weight + 4 bytes per bias (int32 biases, as in TFLite full-integer
@@ -59,8 +60,13 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
         channels = block.filters
         if block.pool > 1:
             in_elements = height * width * channels
-            # Pooling uses padding 'same' so a feature map never shrinks to zero.
-            height, width = math.ceil(height / block.pool), math.ceil(width / block.pool)
+            # The block's padding applies to its pooling too: 'same' rounds up (a map never
+            # shrinks to zero), 'valid' drops the ragged edge as Keras does.
+            rounding = math.ceil if block.padding == "same" else math.floor
+            height, width = rounding(height / block.pool), rounding(width / block.pool)
+            if height < 1 or width < 1:
+                raise ValueError(f"pool {block.pool} with padding 'valid' does not fit the "
+                                 "feature map")
             layer(in_elements, height * width * channels)
 
     features = height * width * channels if config.head == "flatten" else channels

@@ -14,14 +14,21 @@ def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
     configs = []
     while len(configs) < count:
         blocks = tuple(ConvBlock(rng.choice(space.kernel_size), rng.randint(1, 64),
-                                 rng.choice(space.pool)) for _ in range(rng.randint(1, 3)))
+                                 rng.choice(space.pool), rng.choice(space.padding))
+                       for _ in range(rng.randint(1, 3)))
         dense = rng.choice([0, rng.randint(8, 1024)])
-        configs.append(CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0))
+        config = CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0)
+        try:
+            footprint(config, (28, 28, 1), 10)
+        except ValueError:
+            continue  # 'valid' blocks that do not fit 28x28; tested below
+        configs.append(config)
     return configs
 
 
 @pytest.mark.parametrize("config", random_configs(24) + [preset("paper-base"),
-                                                         preset("paper-final")],
+                                                         preset("paper-final"),
+                                                         preset("paper-1x1")],
                          ids=lambda c: c.summary())
 def test_params_equal_keras_count_params(config):
     model = build_model(config, (28, 28, 1), 10)
@@ -65,3 +72,18 @@ def test_valid_padding_that_does_not_fit_is_an_error():
     config = CNNConfig((ConvBlock(7, 2, 4, "valid"), ConvBlock(7, 2, 1, "valid")), "flatten")
     with pytest.raises(ValueError, match="does not fit"):
         footprint(config, (28, 28, 1), 10)
+
+
+def test_paper_1x1_by_hand():
+    # 28 -valid 3x3-> 26 -pool 2-> 13 -1x1-> 13 -valid pool 2-> 6: 6*6*2 = 72 features.
+    fp = footprint(preset("paper-1x1"), (28, 28, 1), 10)
+    assert fp.params == 5_348 == (9 * 2 + 2) + (2 * 2 + 2) + (72 * 64 + 64) + (64 * 10 + 10)
+    assert fp.macs == 26 * 26 * 9 * 2 + 13 * 13 * 2 * 2 + 72 * 64 + 64 * 10
+
+
+def test_valid_pooling_rounds_down_and_must_fit():
+    fits = CNNConfig((ConvBlock(3, 2, 4, "valid"),), "flatten")  # 26 -> 6
+    assert footprint(fits, (28, 28, 1), 10).params == 20 + 6 * 6 * 2 * 10 + 10
+    too_small = CNNConfig((ConvBlock(7, 2, 4, "valid"), ConvBlock(3, 2, 4, "valid")), "gap")
+    with pytest.raises(ValueError, match="pool 4 with padding 'valid' does not fit"):
+        footprint(too_small, (28, 28, 1), 10)  # 22 -> 5 -> 3 -> pool 4 leaves nothing

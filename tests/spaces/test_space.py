@@ -14,13 +14,14 @@ def test_default_space_matches_the_issue():
     assert space.kernel_size == (1, 3, 5, 7)
     assert space.filters == (1, 64)
     assert space.pool == (1, 2, 4)
+    assert space.padding == ("same", "valid")  # 'valid' reaches the paper's 1x1 model
     assert space.head == ("flatten", "gap")
     assert space.dense_units == (8, 1024) and space.dense_optional
 
 
 def test_presets_are_points_of_the_default_space():
     space = load_space()
-    assert set(presets()) >= {"paper-base", "paper-final"}
+    assert set(presets()) >= {"paper-base", "paper-final", "paper-1x1"}
     for config in presets().values():
         assert space.contains(config)
 
