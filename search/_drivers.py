@@ -128,6 +128,23 @@ class Drivers:
         return float(self._conn.execute(text("SELECT extract(epoch from now())")).scalar())
 
 
+@contextmanager
+def creation_lock(storage_url: str) -> Iterator[None]:
+    """Held while Optuna's tables and the study are created or opened (PostgreSQL): two drivers
+    started together on an empty database would otherwise both create them, and one would fail."""
+    conn, key = _advisory_connection(storage_url, "<schema>")
+    if conn is None:
+        yield
+        return
+    from sqlalchemy import text
+
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        yield
+    finally:
+        conn.close()  # ending the session releases its advisory locks
+
+
 def mutex(drivers: Drivers | None) -> ContextManager[None]:
     """`drivers.mutex()`, or nothing to hold when no other driver is known."""
     return drivers.mutex() if drivers is not None else nullcontext()

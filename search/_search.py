@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from search._confirm import confirm_candidates
 from search._data import DataSource, resolve
-from search._drivers import Drivers, mutex
+from search._drivers import Drivers, creation_lock, mutex
 from search._errors import UsageError
 from search._executor import RayExecutor
 from search._interrupt import Interrupted
@@ -51,7 +51,8 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     num_classes = int(max(train.y.max(), val.y.max())) + 1
     recipe = Recipe(epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate)
     with storage_lock(s) as exclusive:
-        ctx = open_study(s, space, recipe, input_shape, num_classes)
+        with creation_lock(s.storage):
+            ctx = open_study(s, space, recipe, input_shape, num_classes)
         ctx.drivers = Drivers(ctx.study, s.storage, exclusive)
         requeued = requeue_interrupted(ctx)
         if requeued:

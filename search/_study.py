@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search._errors import UsageError
-from search._settings import SIZE_OBJECTIVES, SearchSettings
+from search._settings import SIZE_OBJECTIVES, SearchSettings, redact
 from search._trainer import Recipe, SeedsOutcome
 from search.pareto import TrialPoint
 from spaces import CNNConfig, Footprint, SearchSpace, footprint
@@ -101,15 +101,18 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
         study = optuna.load_study(study_name=settings.study_name, storage=storage,
                                   sampler=_sampler(settings))
     except KeyError:
+        # load_if_exists: another driver of a shared RDB may create it at the same moment.
         study = optuna.create_study(study_name=settings.study_name, storage=storage,
                                     directions=["maximize", "minimize"],
-                                    sampler=_sampler(settings))
-        study.set_user_attr(ATTR_IDENTITY, wanted)
-        study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
+                                    sampler=_sampler(settings), load_if_exists=True)
+        if ATTR_IDENTITY not in study.user_attrs:
+            study.set_user_attr(ATTR_IDENTITY, wanted)
+            study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
     stored = study.user_attrs.get(ATTR_IDENTITY, {})
     for key, value in wanted.items():
         if stored.get(key) != value:
-            raise UsageError(f"study {settings.study_name!r} in {settings.storage} was created with "
+            raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
+                             f"created with "
                              f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
                              "to resume it, or choose a new --study-name")
     return StudyContext(settings, study, space, recipe, input_shape, num_classes)

@@ -56,8 +56,20 @@ class MlflowTracker:
         experiment = self.client.get_experiment_by_name(experiment_name)
         self.experiment_name = experiment_name
         self.experiment_id = experiment.experiment_id if experiment else \
-            self.client.create_experiment(experiment_name, artifact_location=artifact_location)
+            self._create_experiment(experiment_name, artifact_location)
         self.parent_run_id: str | None = None
+
+    def _create_experiment(self, name: str, artifact_location: str | None) -> str:
+        """Create the experiment; another driver of the same study may win the race to it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
     # --- runs -----------------------------------------------------------------------------------
     def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
