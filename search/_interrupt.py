@@ -18,9 +18,11 @@ class Interrupted(KeyboardInterrupt):
 
 _depth = 0
 _deferred: list[int] = []
+received: list[int] = []  # every signal handled, for the exit code (Typer keeps only "130")
 
 
 def _handle(signum: int, frame: object) -> None:
+    received.append(signum)
     if _depth:
         _deferred.append(signum)
         return

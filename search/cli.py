@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import errno
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -206,6 +207,57 @@ app.command("export-template")(export_template)
 app.command()(train)
 
 
+JOBS_ADDRESS_HELP = ("Ray Jobs API of the cluster (its dashboard), e.g. http://HEAD:8265 "
+                     "[default: RAY_API_SERVER_ADDRESS, RAY_ADDRESS or http://127.0.0.1:8265].")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    job_id: Annotated[Opt[str], typer.Option(help="Job id to use [default: Ray picks one].")] = None,
+    working_dir: Annotated[Opt[str], typer.Option(help="Ship this folder as the job's Ray runtime "
+                                                  "environment (clusters without the slimtune "
+                                                  "image).")] = None,
+) -> None:
+    """Submit a whole search as a Ray Job: `slimtune submit [--address URL] -- SEARCH FLAGS`.
+    Prints the job id; follow it with `slimtune status JOB` and `slimtune logs JOB`."""
+    from search._jobs import submit as submit_job
+
+    if not ctx.args:
+        raise UsageError("no search flags given; use: slimtune submit --address URL -- "
+                         "--trials 30 --min-accuracy 0.95 ... (the flags of slimtune search)")
+    print(submit_job(address, list(ctx.args), job_id, working_dir))
+
+
+@app.command()
+def status(
+    job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+) -> None:
+    """Print a submitted search's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
+    from search._jobs import status as job_status
+
+    state, message = job_status(address, job)
+    print(f"{state}{': ' + message if message else ''}")
+
+
+@app.command()
+def logs(
+    job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job "
+                                         "ends.")] = False,
+) -> None:
+    """Print a submitted search's output (its progress lines and closing table)."""
+    from search._jobs import follow_logs, logs as job_logs
+
+    if follow:
+        follow_logs(address, job)
+    else:
+        print(job_logs(address, job), end="")
+
+
 def print_result(result: dict, out: Path) -> None:
     """The closing table: chosen model, footprint, reduction vs paper-base, where to look."""
     chosen = result["chosen"]
@@ -249,7 +301,7 @@ def main() -> None:
     """Entry point. Exit codes: 0 done; 2 bad input (one line on stderr, nothing touched);
     3 the disk or a file failed during the run (state files stay whole: re-run to resume);
     130/143 stopped by Ctrl-C/SIGTERM (re-run to resume)."""
-    from search._interrupt import Interrupted, install
+    from search._interrupt import install, received
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     # Ctrl-C and SIGTERM unwind: running trials are recorded as interrupted, runs closed as
@@ -264,8 +316,6 @@ def main() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
         _fail(exc.format_message().replace("\n", " "))
-    except Interrupted as exc:
-        _fail(f"stopped by {exc}; run the same command again to resume", code=128 + exc.signum)
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except Exception as exc:
@@ -274,6 +324,10 @@ def main() -> None:
             raise  # a bug: keep the traceback
         _fail(f"{failure}; free space or fix the folder's permissions, then run the same command "
               "again to resume", code=3)
+    if code == 130 and received:
+        # Typer turns KeyboardInterrupt (our Interrupted included) into exit code 130.
+        name = signal.Signals(received[0]).name
+        _fail(f"stopped by {name}; run the same command again to resume", code=128 + received[0])
     if code == 130:
         _fail("interrupted; run the same command again to resume", code=130)
     sys.exit(code if isinstance(code, int) else 0)
