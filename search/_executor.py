@@ -54,9 +54,11 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                # Loopback only: a local Ray serves nobody else (token authentication stays on).
+                # No dashboard; Ray's token authentication stays on. (Ray 2.60 replaces a loopback
+                # node address by the host's own for ray.init, so its gRPC ports are not
+                # loopback-only; see README "When things go wrong".)
                 ray.init(num_cpus=self.workers * self.cpus_per_trial, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", **options)
+                         **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"--ray-address {self.address}: cannot connect ({exc}); start the "
                              "cluster first or leave the flag out for a local Ray") from None
