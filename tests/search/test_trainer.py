@@ -24,8 +24,8 @@ def splits(mnist_dir):
 
 
 def test_seeds_side_by_side_train_exactly_as_each_alone(splits):
-    together = train_seeds(CONFIG, *splits, FP32, [1, 2], keep_model=False)
-    alone = train_seeds(CONFIG, *splits, FP32, [2], keep_model=False)
+    together = train_seeds(CONFIG, *splits, FP32, [1, 2], keep_model=False, curves=True)
+    alone = train_seeds(CONFIG, *splits, FP32, [2], keep_model=False, curves=True)
     assert together.seeds == [1, 2] and len(together.val_curves[0]) == FP32.epochs
     assert together.val_curves[1] == alone.val_curves[0]  # own init and data order per replica
     assert together.val_curves[0] != together.val_curves[1]
@@ -71,3 +71,8 @@ def test_a_nan_loss_fails_the_trial_with_a_fix(splits):
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision 'fp8'"):
         resolve_precision("fp8")
+
+
+def test_without_racing_validation_runs_once_at_the_end(splits):
+    outcome = train_seeds(CONFIG, *splits, FP32, [1], keep_model=False)
+    assert [len(c) for c in outcome.val_curves] == [1] and outcome.epochs_run == FP32.epochs
