@@ -10,7 +10,7 @@ from typing import Any
 from deploy._template import DesignTemplate
 from search._data import DataSource
 from search._errors import UsageError
-from search._loop import config_params
+from search._records import config_params
 from search._trainer import TrainingFailed, train_seeds
 from spaces import footprint
 
