@@ -43,7 +43,7 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f}s")
 
 
-def stop_group(process: subprocess.Popen, grace_s: float = 15) -> None:
+def stop_group(process: subprocess.Popen, grace_s: float = 5) -> None:
     """SIGTERM the process group started with `start_new_session=True`, SIGKILL what is left."""
     if process.poll() is None:
         try:
@@ -198,6 +198,8 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
     the process groups started here: `ray stop` would stop every Ray on the machine.
     """
     env = {**os.environ, **ray_token_env(), **(extra_env or {})}
+    # Jobs run `slimtune ...` on the head: the project's console scripts must be on its PATH.
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     port = free_port()
     dashboard_port = free_port()
     ray = str(VENV_BIN / "ray")
