@@ -1,0 +1,77 @@
+"""Trials per hour with 1 and with 2 Ray workers, and the orchestration overhead per trial.
+
+    python benchmarks/scaling.py [--trials 8] [--train-size 55000] [--epochs 1] [--seeds 3]
+                                 [--workers 1,2] [--out DIR]
+
+Runs the same `slimtune search` (RandomSampler with a fixed seed, so both runs train the same
+configurations; early stopping off, so every trial trains fully) once per worker count, each in a
+fresh study. From the Optuna storage: trials/hour = trials / (last completion - first start), and
+overhead = a trial's wall time (start to completion as the driver saw it) minus the training time
+the worker measured, as a share of the trial's wall time. A study that exists already is resumed.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any
+
+import _common
+
+
+def measure(out: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    import optuna
+    from optuna.trial import TrialState
+
+    from search._progress import Progress
+    from search._search import run_search
+    from search._settings import SearchSettings
+
+    folder = out / f"scaling-w{workers}"
+    settings = SearchSettings(
+        data_dir=str(_common.data_dir()) if _common.data_dir() else None,
+        train_subset=args.train_size, trials=args.trials, seeds=args.seeds, epochs=args.epochs,
+        sampler="random", early_stopping=False, min_accuracy=1.0, workers=workers,
+        out=str(folder), study_name=f"scaling-w{workers}")
+    run_search(settings, Progress())
+    study = optuna.load_study(study_name=f"scaling-w{workers}",
+                              storage=f"sqlite:///{folder / 'optuna.db'}")
+    trained = [t for t in study.get_trials(states=(TrialState.COMPLETE,))
+               if "train_time_s" in t.user_attrs and "duplicate_of" not in t.user_attrs]
+    if not trained:
+        raise SystemExit(f"no trained trial in {folder}")
+    wall = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trained]
+    overhead = [w - t.user_attrs["train_time_s"] for w, t in zip(wall, trained)]
+    span_s = (max(t.datetime_complete for t in trained)
+              - min(t.datetime_start for t in trained)).total_seconds()
+    return {"workers": workers, "trials": len(trained), "span_s": round(span_s, 1),
+            "trials_per_hour": round(3600 * len(trained) / span_s, 1),
+            "mean_trial_wall_s": round(statistics.mean(wall), 2),
+            "mean_overhead_s": round(statistics.mean(overhead), 2),
+            "overhead_share": round(sum(overhead) / sum(wall), 4)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--train-size", type=int, default=55_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
+    args = parser.parse_args(argv)
+    rows = [measure(args.out, int(w), args) for w in args.workers.split(",")]
+    result = {"machine": _common.machine(), "rows": rows,
+              "speedup": rows[-1]["trials_per_hour"] / rows[0]["trials_per_hour"]}
+    _common.write_json(args.out / "scaling.json", result)
+    for row in rows:
+        print(f"{row['workers']} worker(s): {row['trials']} trials in {row['span_s']}s = "
+              f"{row['trials_per_hour']} trials/hour; overhead {row['mean_overhead_s']}s per "
+              f"trial = {100 * row['overhead_share']:.1f}% of trial time")
+    print(f"speedup {rows[-1]['workers']} vs {rows[0]['workers']} worker(s): "
+          f"{result['speedup']:.2f}x")
+    return result
+
+
+if __name__ == "__main__":
+    main()

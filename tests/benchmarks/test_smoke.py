@@ -1,0 +1,84 @@
+"""Every benchmark script runs end to end at a tiny size, so none of them can rot.
+
+The figures these tiny runs print mean nothing; BENCHMARKS.md holds the real runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--train-size", "400", "--epochs", "1"]
+
+
+def bench(script: str, *args: str, mnist_dir: Path, timeout: int = 300) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "SLIMTUNE_DATA_DIR": str(mnist_dir),
+                               "RAY_USAGE_STATS_ENABLED": "0"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_throughput_prints_both_rates_and_the_ratio_last(mnist_dir, tmp_path):
+    out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--out",
+                tmp_path / "t.json", mnist_dir=mnist_dir)
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("ratio (median slimtune / median plain_fit): ")
+    assert any(line.startswith("plain_fit") for line in lines)
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert result["params"] == 2_066 and result["ratio"] > 0
+
+
+def test_early_stopping_measures_and_replays(mnist_dir, tmp_path):
+    out = bench("early_stopping.py", *TINY, "--configs", "2", "--seeds", "2", "--floor", "0.9",
+                "--out", tmp_path, mnist_dir=mnist_dir)
+    summary = json.loads((tmp_path / "early_stopping.json").read_text())
+    assert summary["measured"]["configs"] == 2 and "false_stops" in summary["measured"]
+    # The offline replay of the rule agrees with what the trainer did at the same floor.
+    assert summary["replayed"]["0.9"]["stopped"] == summary["measured"]["stopped"]
+    assert '"replayed"' in out
+    assert len((tmp_path / "early_stopping.jsonl").read_text().splitlines()) == 2
+
+
+def test_paper_table_and_slicing_figure(mnist_dir, tmp_path):
+    pick = json.dumps({"blocks": [{"kernel_size": 3, "filters": 2, "pool": 4}], "head": "gap"})
+    out = bench("paper.py", *TINY, "--seeds", "2", "--models", "paper-final,paper-1x1", "--pick",
+                f"0.95={pick}", "--slicing", "--slice-filters", "1", "--out", tmp_path,
+                mnist_dir=mnist_dir)
+    table = out.strip().splitlines()
+    assert table[-3].startswith("| paper-final | ") and "| 14,014 |" in table[-3]
+    assert table[-2].startswith("| paper-1x1 | ") and "| 5,348 |" in table[-2]
+    assert table[-1].startswith("| slimtune@0.95 | c3x2-p4|gap")
+    assert (tmp_path / "kernel_slicing.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.integration
+def test_scaling_runs_one_and_two_workers(mnist_dir, tmp_path):
+    out = bench("scaling.py", "--trials", "1", "--train-size", "300", "--seeds", "1",
+                "--out", tmp_path, mnist_dir=mnist_dir)
+    assert out.strip().splitlines()[-1].startswith("speedup 2 vs 1 worker(s): ")
+
+
+@pytest.mark.integration
+def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
+    args = ["--budget-min", "0.25", *TINY, "--seeds", "1", "--floor", "0.5", "--out", tmp_path]
+    out = bench("search_efficiency.py", *args, mnist_dir=mnist_dir)
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines[-3:]] == ["slimtune", "keras-tuner", "random"]
+    state = json.loads((tmp_path / "random" / "state.json").read_text())
+    assert state["elapsed_s"] >= 10  # the budget was spent, and is recorded for a resume
+    rerun = bench("search_efficiency.py", *args, mnist_dir=mnist_dir)  # budget spent: analyse only
+    assert "budget left" not in rerun
+
+
+def test_samplers_compare_at_equal_trials(mnist_dir, tmp_path):
+    out = bench("samplers.py", *TINY, "--trials", "3", "--repeats", "1", "--samplers",
+                "tpe,random", "--seeds", "1", "--floor", "0.5", "--out", tmp_path,
+                mnist_dir=mnist_dir)
+    assert [line.split()[0] for line in out.strip().splitlines()[-2:]] == ["tpe", "random"]
