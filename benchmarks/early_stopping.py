@@ -22,8 +22,8 @@ from typing import Any
 import _common
 
 
-def sample_configs(count: int, seed: int) -> list[Any]:
-    """`count` distinct buildable configurations of the default space."""
+def sample_configs(count: int, seed: int, max_macs: int | None = None) -> list[Any]:
+    """`count` distinct buildable configurations of the default space (at most `max_macs`)."""
     import optuna
 
     from spaces import footprint, load_space
@@ -35,8 +35,10 @@ def sample_configs(count: int, seed: int) -> list[Any]:
     while len(configs) < count:
         config = space.suggest(study.ask())
         try:
-            footprint(config, (28, 28, 1), 10)
+            macs = footprint(config, (28, 28, 1), 10).macs
         except ValueError:
+            continue
+        if max_macs is not None and macs > max_macs:
             continue
         if config.summary() not in seen:
             seen.add(config.summary())
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--floor", type=float, default=0.95)
     parser.add_argument("--replay-floors", default="0.9,0.95,0.98,0.99")
     parser.add_argument("--sample-seed", type=int, default=6)
+    parser.add_argument("--max-macs", type=int, help="sample only configurations this cheap")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     done = {json.loads(line)["summary"]: json.loads(line) for line in
             (log.read_text().splitlines() if log.exists() else []) if line.strip()}
     rows = []
-    for config in sample_configs(args.configs, args.sample_seed):
+    for config in sample_configs(args.configs, args.sample_seed, args.max_macs):
         key = config.summary()
         if key in done and done[key]["args"] == _key_args(args):
             rows.append(done[key])
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _key_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"train_size": args.train_size, "epochs": args.epochs, "seeds": args.seeds,
-            "floor": args.floor}
+            "floor": args.floor, "max_macs": args.max_macs}
 
 
 def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:

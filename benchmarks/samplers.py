@@ -52,8 +52,13 @@ def run(name: str, seed: int, args: argparse.Namespace, train_one: Any) -> list[
         trial = study.ask()
         config = space.suggest(trial)
         try:
-            params = footprint(config, (28, 28, 1), 10).params
+            fp = footprint(config, (28, 28, 1), 10)
         except ValueError:
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        params = fp.params
+        if args.max_macs is not None and fp.macs > args.max_macs:  # as --max-macs prunes
+            trial.set_constraint("max_macs", fp.macs - args.max_macs)
             study.tell(trial, state=TrialState.PRUNED)
             continue
         completed = [(r["params"], r["worst_val"]) for r in rows if r["worst_val"] is not None]
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--floor", type=float, default=0.95)
+    parser.add_argument("--max-macs", type=int, help="prune costlier configurations untrained")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     configure_threads(1)
     train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
     store = args.out / "samplers.json"
-    settings = {k: getattr(args, k) for k in ("trials", "train_size", "epochs", "seeds", "floor")}
+    settings = {k: getattr(args, k) for k in ("trials", "train_size", "epochs", "seeds", "floor",
+                                              "max_macs")}
     saved = json.loads(store.read_text()) if store.exists() else {}
     saved = saved if saved.get("settings") == settings else {"settings": settings}
     cache: dict[str, Any] = saved.setdefault("trained", {})
