@@ -200,8 +200,9 @@ def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, cache: dict[st
         if cache[config.summary()] >= args.floor:
             first = min(r["engine_s"] for r in rows
                         if CNNConfig.from_dict(r["config"]).summary() == config.summary())
-            return {"summary": config.summary(), "params": row["params"],
-                    "worst_test": cache[config.summary()], "first_found_s": round(first, 1)}
+            return {"summary": config.summary(), "config": config.to_dict(),
+                    "params": row["params"], "worst_test": cache[config.summary()],
+                    "first_found_s": round(first, 1)}
     return None
 
 
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"machine": _common.machine(), "budget_min": args.budget_min, "floor": args.floor,
               "seeds": args.seeds, "epochs": args.epochs, "train_size": args.train_size,
               "engines": report}
-    _common.write_json(args.out / "search_efficiency.json", result)
+    _common.write_json(args.out / f"search_efficiency_{args.floor}.json", result)
     print(f"budget {args.budget_min} min per engine, floor {args.floor}, {args.seeds} seeds, "
           f"{args.epochs} epochs, {args.train_size:,} training images")
     for engine, r in report.items():
