@@ -141,7 +141,7 @@ def test_two_drivers_on_one_study_never_run_a_trial_twice(stack, mnist_dir, spac
     import mlflow
     import optuna
 
-    trials = 6
+    trials = 4
     with ray_cluster([2]) as cluster:
         env = {**os.environ, **stack["env"], **cluster.env}
         drivers = [subprocess.Popen(
