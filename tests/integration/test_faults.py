@@ -130,7 +130,7 @@ def assert_one_run_per_trial(study, runs: list) -> None:
     trial_runs = [r for r in runs if r.data.tags.get("slimtune.role") == "trial"]
     by_number = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
     states = {t.number: t.state for t in study.trials if t.state.is_finished()}
-    assert by_number == Counter(states), (by_number, states)
+    assert by_number == Counter(states.keys()), (by_number, states)
     for run in trial_runs:
         state = states[int(run.data.tags["slimtune.trial_number"])]
         wanted = {"FINISHED"} if state != TrialState.FAIL else {"KILLED", "FAILED"}
@@ -151,14 +151,13 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     args = search_args(out, mnist_dir, space_file, 8)
     rng = random.Random(20261130)
     kept: dict[int, tuple] = {}
+    family: list[int] = []
     for attempt in range(5):
         driver = start(args, tmp_path, env, f"killed-{attempt}")
         time.sleep(rng.uniform(4.0, 16.0))
-        family = descendants(driver.pid)
+        family += descendants(driver.pid)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
-        # The local Ray the driver started shares its fate: nothing is left behind.
-        wait_for(lambda: not any(alive(p) for p in family), 60, "Ray processes to exit")
         if (out / "optuna.db").exists():
             now = completed(load_study(out))
             assert {n: now[n] for n in kept} == kept, "a completed trial changed"
@@ -175,7 +174,7 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     # Nothing was trained twice except configurations whose training a kill cut short.
     interrupted = Counter(t.user_attrs["summary"] for t in failed)
     trained_once = Counter(t.user_attrs["summary"] for t in study.trials
-                           if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs)
+                           if t.number in finished and "duplicate_of" not in t.user_attrs)
     for summary, count in trainings(trained).items():
         assert count <= trained_once[summary] + interrupted[summary], summary
     runs = study_runs(f"sqlite:///{out / 'mlflow.db'}")
@@ -185,6 +184,8 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     assert parents[-1].info.status == "FINISHED"
     assert all(p.info.status == "KILLED" for p in parents[:-1])
     assert json.loads((out / "result.json").read_text())["study"]["n_complete"] >= 1
+    # The local Ray each killed driver started goes too (its agents notice within about a minute).
+    wait_for(lambda: not any(alive(p) for p in family), 120, "Ray processes to exit")
 
 
 def test_worker_killed_mid_trial_is_retried(tmp_path, mnist_dir, space_file):
@@ -202,7 +203,7 @@ def test_worker_killed_mid_trial_is_retried(tmp_path, mnist_dir, space_file):
     os.kill(victim, signal.SIGKILL)
     assert driver.wait(timeout=300) == 0, (tmp_path / "worker-kill.err").read_text()
     study = load_study(out)
-    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 3
+    assert len(completed(study)) == 3
     assert not [t for t in study.trials if t.state == TrialState.FAIL]
     lines = trained.read_text().split("\n")
     killed = {line.split(" ", 2)[2] for line in lines if line.startswith(f"{victim} trial ")}
@@ -253,12 +254,12 @@ def test_nan_and_raising_trials_fail_with_their_reason_and_the_study_goes_on(
     from optuna.trial import TrialState
 
     out = tmp_path / "out"
-    env, _ = fault_env(tmp_path, nan_when=r"^c5x[2-4]-", raise_when=r"^c3x[2-3]-")
-    done = run_cli(*search_args(out, mnist_dir, space_file, 5, "--sampler", "random",
+    env, _ = fault_env(tmp_path, nan_when=r"^c5x2-", raise_when=r"^c3x2-")
+    done = run_cli(*search_args(out, mnist_dir, space_file, 6, "--sampler", "random",
                                 "--seed", 3), env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     study = load_study(out)
-    assert len(completed(study)) == 5
+    assert len(completed(study)) == 6
     reasons = [t.user_attrs["fail_reason"] for t in study.trials if t.state == TrialState.FAIL]
     assert any("TrainingFailed: loss became nan" in r for r in reasons), reasons
     assert any("InjectedFault: injected fault for c3x" in r for r in reasons), reasons
@@ -352,8 +353,9 @@ def test_mlflow_server_lost_mid_study_then_synced_and_no_credentials_leak(
         assert_one_run_per_trial(study, runs)
         trial_runs = [r for r in runs if r.data.tags.get("slimtune.role") == "trial"
                       and r.data.tags["slimtune.state"] == "COMPLETE"]
-        assert all("model" in {a.path for a in _artifacts(uri, r.info.run_id)}
-                   for r in trial_runs)
+        with_model = {m.source_run_id for m in _logged_models(uri, runs[0].info.experiment_id)
+                      if str(m.status) in ("READY", "LoggedModelStatus.READY")}
+        assert {r.info.run_id for r in trial_runs} <= with_model  # spooled models arrived
         result = json.loads((out / "result.json").read_text())
         if result["chosen"] is not None:
             assert result["mlflow"]["registered_model_version"] is not None
@@ -366,10 +368,11 @@ def test_mlflow_server_lost_mid_study_then_synced_and_no_credentials_leak(
         stop(server)
 
 
-def _artifacts(uri: str, run_id: str) -> list:
+def _logged_models(uri: str, experiment_id: str) -> list:
     import mlflow
 
-    return mlflow.MlflowClient(uri).list_artifacts(run_id)
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
 
 
 @pytest.fixture
