@@ -4,8 +4,12 @@ exercised by tests/integration/test_postgres.py)."""
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from search._drivers import DRIVER_ATTR, STUDY_ATTR_PREFIX, GONE_AFTER_S, Drivers
+
+# The drivers record trial heartbeats themselves, outside Study.optimize.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 
 
 def shared_study(tmp_path) -> tuple[optuna.Study, str]:
