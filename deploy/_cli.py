@@ -43,6 +43,8 @@ def pull(
                                                "SLIMTUNE_DATA_DIR).")] = None,
     calibration_images: Annotated[int, typer.Option(help="Training images that calibrate int8 "
                                                     "quantization.")] = 500,
+    val_size: Annotated[int, typer.Option(help="Validation images at the end of the training "
+                                          "file, never used for calibration.")] = 5000,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Floor to enforce [default: the floor "
                                                      "the model was registered with].")] = None,
     allow_below_floor: Annotated[bool, typer.Option(help="Keep an export whose accuracy is "
@@ -57,9 +59,11 @@ def pull(
         raise UsageError(f"--min-accuracy {min_accuracy}: use a fraction between 0 and 1")
     if calibration_images < 1:
         raise UsageError(f"--calibration-images {calibration_images}: use 1 or more")
+    if val_size < 1:
+        raise UsageError(f"--val-size {val_size}: use 1 or more")
     result = pull_model(model, format.value, out, tracking_uri, dataset,
                         Path(data_dir) if data_dir else None, calibration_images, min_accuracy,
-                        allow_below_floor)
+                        allow_below_floor, val_size)
     _print_report(result.to_dict())
     if report:
         from search._result import write_atomic
@@ -73,7 +77,7 @@ def pull(
             print(f"slimtune: error: {message}; nothing written to {out}. Pass "
                   "--allow-below-floor to keep it anyway, or pull another format", file=sys.stderr)
             raise typer.Exit(EXIT_BELOW_FLOOR)
-        console.print(f"warning: {message}; kept because of --allow-below-floor")
+        print(f"warning: {message}; kept because of --allow-below-floor")
 
 
 def export_template(

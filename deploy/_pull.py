@@ -10,7 +10,8 @@ import numpy as np
 
 from deploy._export import (FORMATS, ExportReport, accuracy, artifact_bytes, export,
                             keras_accuracy, publish, staged)
-from deploy._registry import load_keras_model, locate, recipe_of, tracking_uri_of
+from deploy._registry import (check_model_uri, load_keras_model, locate, recipe_of,
+                              tracking_uri_of)
 from deploy._template import DesignTemplate, TemplateError, config_from_model
 from search._data import resolve
 from search._errors import UsageError
@@ -22,9 +23,10 @@ CALIBRATION_SEED = 0
 
 def pull_model(model_uri: str, fmt: str, out: Path, tracking_uri: str | None, dataset: str,
                data_dir: Path | None, calibration_images: int, min_accuracy: float | None,
-               allow_below_floor: bool) -> ExportReport:
+               allow_below_floor: bool, val_size: int = 5000) -> ExportReport:
     """Export `model_uri` as `fmt` to `out`. `out` is written only if the export holds the floor
     (or `allow_below_floor`); the returned report says what was measured either way."""
+    check_model_uri(model_uri)
     _check_out(fmt, out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     source = locate(model_uri, tracking_uri_of(tracking_uri))
@@ -34,7 +36,8 @@ def pull_model(model_uri: str, fmt: str, out: Path, tracking_uri: str | None, da
     test = data.test()
     _check_shapes(model, test.x, test.y, dataset)
     x_test = test.x.astype(np.float32) / 255.0
-    calibration = _calibration(data, calibration_images) if fmt == "tflite-int8" else None
+    calibration = (_calibration(data, calibration_images, val_size) if fmt == "tflite-int8"
+                   else None)
     floor, floor_source = ((min_accuracy, "--min-accuracy") if min_accuracy is not None
                            else (source.floor, source.floor_source))
     with staged(out) as path:
@@ -99,10 +102,10 @@ def _check_shapes(model, x: np.ndarray, y: np.ndarray, dataset: str) -> None:
                          "dataset the model was trained on")
 
 
-def _calibration(data, count: int) -> np.ndarray:
+def _calibration(data, count: int, val_size: int) -> np.ndarray:
     """`count` images drawn at random (fixed seed) from the training split, never validation or
     test images."""
-    train, _ = data.train_val()
+    train, _ = data.train_val(val_size)
     if count > len(train.x):
         raise UsageError(f"--calibration-images {count}: the training split holds "
                          f"{len(train.x)}; use at most that")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from search._errors import UsageError
 
@@ -47,16 +48,21 @@ def tracking_uri_of(flag: str | None) -> str:
     return uri
 
 
+def check_model_uri(model_uri: str) -> tuple[re.Match | None, re.Match | None]:
+    """(models:/ match, runs:/ match); UsageError if `model_uri` is neither."""
+    models, runs = _MODELS_URI.match(model_uri), _RUNS_URI.match(model_uri)
+    if not models and not runs:
+        raise UsageError(f"model {model_uri!r} is not a model URI; {URI_HELP}")
+    return models, runs
+
+
 def locate(model_uri: str, tracking_uri: str) -> SourceModel:
     """Resolve `model_uri` in the store at `tracking_uri`; UsageError if it is malformed or absent."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    models, runs = check_model_uri(model_uri)
     client = MlflowClient(tracking_uri)
-    models = _MODELS_URI.match(model_uri)
-    runs = _RUNS_URI.match(model_uri)
-    if not models and not runs:
-        raise UsageError(f"model {model_uri!r} is not a model URI; {URI_HELP}")
     try:
         if models:
             name, alias, number = models["name"], models["alias"], models["version"]
@@ -78,16 +84,34 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
 
 
 def load_keras_model(source: SourceModel) -> keras.Model:
-    """The Keras model behind `source` (loaded through MLflow's keras flavor)."""
+    """The Keras model behind `source` (MLflow's keras flavor)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(source.tracking_uri)
     try:
-        return mlflow.keras.load_model(source.version_uri or source.uri)
-    except (MlflowException, OSError) as exc:
-        raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); pull "
-                         "a model logged by slimtune") from None
+        with using_tracking_uri(source.tracking_uri):
+            return mlflow.keras.load_model(source.version_uri or source.uri)
+    except (MlflowException, OSError, ValueError) as exc:
+        raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
+                         "pull a model logged by slimtune") from None
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Use `uri` for one load. MLflow 3 resolves a version's `models:/m-...` source through the
+    process-wide tracking URI only, and mlflow.set_tracking_uri also exports it to every later
+    subprocess, so both the setting and MLFLOW_TRACKING_URI are put back afterwards."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:

@@ -1,0 +1,254 @@
+"""From registry to device, against a real registry made by one tiny real search (local Ray, Optuna
+and MLflow on SQLite): device budgets, `slimtune pull` in every format, the floor check, design
+templates, `slimtune train`, and `mlflow models serve` answering real requests."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+
+SPACE = """
+blocks = [1, 2]
+kernel_size = [3, 5]
+filters = [2, 8]
+pool = [2, 4]
+head = ["flatten", "gap"]
+dense_units = [8, 32]
+dense_optional = true
+dropout = [0.0]
+"""
+# Budgets chosen to split this space: with --seed 0 the sampler proposes c5x6-p4|flatten (3,154
+# int8 weight bytes) as trial 1, which this profile must prune untrained.
+DEVICE = """
+name = "test-sensor"
+description = "a made-up sensor for the tests"
+flash_bytes = 3000
+ram_bytes = 65536
+macs = 1000000
+"""
+FLASH_BUDGET = 3000
+FLOOR = 0.3
+MODEL = "models:/slimtune-mnist@champion"
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory, mnist_dir) -> Path:
+    """One tiny search under a device profile; its registry serves every test here."""
+    out = tmp_path_factory.mktemp("deploy-search")
+    (out / "space.toml").write_text(SPACE)
+    (out / "device.toml").write_text(DEVICE)
+    done = run_cli("search", "--data-dir", mnist_dir, "--space", out / "space.toml",
+                   "--device", out / "device.toml", "--trials", 5, "--epochs", 1,
+                   "--train-subset", 2000, "--seeds", 2, "--workers", 2, "--min-accuracy", FLOOR,
+                   "--learning-rate", 0.01, "--seed", 0, "--out", out, "--study-name", "deploy",
+                   "--tracking-uri", store(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["chosen"] is not None, result["message"]
+    return out
+
+
+def store(out: Path) -> str:
+    return f"sqlite:///{out / 'mlflow.db'}"
+
+
+def pull(out: Path, *args) -> subprocess.CompletedProcess:
+    return run_cli("pull", *args, "--tracking-uri", store(out))
+
+
+def test_device_profile_prunes_oversize_configs_before_training(champion):
+    import optuna
+
+    study = optuna.load_study(study_name="deploy", storage=f"sqlite:///{champion / 'optuna.db'}")
+    over = [t for t in study.trials if t.user_attrs["footprint"]["weight_bytes_int8"] > FLASH_BUDGET]
+    assert over, "the profile should have pruned at least one configuration"
+    for trial in over:
+        assert trial.state == optuna.trial.TrialState.PRUNED
+        assert trial.user_attrs["prune_reason"].startswith("over budget: max_flash_bytes by")
+        assert "val_accuracies" not in trial.user_attrs  # never trained
+    within = [t for t in study.trials if t not in over]
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in within)
+    assert not any(str(t.user_attrs.get("prune_reason", "")).startswith("over budget")
+                   for t in within)
+    result = json.loads((champion / "result.json").read_text())
+    assert result["chosen"]["footprint"]["weight_bytes_int8"] <= FLASH_BUDGET
+
+
+def check_export(champion: Path, measured: dict, target: Path) -> None:
+    """What every format must show: the registry version, the floor held, sizes and accuracies."""
+    result = json.loads((champion / "result.json").read_text())
+    version = result["mlflow"]["registered_model_version"]
+    assert measured["model_uri"] == f"models:/slimtune-mnist/{version}"
+    assert measured["floor"] == FLOOR and measured["passed"] is True
+    assert measured["test_images"] == 10_000
+    assert measured["exported_accuracy"] >= FLOOR
+    assert measured["drop"] == pytest.approx(measured["float_accuracy"]
+                                             - measured["exported_accuracy"])
+    size = (sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir()
+            else target.stat().st_size)
+    assert measured["file_bytes"] == size
+    assert measured["analytic_weight_bytes_int8"] == result["chosen"]["footprint"]["weight_bytes_int8"]
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_pull_int8_from_the_command_line(champion, tmp_path):
+    target, report = tmp_path / "model.tflite", tmp_path / "report.json"
+    done = pull(champion, MODEL, "--out", target, "--report", report)  # tflite-int8 by default
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(report.read_text())
+    check_export(champion, measured, target)
+    assert measured["format"] == "tflite-int8" and measured["calibration_images"] == 500
+    assert abs(measured["drop"]) <= 0.05  # int8 PTQ of a tiny CNN: tenths of a percent measured
+    assert measured["file_bytes"] >= measured["analytic_weight_bytes_int8"]
+    for label in ("file bytes", "float accuracy", "exported accuracy", "drop", "holds the floor"):
+        assert label in done.stdout
+
+
+@pytest.mark.parametrize("fmt, name", [("tflite", "float.tflite"), ("keras", "model.keras"),
+                                       ("saved_model", "saved")])
+def test_pull_each_float_format(champion, tmp_path, mnist_dir, fmt, name):
+    from deploy import pull_model
+
+    target = tmp_path / name
+    measured = pull_model(MODEL, fmt, target, store(champion), "mnist", mnist_dir, 500, None,
+                          False).to_dict()
+    check_export(champion, measured, target)
+    assert abs(measured["drop"]) <= 0.002  # the same float math in another runtime
+    if fmt == "saved_model":
+        assert (target / "saved_model.pb").is_file()
+
+
+def test_an_export_below_the_registered_floor_fails_and_writes_nothing(champion, tmp_path):
+    import mlflow
+
+    from deploy._registry import using_tracking_uri
+
+    client = mlflow.MlflowClient(store(champion))
+    champ = client.get_model_version_by_alias("slimtune-mnist", "champion")
+    # The same model registered under another name, with a floor it cannot hold.
+    with using_tracking_uri(store(champion)):  # MLflow resolves the logged model through it
+        strict = mlflow.register_model(f"runs:/{champ.run_id}/model", "slimtune-strict")
+    client.set_model_version_tag("slimtune-strict", strict.version, "floor", "0.999")
+    target = tmp_path / "strict.tflite"
+    done = pull(champion, f"models:/slimtune-strict/{strict.version}", "--out", target)
+    assert done.returncode == 4, done.stderr
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("slimtune: error: tflite-int8 export of models:/slimtune-strict/")
+    assert "below the registered floor 0.999" in message and "--allow-below-floor" in message
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    done = pull(champion, f"models:/slimtune-strict/{strict.version}", "--out", target,
+                "--allow-below-floor")
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_size > 0 and "kept because of --allow-below-floor" in done.stdout
+
+
+def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_path, mnist_dir):
+    import mlflow
+
+    from deploy._template import DesignTemplate
+    from search._trainer import Recipe
+
+    template_path = tmp_path / "template.toml"
+    done = run_cli("export-template", MODEL, "--out", template_path, "--tracking-uri",
+                   store(champion))
+    assert done.returncode == 0, done.stderr
+    template = DesignTemplate.from_toml(template_path)
+    result = json.loads((champion / "result.json").read_text())
+    assert template.config.to_dict() == result["chosen"]["config"]
+    assert template.recipe == Recipe(epochs=1, batch_size=128, learning_rate=0.01)
+    assert template.floor == FLOOR
+    assert template.source == f"models:/slimtune-mnist/{result['mlflow']['registered_model_version']}"
+
+    # "New data": a folder dataset (the .npz layout) holding other MNIST images.
+    from search._data import resolve
+
+    train, val = resolve("mnist", mnist_dir).train_val()
+    test = resolve("mnist", mnist_dir).test()
+    data = tmp_path / "digits"
+    data.mkdir()
+    np.savez(data / "digits.npz", x_train=np.concatenate([train.x[-3000:], val.x[:1000]])[..., 0],
+             y_train=np.concatenate([train.y[-3000:], val.y[:1000]]), x_test=test.x[:500, ..., 0],
+             y_test=test.y[:500])
+    out = tmp_path / "train"
+    done = run_cli("train", "--template", template_path, "--dataset", data, "--val-size", 1000,
+                   "--seeds", 2, "--seed", 3, "--out", out, "--tracking-uri", store(out))
+    assert done.returncode == 0, done.stderr
+    trained = json.loads((out / "train.json").read_text())
+    assert trained["seeds"] == [3000, 3001] and len(trained["val_accuracies"]) == 2
+    assert trained["worst_case_val_accuracy"] == min(trained["val_accuracies"]) > 0.1
+    assert trained["dataset"] == str(data) and trained["experiment"] == "slimtune-train-digits"
+    client = mlflow.MlflowClient(store(out))
+    run = client.get_run(trained["run_id"])
+    assert run.data.tags["slimtune.role"] == "trial"
+    assert run.data.tags["mlflow.parentRunId"] == trained["parent_run_id"]
+    assert {"kernel_size_0", "filters_0", "head"} <= set(run.data.params)
+    assert run.data.metrics["worst_case_val_accuracy"] == trained["worst_case_val_accuracy"]
+    assert run.data.metrics["weight_bytes_int8"] == result["chosen"]["footprint"]["weight_bytes_int8"]
+    parent = client.get_run(trained["parent_run_id"]).data.params
+    assert (parent["epochs"], parent["learning_rate"]) == ("1", "0.01")
+    # The trained run's model is what `slimtune pull` takes next (no floor: reported, not enforced).
+    from deploy import pull_model
+
+    target = tmp_path / "retrained.tflite"
+    measured = pull_model(trained["model_uri"], "tflite-int8", target, store(out), str(data), None,
+                          200, None, False, val_size=1000)
+    assert measured.passed is None and measured.floor is None and measured.test_images == 500
+    assert target.stat().st_size == measured.file_bytes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_mlflow_serves_the_champion(champion, mnist_dir):
+    from search._data import resolve
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store(champion),
+           # mlflow starts its server as `uvicorn ...` from PATH: the venv's bin must be on it.
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", MODEL, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, "mlflow models serve exited"
+                assert time.monotonic() < deadline, "mlflow models serve did not start"
+                time.sleep(0.5)
+        test = resolve("mnist", mnist_dir).test()
+        images = test.x[:64].astype(np.float32) / 255.0
+        body = json.dumps({"inputs": {"image": images.tolist()}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        scores = np.asarray(answer["predictions"])
+        assert scores.shape == (64, 10)
+        assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-4)  # softmax outputs
+        from deploy._registry import load_keras_model, locate
+
+        local = load_keras_model(locate(MODEL, store(champion))).predict(images, verbose=0)
+        assert (scores.argmax(axis=1) == local.argmax(axis=1)).all()
+        assert np.mean(scores.argmax(axis=1) == test.y[:64]) >= FLOOR - 0.1
+    finally:
+        os.killpg(server.pid, 15)  # its own session: the uvicorn child goes too
+        server.wait(timeout=30)
