@@ -178,6 +178,9 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file in the error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -83,6 +83,9 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file in the error
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -406,8 +406,9 @@ def fill(folder: Path, leave_bytes: int) -> Path:
 
 def test_disk_full_during_a_run_keeps_state_whole(tmp_path, mnist_dir, space_file, small_disk):
     out = small_disk / "out"
+    # Every trial trains and keeps its model (no early stopping), so the run must write models.
     elsewhere = ["--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
-                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-early-stopping"]
     args = search_args(out, mnist_dir, space_file, 2, *elsewhere)
     done = run_cli(*args, timeout=600)
     assert done.returncode == 0, done.stderr
