@@ -25,3 +25,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 900
     """Run the real `slimtune` CLI in a subprocess, as a user would."""
     return subprocess.run([*SLIMTUNE, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(autouse=True)
+def _keep_mlflow_tracking_uri():
+    """`mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI to every later subprocess; a test
+    that calls it must not steer the CLI runs of the tests after it."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(saved or "")
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved

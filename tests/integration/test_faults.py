@@ -371,8 +371,7 @@ def test_mlflow_server_lost_mid_study_then_synced_and_no_credentials_leak(
 def _logged_models(uri: str, experiment_id: str) -> list:
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    return mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list")
+    return list(mlflow.MlflowClient(uri).search_logged_models([experiment_id], max_results=1000))
 
 
 @pytest.fixture
