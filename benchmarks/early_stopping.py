@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _key_args(args: argparse.Namespace) -> dict[str, Any]:
+    from search._stopping import RULE_VERSION
+
     return {"train_size": args.train_size, "epochs": args.epochs, "seeds": args.seeds,
-            "floor": args.floor, "max_macs": args.max_macs}
+            "floor": args.floor, "max_macs": args.max_macs, "rule": RULE_VERSION}
 
 
 def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:

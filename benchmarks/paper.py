@@ -69,7 +69,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         reduction = (f"{base['params'] / r['params']:.0f}x",
                      f"{base['weight_bytes_int8'] / r['weight_bytes_int8']:.0f}x") if base \
             else ("", "")
-        lines.append(f"| {r['name']} | {r['summary']} | {r['params']:,} | "
+        summary = r["summary"].replace("|", "\\|")  # the summary's separators, escaped
+        lines.append(f"| {r['name']} | {summary} | {r['params']:,} | "
                      f"{r['weight_bytes_fp32']:,} | {r['weight_bytes_int8']:,} | "
                      f"{r['peak_activation_bytes_int8']:,} | {r['macs']:,} | "
                      f"{r['worst_test_accuracy']:.4f} | {r['median_test_accuracy']:.4f} | "

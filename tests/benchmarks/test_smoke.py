@@ -54,7 +54,7 @@ def test_paper_table_and_slicing_figure(mnist_dir, tmp_path):
     table = out.strip().splitlines()
     assert table[-3].startswith("| paper-final | ") and "| 14,014 |" in table[-3]
     assert table[-2].startswith("| paper-1x1 | ") and "| 5,348 |" in table[-2]
-    assert table[-1].startswith("| slimtune@0.95 | c3x2-p4|gap")
+    assert table[-1].startswith("| slimtune@0.95 | c3x2-p4\\|gap")
     assert (tmp_path / "kernel_slicing.png").read_bytes()[:4] == b"\x89PNG"
 
 
