@@ -14,7 +14,8 @@ trials are on disk as they finish (slimtune: its Optuna study; Keras Tuner: its 
 DIR/<engine>/trials.jsonl), and a rerun spends only the budget left. Afterwards every engine's
 feasible-on-validation configurations are confirmed smallest first with fresh seeds on the test
 split (outside the budget, same trainer for all). Reported last per engine: the pick, its
-params, worst-case test accuracy, when it was first found, the trials run, the hypervolume.
+params, worst-case test accuracy, when it was first found, the trials run, and the hypervolume of
+(log10 params, worst-case validation accuracy) over all trials and over those above the floor.
 """
 from __future__ import annotations
 
@@ -166,15 +167,18 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     return rows
 
 
-def hypervolume(rows: list[dict[str, Any]]) -> float:
-    """Area dominated by the (log10 params, worst-case val accuracy) front, to HV_REFERENCE."""
+def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> float:
+    """Area dominated by the (log10 params, worst-case val accuracy) front, to the reference
+    (log10 params 7, accuracy `floor`): with the floor as reference only feasible trials count,
+    so a trial stopped early (no final accuracy) costs an engine nothing it would have earned."""
     points = sorted((math.log10(r["params"]), r["worst_val"]) for r in rows
-                    if r["worst_val"] is not None and math.log10(r["params"]) < HV_REFERENCE[0])
-    area, best = 0.0, HV_REFERENCE[1]
+                    if r["worst_val"] is not None and r["worst_val"] > floor
+                    and math.log10(r["params"]) < HV_REFERENCE[0])
+    area, best = 0.0, floor
     for i, (size, acc) in enumerate(points):  # sweep from small to large models
         best = max(best, acc)
         right = points[i + 1][0] if i + 1 < len(points) else HV_REFERENCE[0]
-        area += (right - size) * (best - HV_REFERENCE[1])
+        area += (right - size) * (best - floor)
     return round(area, 4)
 
 
@@ -238,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows = engine_trials(engine, args)
         pick = confirm(rows, args, cache, splits)
         _common.write_json(cache_path, cache)
-        report[engine] = {"trials": len(rows), "hypervolume": hypervolume(rows), "pick": pick}
+        report[engine] = {"trials": len(rows), "hypervolume": hypervolume(rows),
+                          "hypervolume_feasible": hypervolume(rows, args.floor), "pick": pick}
     result = {"machine": _common.machine(), "budget_min": args.budget_min, "floor": args.floor,
               "seeds": args.seeds, "epochs": args.epochs, "train_size": args.train_size,
               "engines": report}
@@ -250,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         found = (f"pick {pick['summary']} {pick['params']:,} params, worst test "
                  f"{pick['worst_test']:.4f}, first found at {pick['first_found_s']:.0f}s"
                  if pick else "no pick held the floor")
-        print(f"{engine:12s} trials {r['trials']:4d}  hypervolume {r['hypervolume']:.4f}  {found}")
+        print(f"{engine:12s} trials {r['trials']:4d}  hypervolume {r['hypervolume']:.4f} "
+              f"(above the floor {r['hypervolume_feasible']:.4f})  {found}")
     return result
 
 
