@@ -20,7 +20,8 @@ def test_evaluate_a_preset_prints_footprint_and_seed_accuracies(mnist_dir):
 def test_evaluate_refuses_unknown_preset_and_bad_json(mnist_dir):
     done = run_cli("evaluate", "--preset", "paper-huge", "--data-dir", mnist_dir, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip() == ("slimtune: error: --preset paper-huge: unknown preset "
-                                   "'paper-huge'; use one of ['paper-base', 'paper-final']")
+    assert done.stderr.strip() == (
+        "slimtune: error: --preset paper-huge: unknown preset 'paper-huge'; use one of "
+        "['paper-1x1', 'paper-base', 'paper-final']")
     done = run_cli("evaluate", "--config-json", '{"blocks": [], "colour": 1}', timeout=120)
     assert done.returncode == 2 and "unknown config key 'colour'" in done.stderr
