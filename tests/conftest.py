@@ -10,6 +10,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIMTUNE = [sys.executable, "-m", "search.cli"]
+# A small space for integration tests: trials train in about a second on 1,000 images.
+TINY_SPACE = """
+blocks = [1, 2]
+kernel_size = [3, 5]
+filters = [2, 8]
+pool = [2, 4]
+head = ["flatten", "gap"]
+dense_units = [8, 32]
+dense_optional = true
+dropout = [0.0]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +28,14 @@ def mnist_dir() -> Path:
     path = Path(os.environ.get("SLIMTUNE_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST not found at {path}; set SLIMTUNE_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def space_file(tmp_path_factory) -> Path:
+    """TINY_SPACE as a file."""
+    path = tmp_path_factory.mktemp("space") / "space.toml"
+    path.write_text(TINY_SPACE)
     return path
 
 

@@ -13,30 +13,12 @@ from services import ray_cluster
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
-
 
 @pytest.fixture(scope="module")
 def cluster():
     """Head and worker node, one CPU each; the head serves the dashboard (Jobs API) on 127.0.0.1."""
     with ray_cluster([1, 1], dashboard=True) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def space_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("space") / "space.toml"
-    path.write_text(SPACE)
-    return path
 
 
 def search_flags(mnist_dir, space_file, out, trials) -> list:

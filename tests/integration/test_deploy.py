@@ -15,20 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import TINY_SPACE, ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
+SPACE = TINY_SPACE
 # Budgets chosen to split this space: with --seed 0 the sampler proposes c5x6-p4|flatten (3,154
 # int8 weight bytes) as trial 1, which this profile must prune untrained.
 DEVICE = """

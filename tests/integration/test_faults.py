@@ -19,24 +19,7 @@ from conftest import ROOT, SLIMTUNE, run_cli
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
 STUDY = "faults"
-
-
-@pytest.fixture(scope="module")
-def space_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("space") / "space.toml"
-    path.write_text(SPACE)
-    return path
 
 
 def search_args(out: Path, mnist_dir: Path, space: Path, trials: int, *extra: object) -> list:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -18,17 +16,6 @@ pytestmark = [
     pytest.mark.skipif(postgres_bin_dir() is None and not os.environ.get("CI"),
                        reason="PostgreSQL not installed (bash .ci/setup installs it)"),
 ]
-
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +30,6 @@ def stack(tmp_path_factory):
         with mlflow_server(backend, artifacts, env=pg.env) as uri:
             yield {"pg": pg, "storage": storage, "tracking_uri": uri,
                    "env": {**pg.env, "MLFLOW_TRACKING_URI": uri}}
-
-
-@pytest.fixture(scope="module")
-def space_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("space") / "space.toml"
-    path.write_text(SPACE)
-    return path
 
 
 def args(stack, mnist_dir, space_file, out, study, trials, *extra) -> list:

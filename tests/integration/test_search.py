@@ -15,16 +15,6 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
 FLOOR = 0.5
 TRIALS = 5
 
@@ -34,13 +24,6 @@ def search_args(out: Path, mnist_dir: Path, space: Path, *extra: str) -> list[st
             "--train-subset", 2000, "--seeds", 2, "--workers", 2, "--min-accuracy", FLOOR,
             "--learning-rate", 0.01,
             "--out", out, "--study-name", "itest", *extra]
-
-
-@pytest.fixture(scope="module")
-def space_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("space") / "space.toml"
-    path.write_text(SPACE)
-    return path
 
 
 @pytest.fixture(scope="module")
