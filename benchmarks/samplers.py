@@ -7,10 +7,11 @@ equal number of trials, several repeats, on the default space.
 Every run is the search's trial loop in one process (no Ray): ask, build the configuration,
 prune it if it cannot be built, race seeds with early stopping at the floor / front threshold,
 tell worst-case validation accuracy and params. TPE, NSGA-II and random are built exactly as
-`slimtune search` builds them (search._study._sampler); GP is Optuna's GPSampler with the accuracy
-floor as its constraint. A configuration trained once is reused by every run (same seeds, same
-result), so repeats cost only new configurations. Reports per sampler the median over repeats of
-the smallest feasible params and of the hypervolume; runs are stored in DIR/samplers.json.
+`slimtune search` builds them (search._study._sampler); GP is Optuna's GPSampler (constraints
+come from trial.set_constraint, as for the others). A configuration trained once is reused by
+every run (same seeds, same result), so repeats cost only new configurations. Reports per
+sampler the median over repeats of the smallest feasible params and of the hypervolume; runs are
+stored in DIR/samplers.json (a rerun with the same settings skips finished runs).
 """
 from __future__ import annotations
 
@@ -30,9 +31,8 @@ def make_sampler(name: str, seed: int) -> Any:
     from search._settings import SearchSettings
     from search._study import _sampler
 
-    if name == "gp":
-        return optuna.samplers.GPSampler(
-            seed=seed, constraints_func=lambda t: [t.user_attrs.get("floor_gap", 1.0)])
+    if name == "gp":  # Optuna 5 samplers read the constraints set with trial.set_constraint
+        return optuna.samplers.GPSampler(seed=seed)
     return _sampler(SearchSettings(sampler=name, seed=seed))
 
 
@@ -66,7 +66,6 @@ def run(name: str, seed: int, args: argparse.Namespace, train_one: Any) -> list[
         worst = min(outcome["val_accuracies"])
         gap = args.floor - worst
         trial.set_constraint("accuracy_floor", gap)
-        trial.set_user_attr("floor_gap", gap)
         if outcome["stopped"]:
             study.tell(trial, state=TrialState.PRUNED)
             rows.append({"summary": config.summary(), "params": params, "worst_val": None})
