@@ -90,7 +90,9 @@ def load_keras_model(source: SourceModel) -> keras.Model:
 
     try:
         with using_tracking_uri(source.tracking_uri):
-            return mlflow.keras.load_model(source.version_uri or source.uri)
+            # Safe mode refuses models that would run arbitrary code (lambdas) when loaded.
+            return mlflow.keras.load_model(source.version_uri or source.uri,
+                                           load_model_kwargs={"safe_mode": True})
     except (MlflowException, OSError, ValueError) as exc:
         raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
                          "pull a model logged by slimtune") from None
