@@ -189,10 +189,14 @@ class _Resident:
         self.num_classes = int(max(train.y.max(), val.y.max())) + 1
         self.input_shape = tuple(int(d) for d in train.x.shape[1:])
         self.n_train = int(train.x.shape[0])
+        self._counters: dict[tuple[int, ...], Any] = {}  # one traced function per model group
 
     def accuracy(self, models: list[Any], split: str) -> list[float]:
         """Accuracy of each model on `split`, in chunks so big activations never pile up."""
-        counter = _correct_counter(models)
+        key = tuple(id(m) for m in models)
+        if key not in self._counters:
+            self._counters[key] = _correct_counter(models)
+        counter = self._counters[key]
         x, y = self.x[split], self.y[split]
         n = int(x.shape[0])
         correct = np.zeros(len(models), dtype=np.int64)
