@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from search._errors import UsageError
+from trackers import using_tracking_uri
 
 if TYPE_CHECKING:
     import keras
@@ -96,24 +96,6 @@ def load_keras_model(source: SourceModel) -> keras.Model:
     except (MlflowException, OSError, ValueError) as exc:
         raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
                          "pull a model logged by slimtune") from None
-
-
-@contextmanager
-def using_tracking_uri(uri: str) -> Iterator[None]:
-    """Use `uri` for one load. MLflow 3 resolves a version's `models:/m-...` source through the
-    process-wide tracking URI only, and mlflow.set_tracking_uri also exports it to every later
-    subprocess, so both the setting and MLFLOW_TRACKING_URI are put back afterwards."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
-        with _use_tracking_uri(uri):
-            yield
-    finally:
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -16,6 +17,24 @@ PROBE_TIMEOUT_S = 3.0
 HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide API (start_run, log_model, register_model, models:/ URIs) at
+    `uri` for one block. mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to every later
+    subprocess and run, so both the setting and the variable are put back afterwards."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 class TrackerUnavailable(RuntimeError):
@@ -43,14 +62,12 @@ class MlflowTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str,
                  artifact_location: str | None = None) -> None:
-        import mlflow
         from mlflow import MlflowClient
 
         for key, value in HTTP_RETRY_DEFAULTS.items():
             os.environ.setdefault(key, value)
         if not server_reachable(tracking_uri):
             raise TrackerUnavailable(f"MLflow tracking server {tracking_uri} does not answer")
-        mlflow.set_tracking_uri(tracking_uri)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
@@ -131,7 +148,8 @@ class MlflowTracker:
         """Register the run's model, point the alias ``champion`` at it; returns the version."""
         import mlflow
 
-        version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
+        with using_tracking_uri(self.tracking_uri):
+            version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, value)
         self.client.set_registered_model_alias(model_name, "champion", version)
@@ -148,7 +166,7 @@ class MlflowTracker:
         run_id = run.info.run_id
         self._log(run_id, params=params, metrics=metrics)
         if model_keras is not None:
-            with mlflow.start_run(run_id=run_id):
+            with using_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id):
                 _log_keras_model(model_keras)
         # Written last: a run without it was interrupted mid-log (see logged_trial_numbers).
         self.client.set_tag(run_id, f"{TAG_PREFIX}logged", "true")

@@ -124,7 +124,7 @@ def test_pull_each_float_format(champion, tmp_path, mnist_dir, fmt, name):
 def test_an_export_below_the_registered_floor_fails_and_writes_nothing(champion, tmp_path):
     import mlflow
 
-    from deploy._registry import using_tracking_uri
+    from trackers import using_tracking_uri
 
     client = mlflow.MlflowClient(store(champion))
     champ = client.get_model_version_by_alias("slimtune-mnist", "champion")
