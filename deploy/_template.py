@@ -83,19 +83,10 @@ class DesignTemplate:
 
 
 def save_template(template: DesignTemplate, path: Path) -> None:
-    """Write the template TOML atomically (temp file in the same folder, then os.replace)."""
-    import os
-    import tempfile
+    """Write the template TOML atomically."""
+    from search._result import write_bytes_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(template.to_toml())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, template.to_toml().encode())
 
 
 def config_from_model(model: keras.Model) -> CNNConfig:

@@ -7,8 +7,8 @@ from typing import Any
 from search._data import DataSource
 from search._executor import RayExecutor, TrialError
 from search._progress import Progress
-from search._records import TrialRecords, _write_atomic_bytes
-from search._result import Confirmation
+from search._records import TrialRecords
+from search._result import Confirmation, write_bytes_atomic
 from search._study import StudyContext
 from search._trainer import SeedsOutcome
 from search.pareto import TrialPoint
@@ -69,7 +69,7 @@ def _retrain(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
               "passed": min(test) >= ctx.settings.min_accuracy, "run_id": None,
               "median_seed": ctx.confirm_seeds[median]}
     # Spooled first: the run may have to wait for MLflow (see search/_records.py).
-    _write_atomic_bytes(_spooled_model(records, point.summary), outcomes[median].model_keras)
+    write_bytes_atomic(_spooled_model(records, point.summary), outcomes[median].model_keras)
     return log_confirmation(ctx, records, point, record)
 
 

@@ -8,7 +8,6 @@ on, and the missing runs are written from Optuna and the spool when the server a
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from optuna.trial import TrialState
 
 from search._drivers import Drivers
 from search._progress import Progress
+from search._result import write_bytes_atomic
 from trackers import MlflowTracker, server_reachable
 
 RETRY_OFFLINE_S = 30.0
@@ -88,7 +88,7 @@ class TrialRecords:
             return
         model_path = self.spool / f"trial-{trial.number}.keras"
         if model_keras is not None:
-            _write_atomic_bytes(model_path, model_keras)
+            write_bytes_atomic(model_path, model_keras)
         elif model_path.exists():
             model_keras = model_path.read_bytes()
         try:
@@ -167,20 +167,3 @@ def _run_status(trial: optuna.trial.FrozenTrial) -> str:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return "FINISHED"
     return "KILLED" if trial.user_attrs.get("interrupted") else "FAILED"
-
-
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file in the error
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
