@@ -4,8 +4,9 @@ with the same 2 CPUs. Run from the repository root:
     SLIMTUNE_DATA_DIR=../shared/datasets/mnist .venv/bin/python benchmarks/loopback_cluster.py
 
 Each search is a 6-trial quickstart-sized search (FLAGS below) with --workers 2, a fresh
-study and fresh SQLite stores. The cluster is started before the clock starts (a cluster outlives searches); the local search's time
-includes starting and stopping its own Ray, as a user would see it.
+study and fresh SQLite stores. The cluster is started before the clock starts (a cluster
+outlives searches); the local search's time includes starting and stopping its own Ray, as a
+user would see it.
 """
 from __future__ import annotations
 
