@@ -13,9 +13,11 @@ is better. Each engine runs in a child process stopped by SIGTERM when its budge
 trials are on disk as they finish (slimtune: its Optuna study; Keras Tuner: its project folder and
 DIR/<engine>/trials.jsonl), and a rerun spends only the budget left. Afterwards every engine's
 feasible-on-validation configurations are confirmed smallest first with fresh seeds on the test
-split (outside the budget, same trainer for all). Reported last per engine: the pick, its
-params, worst-case test accuracy, when it was first found, the trials run, and the hypervolume of
-(log10 params, worst-case validation accuracy) over all trials and over those above the floor.
+split (outside the budget, same trainer for all). Only trials that finished within
+`--budget-min` count, so an engine run longer can be read again at a shorter budget. Reported
+last per engine: the pick, its params, worst-case test accuracy, when it was first found, the
+trials run, and the hypervolume of (log10 params, worst-case validation accuracy) over all trials
+and over those above the floor.
 """
 from __future__ import annotations
 
@@ -239,7 +241,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     report = {}
     for engine in engines:
-        rows = engine_trials(engine, args)
+        # Only what finished within --budget-min counts, so a longer run's study can also be
+        # read at a shorter budget: the search does not know its budget, so its first N minutes
+        # are the run it would have made with N minutes.
+        rows = [r for r in engine_trials(engine, args) if r["engine_s"] <= args.budget_min * 60]
         pick = confirm(rows, args, cache, splits)
         _common.write_json(cache_path, cache)
         report[engine] = {"trials": len(rows), "hypervolume": hypervolume(rows),
