@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from typing import Any
 
 from search._errors import UsageError
@@ -22,6 +23,31 @@ def train_task(config: dict, train: Any, val: Any, recipe: Any, seeds: list[int]
         config.summary()
     kind = "confirm" if kwargs.get("test") is not None else "trial"
     return train_seeds(config, train, val, apply_faults(summary, recipe, kind), seeds, **kwargs)
+
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def ray_address_reachable(address: str) -> bool:
+    """False if `address` (HOST:PORT or ray://HOST:PORT; 'auto' through RAY_ADDRESS) names a
+    port that does not accept a connection within a few seconds.
+
+    Checked before the study is opened, so a wrong address changes nothing stored. 'auto' without
+    RAY_ADDRESS is left to `ray.init`, which finds a local cluster in its own ways.
+    """
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address or address == "auto":
+            return True
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return True  # not HOST:PORT: let ray.init give its own message
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
 
 
 class TrialError(RuntimeError):

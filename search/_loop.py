@@ -38,9 +38,16 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
     failures = 0
     progress.start(settings.trials, finished)
     last_beat = time.monotonic()
+    deadline = None if settings.timeout is None else last_beat + settings.timeout
+    timed_out = False
     try:
         while True:
-            while len(pending) < settings.workers:
+            while len(pending) < settings.workers and not timed_out:
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True  # like Optuna's timeout: no new trial, running ones finish
+                    progress.note(f"--timeout {settings.timeout:g}s reached: no new trials; "
+                                  f"waiting for the {len(pending)} running")
+                    break
                 with uninterruptible():
                     proposed = _propose(ctx, drivers)
                     if proposed is None:  # finished + running trials (all drivers') suffice
@@ -55,7 +62,7 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
                                           ctx.recipe, ctx.search_seeds, **_racing(ctx, trial, fp))
                     pending[ref] = (trial, config, fp)
             if not pending:
-                if drivers.others_running():  # one of theirs may fail and leave room for more
+                if not timed_out and drivers.others_running():  # theirs may fail, leaving room
                     drivers.beat()
                     time.sleep(WAIT_FOR_OTHERS_S)
                     continue
@@ -87,6 +94,10 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
         progress.note(f"stopped by {exc}: {len(study.trials)} trials in the study; run the same "
                       "command again to resume")
         raise
+    if timed_out and finished < settings.trials:
+        ctx.messages.append(f"--timeout {settings.timeout:g}s reached with {finished} of "
+                            f"{settings.trials} trials finished; run the same command again "
+                            "to continue")
     records.backfill(study)
     drivers.beat(done=True)  # every trial of ours is recorded (or waits for MLflow)
     progress.stop()

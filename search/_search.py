@@ -11,7 +11,7 @@ from search._confirm import confirm_candidates
 from search._data import DataSource, resolve
 from search._drivers import Drivers, creation_lock, mutex
 from search._errors import UsageError
-from search._executor import RayExecutor
+from search._executor import RayExecutor, ray_address_reachable
 from search._interrupt import Interrupted
 from search._loop import run_trials
 from search._progress import Progress
@@ -46,6 +46,9 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
                          "answer; start it (mlflow server ...) or point --tracking-uri / "
                          "MLFLOW_TRACKING_URI at a running one") from None
+    if s.ray_address and not ray_address_reachable(s.ray_address):
+        raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
+                         "first (ray start --head) or leave the flag out for a local Ray")
     train, val = source.train_val(s.val_size, s.train_subset)
     input_shape = tuple(int(d) for d in train.x.shape[1:])
     num_classes = int(max(train.y.max(), val.y.max())) + 1

@@ -21,6 +21,7 @@ class SearchSettings:
     train_subset: int | None = None
     val_size: int = 5000
     trials: int = 30
+    timeout: float | None = None  # seconds per invocation, like Optuna's optimize(timeout=)
     seeds: int = 3
     epochs: int = 5
     batch_size: int = 128
@@ -61,6 +62,9 @@ class SearchSettings:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more, or leave it out")
         if self.seeds > 100:
             _bad("seeds", self.seeds, "use at most 100 (confirmation seeds must stay fresh)")
+        if self.timeout is not None and not self.timeout > 0:
+            _bad("timeout", self.timeout, "use a number of seconds above 0, e.g. 3600, or leave it "
+                 "out")
         if self.max_retries < 0:
             _bad("max-retries", self.max_retries, "use 0 or more")
         if not self.learning_rate > 0:

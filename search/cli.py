@@ -61,6 +61,10 @@ def search(
                                             rich_help_panel=SEARCH)] = None,
     trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
                                              "[default: 30].", rich_help_panel=SEARCH)] = None,
+    timeout: Annotated[Opt[float], typer.Option(
+        help="Seconds after which no new trial starts; running ones finish, then the study is "
+        "analysed and confirmed as usual (per invocation, like Optuna's timeout) "
+        "[default: none].", rich_help_panel=SEARCH)] = None,
     seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].",
                                             rich_help_panel=SEARCH)] = None,
     epochs: Annotated[Opt[int], typer.Option(help="[default: 5]", rich_help_panel=SEARCH)] = None,

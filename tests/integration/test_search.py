@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from conftest import run_cli
@@ -138,6 +139,30 @@ def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, s
     assert result["chosen"] is None
     assert "no configuration met the floor 0.9999" in result["message"]
     assert "best worst-case validation accuracy reached" in result["message"]
+
+
+def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_dir, space_file):
+    """--timeout is Optuna's: no trial starts after it, running ones finish, the study is analysed
+    and confirmed as usual, and the same command continues where it stopped."""
+    args = [*search_args(tmp_path, mnist_dir, space_file)[:-2], "--study-name", "timeout",
+            "--trials", 50, "--timeout", 1]  # the later --trials wins
+    runs, finished_trials = [], []
+    for _ in range(2):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "--timeout 1s reached: no new trials" in done.stderr
+        runs.append(json.loads((tmp_path / "result.json").read_text()))
+        study = optuna.load_study(study_name="timeout",
+                                  storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+        finished_trials.append({t.number: (t.state, t.values, t.datetime_complete)
+                                for t in study.trials if t.state.is_finished()})
+    first, second = (r["study"]["n_complete"] + r["study"]["n_pruned"] for r in runs)
+    assert 1 <= first < second < 50, (first, second)
+    assert f"--timeout 1s reached with {first} of 50 trials finished" in runs[0]["message"]
+    assert f"--timeout 1s reached with {second} of 50 trials finished" in runs[1]["message"]
+    feasible = [t for t in study.trials if t.values and t.values[0] >= FLOOR]
+    assert bool(runs[1]["confirmations"]) == bool(feasible), runs[1]["message"]  # as usual
+    assert all(finished_trials[1][n] == v for n, v in finished_trials[0].items())
 
 
 def free_port() -> int:
