@@ -9,6 +9,7 @@ from typing import Any
 from search._errors import UsageError
 from search._faults import ENV_VAR as FAULTS_ENV_VAR
 from search._faults import apply_faults
+from search._interrupt import through_ray
 from search._trainer import train_seeds
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -104,7 +105,8 @@ class RayExecutor:
     def put(self, value: Any) -> Any:
         import ray
 
-        return ray.put(value)
+        with through_ray():
+            return ray.put(value)
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         return self._train.remote(*args, threads=self.cpus_per_trial, **kwargs)
@@ -112,7 +114,8 @@ class RayExecutor:
     def wait(self, refs: list[Any], timeout_s: float) -> list[Any]:
         import ray
 
-        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
+        with through_ray():
+            ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
         return ready
 
     def cancel(self, ref: Any) -> None:
@@ -125,7 +128,8 @@ class RayExecutor:
         import ray
 
         try:
-            return ray.get(ref)
+            with through_ray():
+                return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if exc.cause is not None else exc
             raise TrialError(f"{type(cause).__name__}: {cause}") from None

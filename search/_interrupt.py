@@ -48,3 +48,16 @@ def uninterruptible() -> Iterator[None]:
         signum = _deferred.pop()
         _deferred.clear()
         raise Interrupted(signum)
+
+
+@contextmanager
+def through_ray() -> Iterator[None]:
+    """Around a blocking Ray call: Ray's `ray.get`/`ray.wait` catch the `Interrupted` our handler
+    raises (it is a KeyboardInterrupt) and raise a plain KeyboardInterrupt instead; turn it back,
+    so the search stops cleanly rather than as if it had crashed."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(received[-1] if received else signal.SIGINT) from None
