@@ -45,8 +45,9 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
             while len(pending) < settings.workers and not timed_out:
                 if deadline is not None and time.monotonic() >= deadline:
                     timed_out = True  # like Optuna's timeout: no new trial, running ones finish
-                    progress.note(f"--timeout {settings.timeout:g}s reached: no new trials; "
-                                  f"waiting for the {len(pending)} running")
+                    waiting = f"; waiting for the {len(pending)} running" if pending else ""
+                    progress.note(f"--timeout {settings.timeout:g}s reached: no new trials"
+                                  f"{waiting}")
                     break
                 with uninterruptible():
                     proposed = _propose(ctx, drivers)
