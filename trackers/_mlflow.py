@@ -119,14 +119,19 @@ class MlflowTracker:
         return complete
 
     def close_stale_runs(self, study_name: str) -> int:
-        """Mark the study's runs left RUNNING by a driver that died as KILLED; returns how many.
-        Call it only while no other driver records this study (the SQLite lock guarantees that)."""
+        """End the study's runs left RUNNING by a driver that died; returns how many. A run the
+        driver had written in full (only set_terminated was missing) gets the status it was meant
+        to have; any other gets KILLED. Call it only while no other driver records this study
+        (the SQLite lock guarantees that)."""
         runs = self.client.search_runs(
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
                           "attributes.status = 'RUNNING'")
         for run in runs:
-            self.client.set_terminated(run.info.run_id, "KILLED")
+            tags = run.data.tags
+            status = tags.get(f"{TAG_PREFIX}end_status", "KILLED") \
+                if tags.get(f"{TAG_PREFIX}logged") == "true" else "KILLED"
+            self.client.set_terminated(run.info.run_id, status)
         return len(runs)
 
     def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
@@ -159,6 +164,7 @@ class MlflowTracker:
     def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
                tags: dict[str, str], status: str, model_keras: bytes | None) -> str:
         import mlflow
+        from mlflow.entities import RunTag
 
         run = self.client.create_run(
             self.experiment_id, run_name=run_name,
@@ -168,8 +174,11 @@ class MlflowTracker:
         if model_keras is not None:
             with using_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id):
                 _log_keras_model(model_keras)
-        # Written last: a run without it was interrupted mid-log (see logged_trial_numbers).
-        self.client.set_tag(run_id, f"{TAG_PREFIX}logged", "true")
+        # Written last, in one batch: a run without `logged` was interrupted mid-log (see
+        # logged_trial_numbers); `end_status` lets close_stale_runs end a run whose driver died
+        # between this write and set_terminated with the status it was meant to have.
+        self.client.log_batch(run_id, tags=[RunTag(f"{TAG_PREFIX}logged", "true"),
+                                            RunTag(f"{TAG_PREFIX}end_status", status)])
         self.client.set_terminated(run_id, status)
         return run_id
 

@@ -1,0 +1,47 @@
+"""MlflowTracker against a real `mlflow server`: what a resumed driver does with the runs a dead
+driver left RUNNING."""
+from __future__ import annotations
+
+import pytest
+
+from services import mlflow_server
+from trackers._mlflow import TAG_PREFIX, MlflowTracker
+
+STUDY = "stale"
+
+
+class DriverKilled(BaseException):
+    """Stands in for SIGKILL at one exact point: nothing after it runs."""
+
+
+def die_before_set_terminated(tracker: MlflowTracker) -> None:
+    def set_terminated(run_id, status=None, end_time=None):
+        raise DriverKilled
+
+    tracker.client.set_terminated = set_terminated
+
+
+def test_runs_left_running_end_with_the_status_they_were_meant_to_have(tmp_path):
+    with mlflow_server(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts") as uri:
+        dead = MlflowTracker(uri, STUDY)
+        dead.start_parent("study", {}, {"study": STUDY})
+        die_before_set_terminated(dead)
+        # Killed after the run was written in full, before its status was set: FINISHED and
+        # FAILED trials must not come back as KILLED (the study says they finished).
+        for number, status in [(0, "FINISHED"), (1, "FAILED")]:
+            with pytest.raises(DriverKilled):
+                dead.log_trial(number, f"trial-{number}", {"x": number}, {"m": 1.0},
+                               {"study": STUDY}, status)
+        # Killed mid-log: no `logged` tag, so it is dropped by logged_trial_numbers, not ended.
+        half = dead.client.create_run(dead.experiment_id, run_name="trial-2", tags={
+            f"{TAG_PREFIX}study": STUDY, f"{TAG_PREFIX}role": "trial",
+            f"{TAG_PREFIX}trial_number": "2"}).info.run_id
+
+        resumed = MlflowTracker(uri, STUDY)
+        assert resumed.logged_trial_numbers(STUDY) == {0, 1}
+        assert resumed.close_stale_runs(STUDY) == 3  # the two trials and the dead parent
+        runs = resumed.client.search_runs([resumed.experiment_id])
+        status = {r.info.run_name: r.info.status for r in runs}
+        assert status == {"study": "KILLED", "trial-0": "FINISHED", "trial-1": "FAILED"}
+        assert resumed.client.get_run(half).info.lifecycle_stage == "deleted"
+        assert resumed.close_stale_runs(STUDY) == 0
