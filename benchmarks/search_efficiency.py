@@ -5,8 +5,8 @@
 
 Same default space (spaces/default.toml), same train/validation split, `--budget-min` minutes of
 wall clock per engine, engines run one after another. slimtune is `slimtune search` with its
-defaults (TPE, fast trainer, racing + early stopping). Keras Tuner's BayesianOptimization and
-RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
+defaults (TPE, fast trainer, racing + early stopping, focus below the smallest feasible model).
+Keras Tuner's BayesianOptimization and RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
 score that folds in what Keras Tuner cannot express as constraints: infeasible trials score their
 worst-case validation accuracy (< floor); feasible ones score 2 - log10(params) / 10, so smaller
 is better. Each engine runs in a child process stopped by SIGTERM when its budget is spent; its
@@ -157,8 +157,9 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     study = optuna.load_study(study_name="efficiency", storage=f"sqlite:///{db}")
     rows = []
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if "footprint" not in t.user_attrs:
-            continue
+        if "footprint" not in t.user_attrs or str(t.user_attrs.get("prune_reason", "")) \
+                .startswith(("out of focus", "over budget")):
+            continue  # never trained
         done = t.datetime_complete.timestamp()
         session = max((s for s in sessions if s["start_unix"] <= done),
                       key=lambda s: s["start_unix"], default=sessions[0])

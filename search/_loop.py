@@ -11,12 +11,13 @@ from optuna.trial import TrialState
 from search._drivers import Drivers
 from search._executor import RayExecutor, TrialError
 from search._interrupt import Interrupted, uninterruptible
-from search._progress import Progress
+from search._progress import FOCUS_REASON, Progress
 from search._records import TrialRecords
 from search._study import (StudyContext, budget_violations, footprint_of, record_outcome,
-                           record_proposal, set_constraints)
+                           record_proposal, set_constraints, trial_points)
 from search._stopping import required_accuracy
 from search._trainer import SeedsOutcome
+from search.pareto import feasible_candidates
 from spaces import CNNConfig, Footprint
 
 WAIT_FOR_OTHERS_S = 2.0
@@ -55,6 +56,7 @@ def run_trials(ctx: StudyContext, executor: RayExecutor, records: TrialRecords,
                         break
                     trial, config, fp = proposed
                     if fp is None or _prune_over_budget(ctx, trial, fp) \
+                            or _prune_out_of_focus(ctx, trial, fp) \
                             or _reuse_duplicate(ctx, trial):
                         finished += 1
                         _record(ctx, records, progress, trial)
@@ -221,6 +223,26 @@ def _prune_over_budget(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) ->
     set_constraints(ctx, trial, None, fp)
     trial.set_user_attr("prune_reason", "over budget: " + ", ".join(
         f"{name} by {int(v)}" for name, v in over.items()))
+    ctx.study.tell(trial, state=TrialState.PRUNED)
+    return True
+
+
+def _prune_out_of_focus(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) -> bool:
+    """--focus: a configuration larger than the smallest feasible one found so far cannot become
+    the pick, so it is pruned untrained and the budget goes to smaller ones. Multi-objective TPE
+    otherwise spreads it over the whole front: 89% of the training time of a 60-minute search
+    went to models over 10k params (BENCHMARKS.md §4)."""
+    if not ctx.settings.focus:
+        return False
+    candidates = feasible_candidates(trial_points(ctx), ctx.settings.min_accuracy)
+    size = ctx.size_of(fp)
+    if not candidates or size <= candidates[0].size:
+        return False
+    smallest = candidates[0]
+    set_constraints(ctx, trial, None, fp)
+    trial.set_user_attr("prune_reason", f"{FOCUS_REASON}: {ctx.settings.size_objective} "
+                        f"{int(size):,} > {int(smallest.size):,} of trial {smallest.number}, "
+                        "the smallest feasible so far (--no-focus trains it)")
     ctx.study.tell(trial, state=TrialState.PRUNED)
     return True
 

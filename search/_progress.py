@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
+FOCUS_REASON = "out of focus"  # the prune reason search/_loop.py gives under --focus
+
 if TYPE_CHECKING:
     from search._study import StudyContext
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 class Progress:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
-        self.total = self.done = self.failed = self.feasible = 0
+        self.total = self.done = self.failed = self.feasible = self.out_of_focus = 0
         self.smallest: tuple[float, str] | None = None
         self.started = time.monotonic()
 
@@ -34,6 +36,9 @@ class Progress:
             outcome = f"[red]failed[/red]: {attrs.get('fail_reason', '')[:120]}"
         elif trial.state == TrialState.PRUNED:
             self.done += 1
+            if attrs.get("prune_reason", "").startswith(FOCUS_REASON):
+                self.out_of_focus += 1  # untrained and many: counted, not one line each
+                return
             outcome = f"[yellow]pruned[/yellow]: {attrs.get('prune_reason', '')}"
         else:
             self.done += 1
@@ -49,10 +54,11 @@ class Progress:
         smallest = (f"{int(self.smallest[0]):,} {ctx.settings.size_objective} ({self.smallest[1]})"
                     if self.smallest else "none yet")
         elapsed = time.monotonic() - self.started
+        focus = f", {self.out_of_focus} larger pruned untrained" if self.out_of_focus else ""
         self.note(f"[{self.done}/{self.total}] trial {trial.number} {attrs.get('summary', '')} "
                   f"params={attrs.get('footprint', {}).get('params', 0):,}: {outcome} | "
-                  f"failed {self.failed}, feasible {self.feasible}, smallest feasible {smallest} "
-                  f"| {elapsed:.0f}s")
+                  f"failed {self.failed}, feasible {self.feasible}, smallest feasible {smallest}"
+                  f"{focus} | {elapsed:.0f}s")
 
     def stop(self) -> None:
         self.note(f"trials finished in {time.monotonic() - self.started:.0f}s")

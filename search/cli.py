@@ -79,6 +79,10 @@ def search(
     early_stopping: Annotated[Opt[bool], typer.Option(
         "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
         "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
+    focus: Annotated[Opt[bool], typer.Option(
+        "--focus/--no-focus", help="Spend the budget below the smallest feasible model found so "
+        "far: larger proposals are pruned untrained; --no-focus trains them, to map the whole "
+        "accuracy/size front [default: on].", rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
                                                      rich_help_panel=BUDGETS)] = None,

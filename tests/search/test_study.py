@@ -6,7 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search._errors import UsageError
-from search._loop import _propose, _prune_over_budget, _reuse_duplicate
+from search._loop import _propose, _prune_out_of_focus, _prune_over_budget, _reuse_duplicate
 from search._settings import SearchSettings
 from search._study import open_study, requeue_interrupted, storage_lock, trial_points
 from search._trainer import Recipe
@@ -30,6 +30,42 @@ def test_configurations_over_a_budget_are_pruned_untrained(tmp_path):
     assert frozen.state == TrialState.PRUNED
     assert frozen.constraints == {"max_params": fp.params - 50}
     assert frozen.user_attrs["prune_reason"] == f"over budget: max_params by {fp.params - 50}"
+
+
+def propose_filters(ctx, filters: int):
+    ctx.study.enqueue_trial({"filters_0": filters})
+    trial, _, fp = _propose(ctx)
+    return trial, fp
+
+
+def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_path):
+    ctx = context(tmp_path)
+    big, big_fp = propose_filters(ctx, 4)
+    assert not _prune_out_of_focus(ctx, big, big_fp)  # nothing feasible yet: train it
+    ctx.study.tell(big, [0.97, big_fp.params])
+    low, low_fp = propose_filters(ctx, 2)
+    assert not _prune_out_of_focus(ctx, low, low_fp)  # smaller: may become the pick
+    ctx.study.tell(low, [0.90, low_fp.params])  # below the floor: the cap stays at `big`
+    mid, mid_fp = propose_filters(ctx, 3)
+    assert not _prune_out_of_focus(ctx, mid, mid_fp)
+    ctx.study.tell(mid, [0.96, mid_fp.params])  # feasible and smaller: the new cap
+    again, again_fp = propose_filters(ctx, 4)
+    assert _prune_out_of_focus(ctx, again, again_fp)
+    frozen = ctx.study.trials[-1]
+    assert frozen.state == TrialState.PRUNED and "accuracy_floor" not in frozen.constraints
+    assert frozen.user_attrs["prune_reason"] == (
+        f"out of focus: params {big_fp.params:,} > {mid_fp.params:,} of trial 2, the smallest "
+        "feasible so far (--no-focus trains it)")
+    same, same_fp = propose_filters(ctx, 3)
+    assert not _prune_out_of_focus(ctx, same, same_fp)  # equal size is not larger
+
+    (tmp_path / "off").mkdir()
+    off = context(tmp_path / "off", focus=False)
+    off.study.enqueue_trial({"filters_0": 2})
+    small, _, small_fp = _propose(off)
+    off.study.tell(small, [0.99, small_fp.params])
+    large, large_fp = propose_filters(off, 4)
+    assert not _prune_out_of_focus(off, large, large_fp)
 
 
 def test_a_reproposed_configuration_reuses_its_twin(tmp_path):
