@@ -105,7 +105,7 @@ def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
     for chosen, flag in ((data_dir, "--data-dir"), (env_dir, "SLIMTUNE_DATA_DIR")):
         if chosen:
             if not Path(chosen).is_dir():
-                raise UsageError(f"{flag} {chosen!r} is not a folder; {LOCAL_HINT}")
+                raise UsageError(f"{flag} {str(chosen)!r} is not a folder; {LOCAL_HINT}")
             return _folder_source("mnist", Path(chosen))
     keras_cache = Path.home() / ".keras" / "datasets" / "mnist.npz"
     if keras_cache.is_file():
