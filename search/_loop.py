@@ -228,10 +228,8 @@ def _prune_over_budget(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) ->
 
 
 def _prune_out_of_focus(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) -> bool:
-    """--focus: a configuration larger than the smallest feasible one found so far cannot become
-    the pick, so it is pruned untrained and the budget goes to smaller ones. Multi-objective TPE
-    otherwise spreads it over the whole front: 89% of the training time of a 60-minute search
-    went to models over 10k params (BENCHMARKS.md §4)."""
+    """--focus (search/_focus.py): a configuration larger than the smallest feasible one found so
+    far cannot become the pick; what the FocusedSampler still lets through is pruned untrained."""
     if not ctx.settings.focus:
         return False
     candidates = feasible_candidates(trial_points(ctx), ctx.settings.min_accuracy)
@@ -240,6 +238,7 @@ def _prune_out_of_focus(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) -
         return False
     smallest = candidates[0]
     set_constraints(ctx, trial, None, fp)
+    trial.set_constraint("focus", size - smallest.size)  # > 0: TPE counts it infeasible
     trial.set_user_attr("prune_reason", f"{FOCUS_REASON}: {ctx.settings.size_objective} "
                         f"{int(size):,} > {int(smallest.size):,} of trial {smallest.number}, "
                         "the smallest feasible so far (--no-focus trains it)")

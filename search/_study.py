@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import UsageError
+from search._focus import FocusedSampler
 from search._settings import SIZE_OBJECTIVES, SearchSettings, redact
 from search._trainer import Recipe, SeedsOutcome
 from search.pareto import TrialPoint
@@ -97,14 +99,18 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=settings.max_retries))
     wanted = identity(settings, space, recipe, input_shape, num_classes)
+    sampler = _sampler(settings)
+    if settings.focus:
+        sampler = FocusedSampler(sampler, _size_of_params(settings, space, input_shape, num_classes),
+                                 lambda trial: holds_floor_and_budgets(settings, trial))
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage,
-                                  sampler=_sampler(settings))
+                                  sampler=sampler)
     except KeyError:
         # load_if_exists: another driver of a shared RDB may create it at the same moment.
         study = optuna.create_study(study_name=settings.study_name, storage=storage,
                                     directions=["maximize", "minimize"],
-                                    sampler=_sampler(settings), load_if_exists=True)
+                                    sampler=sampler, load_if_exists=True)
         if ATTR_IDENTITY not in study.user_attrs:
             study.set_user_attr(ATTR_IDENTITY, wanted)
             study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
@@ -149,7 +155,33 @@ def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
                                       constant_liar=True)
 
 
+def _size_of_params(settings: SearchSettings, space: SearchSpace, input_shape: tuple[int, ...],
+                    num_classes: int) -> Callable[[dict[str, Any]], float | None]:
+    """The size objective of the configuration that sampled `params` describe (for --focus)."""
+    field_name = SIZE_OBJECTIVES[settings.size_objective]
+
+    def size_of(params: dict[str, Any]) -> float | None:
+        try:
+            config = space.suggest(optuna.trial.FixedTrial(params))
+        except ValueError:
+            return None  # a parameter is left to independent sampling: cannot tell yet
+        try:
+            return getattr(footprint(config, input_shape, num_classes), field_name)
+        except ValueError:
+            return math.inf  # cannot be built: would only be pruned, so draw again
+
+    return size_of
+
+
 # --- per-trial bookkeeping ---------------------------------------------------------------------
+def holds_floor_and_budgets(settings: SearchSettings, trial: FrozenTrial) -> bool:
+    """Whether a completed trial is feasible under today's floor and budgets (what the Pareto
+    analyzer accepts; the constraints stored with it hold the settings of its own invocation)."""
+    fp = Footprint(**trial.user_attrs["footprint"])
+    return trial.values[0] >= settings.min_accuracy and all(
+        v <= 0 for v in budget_violations(settings, fp).values())
+
+
 def budget_violations(settings: SearchSettings, fp: Footprint) -> dict[str, float]:
     """Budget name -> amount over (> 0 means violated) for every budget that is set."""
     return {name: float(getattr(fp, fieldname) - limit)

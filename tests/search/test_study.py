@@ -52,7 +52,8 @@ def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_pa
     again, again_fp = propose_filters(ctx, 4)
     assert _prune_out_of_focus(ctx, again, again_fp)
     frozen = ctx.study.trials[-1]
-    assert frozen.state == TrialState.PRUNED and "accuracy_floor" not in frozen.constraints
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.constraints == {"focus": big_fp.params - mid_fp.params}  # TPE: infeasible
     assert frozen.user_attrs["prune_reason"] == (
         f"out of focus: params {big_fp.params:,} > {mid_fp.params:,} of trial 2, the smallest "
         "feasible so far (--no-focus trains it)")
@@ -117,3 +118,33 @@ def test_study_is_multi_objective_with_named_metrics(tmp_path):
     assert ctx.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
                                     optuna.study.StudyDirection.MINIMIZE]
     assert ctx.study.metric_names == ["worst_case_val_accuracy", "macs"]
+
+
+def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path):
+    """Real TPE on a real study: without focus it keeps proposing around the large accurate trials;
+    with focus its model-based proposals are redrawn until they fit under the smallest feasible."""
+    space = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(1, 64), pool=(2,),
+                        head=("gap",), dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+    over = {}
+    for focus in (True, False):
+        folder = tmp_path / str(focus)
+        folder.mkdir()
+        settings = SearchSettings(out=str(folder), study_name="f", focus=focus).resolved()
+        ctx = open_study(settings, space, Recipe(epochs=1), (28, 28, 1), 10)
+        for filters in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64):  # TPE's start-up: fixed here
+            ctx.study.enqueue_trial({"filters_0": filters})
+            trial, _, fp = _propose(ctx)
+            ctx.study.tell(trial, [min(0.99, 0.80 + 0.01 * filters), fp.params])  # >= 0.95 from 15
+        cap = min(t.values[1] for t in ctx.study.trials if t.values[0] >= 0.95)
+        proposed = []
+        for _ in range(20):
+            trial, _, fp = _propose(ctx)
+            frozen = ctx.study._storage.get_trial(trial._trial_id)
+            proposed.append((fp.params, frozen.user_attrs.get("focus_draws")))
+            ctx.study.tell(trial, state=TrialState.PRUNED)
+        over[focus] = sum(params > cap for params, _ in proposed)
+        if focus:  # the focused view makes TPE's first draw fit most of the time
+            draws = [d for _, d in proposed]
+            assert all(d is not None and 1 <= d <= 64 for d in draws)
+            assert sum(d == 1 for d in draws) >= 10, draws
+    assert over[True] == 0 and over[False] >= 2, over

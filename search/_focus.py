@@ -1,0 +1,120 @@
+"""--focus: spend the budget below the smallest feasible model found so far.
+
+The search looks for the smallest configuration that holds the floor, so once a feasible trial
+exists anything larger cannot become the pick. Multi-objective TPE does not know that: its "good"
+group holds every completed trial (Optuna's multi-objective gamma grows with the trial count), so
+it keeps proposing models around the large accurate ones; without focus 89% of the training time
+of a 60-minute search went to models over 10k params (BENCHMARKS.md §4).
+
+Three parts, from cheap to last resort:
+1. `FocusedSampler` shows the base sampler the study as focus sees it: a completed trial larger
+   than the smallest feasible one carries a `focus` constraint > 0, so TPE ranks it with the
+   infeasible trials and models "good" as feasible and small.
+2. It redraws a model-based proposal (up to MAX_DRAWS times) while the configuration it describes
+   is still larger, so no trial is created for what would only be pruned.
+3. What still comes out larger (start-up random draws; no fitting draw) is pruned untrained by the
+   trial loop (search/_loop.py) with a `focus` constraint > 0.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+MAX_DRAWS = 64  # a relative draw of TPE costs ~10 ms with a few hundred trials
+DRAWS_ATTR = "focus_draws"
+
+SizeOf = Callable[[dict[str, Any]], float | None]  # params -> size; None if they can't tell
+Feasible = Callable[[FrozenTrial], bool]
+
+
+def smallest_feasible_size(study: optuna.Study, feasible: Feasible) -> float | None:
+    """The size objective of the smallest completed trial `feasible` accepts, or None."""
+    sizes = [t.values[1] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+             if feasible(t)]
+    return min(sizes, default=None)
+
+
+class FocusedView:
+    """`study` as the base sampler sees it under focus (reads only; everything else delegates)."""
+
+    def __init__(self, study: optuna.Study, cap: float) -> None:
+        self._study = study
+        self._cap = cap
+        self._focused: dict[int, FrozenTrial] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        return [self._focus(t) for t in self._study._get_trials(
+            deepcopy=deepcopy, states=states, use_cache=use_cache)]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return [self._focus(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def _focus(self, trial: FrozenTrial) -> FrozenTrial:
+        if trial.state != TrialState.COMPLETE or trial.values[1] <= self._cap:
+            return trial
+        if trial.number not in self._focused:
+            focused = copy.deepcopy(trial)  # the study's own copy must stay as stored
+            focused.set_constraint("focus", trial.values[1] - self._cap)
+            self._focused[trial.number] = focused
+        return self._focused[trial.number]
+
+
+class FocusedSampler(optuna.samplers.BaseSampler):
+    """`base`, seeing the study through `FocusedView` and redrawing relative proposals that are
+    still larger than the smallest feasible trial so far."""
+
+    def __init__(self, base: optuna.samplers.BaseSampler, size_of: SizeOf,
+                 feasible: Feasible) -> None:
+        self.base = base
+        self.size_of = size_of
+        self.feasible = feasible
+
+    def _view(self, study: optuna.Study) -> tuple[Any, float | None]:
+        cap = smallest_feasible_size(study, self.feasible)
+        return (study if cap is None else FocusedView(study, cap)), cap
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        view, cap = self._view(study)
+        params = self.base.sample_relative(view, trial, search_space)
+        if cap is None or not params:
+            return params
+        for draw in range(1, MAX_DRAWS + 1):
+            size = self.size_of(params)
+            if size is None or size <= cap or draw == MAX_DRAWS:
+                # Recorded for benchmarks/search_efficiency.py: what focusing cost.
+                study._storage.set_trial_user_attr(trial._trial_id, DRAWS_ATTR, draw)
+                return params  # one that is still too large is pruned untrained by the loop
+            params = self.base.sample_relative(view, trial, search_space)
+        return params
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        view, _ = self._view(study)
+        return self.base.sample_independent(view, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
