@@ -24,7 +24,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-MAX_DRAWS = 64  # a relative draw of TPE costs ~10 ms with a few hundred trials
+MAX_DRAWS = 32  # a relative draw of TPE costs 10-30 ms with a few hundred trials
 DRAWS_ATTR = "focus_draws"
 
 SizeOf = Callable[[dict[str, Any]], float | None]  # params -> size; None if they can't tell

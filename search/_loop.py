@@ -208,6 +208,9 @@ def _propose(ctx: StudyContext, drivers: Drivers | None = None
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("summary", config.summary())
         trial.set_user_attr("prune_reason", f"cannot be built: {exc}")
+        # Infeasible for the sampler: a plain pruned trial can land in TPE's "good" group, which
+        # then proposes more that cannot be built (seen in the 60-minute search with focus).
+        trial.set_constraint("buildable", 1.0)
         ctx.study.tell(trial, state=TrialState.PRUNED)
         return trial, config, None
     record_proposal(trial, config, fp)

@@ -6,6 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search._errors import UsageError
+from search._focus import MAX_DRAWS
 from search._loop import _propose, _prune_out_of_focus, _prune_over_budget, _reuse_duplicate
 from search._settings import SearchSettings
 from search._study import open_study, requeue_interrupted, storage_lock, trial_points
@@ -145,6 +146,6 @@ def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path
         over[focus] = sum(params > cap for params, _ in proposed)
         if focus:  # the focused view makes TPE's first draw fit most of the time
             draws = [d for _, d in proposed]
-            assert all(d is not None and 1 <= d <= 64 for d in draws)
+            assert all(d is not None and 1 <= d <= MAX_DRAWS for d in draws)
             assert sum(d == 1 for d in draws) >= 10, draws
     assert over[True] == 0 and over[False] >= 2, over
