@@ -101,8 +101,9 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
     wanted = identity(settings, space, recipe, input_shape, num_classes)
     sampler = _sampler(settings)
     if settings.focus:
-        sampler = FocusedSampler(sampler, _size_of_params(settings, space, input_shape, num_classes),
-                                 lambda trial: holds_floor_and_budgets(settings, trial))
+        sampler = FocusedSampler(sampler, _describe_params(settings, space, input_shape, num_classes),
+                                 lambda trial: holds_floor_and_budgets(settings, trial),
+                                 seed=settings.seed)
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage,
                                   sampler=sampler)
@@ -155,22 +156,23 @@ def _sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
                                       constant_liar=True)
 
 
-def _size_of_params(settings: SearchSettings, space: SearchSpace, input_shape: tuple[int, ...],
-                    num_classes: int) -> Callable[[dict[str, Any]], float | None]:
-    """The size objective of the configuration that sampled `params` describe (for --focus)."""
+def _describe_params(settings: SearchSettings, space: SearchSpace, input_shape: tuple[int, ...],
+                     num_classes: int) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
+    """(size objective, summary) of the configuration that sampled `params` describe (--focus)."""
     field_name = SIZE_OBJECTIVES[settings.size_objective]
 
-    def size_of(params: dict[str, Any]) -> float | None:
+    def describe(params: dict[str, Any]) -> tuple[float, str] | None:
         try:
             config = space.suggest(optuna.trial.FixedTrial(params))
         except ValueError:
             return None  # a parameter is left to independent sampling: cannot tell yet
         try:
-            return getattr(footprint(config, input_shape, num_classes), field_name)
+            return getattr(footprint(config, input_shape, num_classes), field_name), \
+                config.summary()
         except ValueError:
-            return math.inf  # cannot be built: would only be pruned, so draw again
+            return math.inf, config.summary()  # cannot be built: would only be pruned
 
-    return size_of
+    return describe
 
 
 # --- per-trial bookkeeping ---------------------------------------------------------------------
