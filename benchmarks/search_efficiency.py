@@ -1,12 +1,13 @@
 """slimtune vs Keras Tuner (Bayesian optimisation) vs random search at the same wall budget.
 
     python benchmarks/search_efficiency.py [--budget-min 20] [--floor 0.95] [--seeds 3]
-        [--epochs 5] [--train-size 55000] [--engines slimtune,keras-tuner,random] [--out DIR]
+        [--epochs 5] [--train-size 55000] [--engines slimtune,keras-tuner,random]
+        [--confirm-candidates 3] [--focus] [--out DIR]
 
 Same default space (spaces/default.toml), same train/validation split, `--budget-min` minutes of
 wall clock per engine, engines run one after another. slimtune is `slimtune search` with its
-defaults (TPE, fast trainer, racing + early stopping, focus below the smallest feasible model).
-Keras Tuner's BayesianOptimization and RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
+defaults (TPE, fast trainer, racing + early stopping), plus `--focus` if given (use another
+--out for it: the engine folder is reused). Keras Tuner's BayesianOptimization and RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
 score that folds in what Keras Tuner cannot express as constraints: infeasible trials score their
 worst-case validation accuracy (< floor); feasible ones score 2 - log10(params) / 10, so smaller
 is better. Each engine runs in a child process stopped by SIGTERM when its budget is spent; its
@@ -97,7 +98,7 @@ def slimtune_command(folder: Path, args: argparse.Namespace) -> list[str]:
     return [sys.executable, "-m", "search.cli", "search", "--trials", "100000",
             "--min-accuracy", str(args.floor), "--seeds", str(args.seeds), "--epochs",
             str(args.epochs), "--train-subset", str(args.train_size), "--out", str(folder),
-            "--study-name", "efficiency"]
+            "--study-name", "efficiency", *(["--focus"] if args.focus else [])]
 
 
 # --- budget, resume, analysis -------------------------------------------------------------------
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-size", type=int, default=55_000)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--confirm-candidates", type=int, default=3)
+    parser.add_argument("--focus", action="store_true", help="run slimtune with --focus")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))
     parser.add_argument("--engine-worker", help=argparse.SUPPRESS)
     parser.add_argument("--offset-s", type=float, default=0.0, help=argparse.SUPPRESS)

@@ -35,7 +35,7 @@ class SearchSettings:
     size_objective: str = "params"
     sampler: str = "tpe"
     early_stopping: bool = True  # racing over seeds + per-epoch stopping (search/_stopping.py)
-    focus: bool = True  # prune untrained what is larger than the smallest feasible trial so far
+    focus: bool = False  # search/_focus.py: only configurations below the smallest feasible
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None

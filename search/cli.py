@@ -80,9 +80,9 @@ def search(
         "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
         "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
     focus: Annotated[Opt[bool], typer.Option(
-        "--focus/--no-focus", help="Spend the budget below the smallest feasible model found so "
-        "far: larger proposals are pruned untrained; --no-focus trains them, to map the whole "
-        "accuracy/size front [default: on].", rich_help_panel=SEARCH)] = None,
+        "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
+        "smallest feasible one found so far (see README; try with --confirm-candidates 10) "
+        "[default: off].", rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
                                                      rich_help_panel=BUDGETS)] = None,

@@ -211,3 +211,27 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
         version = client.get_model_version_by_alias("served-model", "champion")
         assert version.run_id == result["mlflow"]["confirmation_run_id"]
     assert not (out / "mlflow.db").exists()
+
+
+def test_focus_trains_only_new_configurations_below_the_smallest_feasible(tmp_path, mnist_dir,
+                                                                          space_file):
+    out = tmp_path / "focus"
+    done = run_cli(*search_args(out, mnist_dir, space_file, "--focus", "--seeds", "1",
+                                "--trials", "12", "--min-accuracy", "0.3"))
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="itest", storage=f"sqlite:///{out / 'optuna.db'}")
+    trained, smallest, seen = [], None, set()  # smallest feasible size before each trial
+    for trial in sorted(study.trials, key=lambda t: t.number):
+        reason = str(trial.user_attrs.get("prune_reason", ""))
+        if "footprint" not in trial.user_attrs or reason.startswith("out of focus"):
+            continue  # never trained
+        summary = trial.user_attrs["summary"]
+        trained.append((trial.number, trial.user_attrs["footprint"]["params"], smallest,
+                        summary in seen))
+        seen.add(summary)
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.values[0] >= 0.3:
+            smallest = min(smallest or trial.values[1], trial.values[1])
+    focused = [t for t in trained if t[2] is not None]
+    assert focused, "focus never had a feasible trial"
+    # With 2 workers a trial asked while another runs may predate that one's result: allow one.
+    assert sum(params >= cap or again for _, params, cap, again in focused) <= 1, trained

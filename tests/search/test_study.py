@@ -40,7 +40,7 @@ def propose_filters(ctx, filters: int):
 
 
 def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_path):
-    ctx = context(tmp_path)
+    ctx = context(tmp_path, focus=True)
     big, big_fp = propose_filters(ctx, 4)
     assert not _prune_out_of_focus(ctx, big, big_fp)  # nothing feasible yet: train it
     ctx.study.tell(big, [0.97, big_fp.params])
@@ -62,7 +62,7 @@ def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_pa
     assert not _prune_out_of_focus(ctx, same, same_fp)  # equal size is not larger
 
     (tmp_path / "off").mkdir()
-    off = context(tmp_path / "off", focus=False)
+    off = context(tmp_path / "off")  # focus is off by default
     off.study.enqueue_trial({"filters_0": 2})
     small, _, small_fp = _propose(off)
     off.study.tell(small, [0.99, small_fp.params])
