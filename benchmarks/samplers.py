@@ -7,8 +7,8 @@ equal number of trials, several repeats, on the default space.
 Every run is the search's trial loop in one process (no Ray): ask, build the configuration,
 prune it if it cannot be built, race seeds with early stopping at the floor / front threshold,
 tell worst-case validation accuracy and params. TPE, NSGA-II and random are built exactly as
-`slimtune search` builds them (search._study._sampler, without the --focus wrapper); GP is Optuna's GPSampler (constraints
-come from trial.set_constraint, as for the others). A configuration trained once is reused by
+`slimtune search` builds them (search._study._sampler; without --focus); GP is Optuna's
+GPSampler (constraints come from trial.set_constraint, as for the others). A configuration trained once is reused by
 every run (same seeds, same result), so repeats cost only new configurations. Reports per
 sampler the median over repeats of the smallest feasible params and of the hypervolume; runs are
 stored in DIR/samplers.json (a rerun with the same settings skips finished runs).

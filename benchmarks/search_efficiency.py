@@ -7,7 +7,8 @@
 Same default space (spaces/default.toml), same train/validation split, `--budget-min` minutes of
 wall clock per engine, engines run one after another. slimtune is `slimtune search` with its
 defaults (TPE, fast trainer, racing + early stopping), plus `--focus` if given (use another
---out for it: the engine folder is reused). Keras Tuner's BayesianOptimization and RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
+--out for it: the engine folder is reused). Keras Tuner's BayesianOptimization and
+RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
 score that folds in what Keras Tuner cannot express as constraints: infeasible trials score their
 worst-case validation accuracy (< floor); feasible ones score 2 - log10(params) / 10, so smaller
 is better. Each engine runs in a child process stopped by SIGTERM when its budget is spent; its

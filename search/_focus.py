@@ -13,10 +13,10 @@ Three parts, from cheap to last resort:
 2. It redraws a model-based proposal (up to MAX_DRAWS times) until the configuration it describes
    is strictly smaller than the smallest feasible one and not tried before: only a smaller one
    can improve the pick, and a configuration already tried adds nothing (its results are reused).
-   Accepting those let TPE collapse onto re-proposing the pick itself: a 60-minute run spent its
-   last 35 minutes reusing one configuration 700 times. If no draw fits,
-   uniform random draws over the same parameters are tried (up to MAX_RANDOM_DRAWS): exploration
-   of the smaller region when TPE's model has nothing there.
+   Accepting those let TPE collapse onto re-proposing the pick itself (a run reused one
+   configuration 700 times in 10 minutes). If no TPE draw fits, uniform random draws over the
+   same parameters are tried (up to MAX_RANDOM_DRAWS): exploration of the smaller region when
+   TPE's model has nothing there.
 3. What still comes out larger (start-up random draws; nothing fitting) is pruned untrained by
    the trial loop (search/_loop.py) with a `focus` constraint > 0.
 """

@@ -101,7 +101,8 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
     wanted = identity(settings, space, recipe, input_shape, num_classes)
     sampler = _sampler(settings)
     if settings.focus:
-        sampler = FocusedSampler(sampler, _describe_params(settings, space, input_shape, num_classes),
+        describe = _describe_params(settings, space, input_shape, num_classes)
+        sampler = FocusedSampler(sampler, describe,
                                  lambda trial: holds_floor_and_budgets(settings, trial),
                                  seed=settings.seed)
     try:
