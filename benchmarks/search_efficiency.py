@@ -152,6 +152,8 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     import optuna
     from optuna.trial import TrialState
 
+    from search._focus import FOCUS_REASON
+
     db = folder / "optuna.db"
     if not db.exists():
         return []
@@ -160,7 +162,7 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     rows = []
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
         if "footprint" not in t.user_attrs or str(t.user_attrs.get("prune_reason", "")) \
-                .startswith(("out of focus", "over budget")):
+                .startswith((FOCUS_REASON, "over budget")):
             continue  # never trained
         done = t.datetime_complete.timestamp()
         session = max((s for s in sessions if s["start_unix"] <= done),

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 MAX_DRAWS = 32  # a relative draw of TPE costs 10-30 ms with a few hundred trials
 MAX_RANDOM_DRAWS = 1000  # a random draw costs well under 1 ms
+FOCUS_REASON = "out of focus"  # how a prune_reason starts when the loop prunes under --focus
 DRAWS_ATTR = "focus_draws"  # TPE draws made; MAX_DRAWS + k: the k-th random draw fitted
 
 # params -> (size, configuration summary); None if they do not describe a whole configuration
@@ -38,11 +39,10 @@ Describe = Callable[[dict[str, Any]], tuple[float, str] | None]
 Feasible = Callable[[FrozenTrial], bool]
 
 
-def smallest_feasible_size(study: optuna.Study, feasible: Feasible) -> float | None:
-    """The size objective of the smallest completed trial `feasible` accepts, or None."""
-    sizes = [t.values[1] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-             if feasible(t)]
-    return min(sizes, default=None)
+def smallest_feasible(study: optuna.Study, feasible: Feasible) -> FrozenTrial | None:
+    """The completed trial `feasible` accepts with the smallest size objective, or None."""
+    return min((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if feasible(t)), key=lambda t: t.values[1], default=None)
 
 
 class FocusedView:
@@ -90,7 +90,8 @@ class FocusedSampler(optuna.samplers.BaseSampler):
         self.random = optuna.samplers.RandomSampler(seed=seed)
 
     def _view(self, study: optuna.Study) -> tuple[Any, float | None]:
-        cap = smallest_feasible_size(study, self.feasible)
+        smallest = smallest_feasible(study, self.feasible)
+        cap = None if smallest is None else smallest.values[1]
         return (study if cap is None else FocusedView(study, cap)), cap
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial

@@ -11,13 +11,14 @@ from optuna.trial import TrialState
 from search._drivers import Drivers
 from search._executor import RayExecutor, TrialError
 from search._interrupt import Interrupted, uninterruptible
-from search._progress import FOCUS_REASON, Progress
+from search._progress import Progress
 from search._records import TrialRecords
-from search._study import (StudyContext, budget_violations, footprint_of, record_outcome,
-                           record_proposal, set_constraints, trial_points)
+from search._focus import FOCUS_REASON, smallest_feasible
+from search._study import (StudyContext, budget_violations, footprint_of,
+                           holds_floor_and_budgets, record_outcome, record_proposal,
+                           set_constraints)
 from search._stopping import required_accuracy
 from search._trainer import SeedsOutcome
-from search.pareto import feasible_candidates
 from spaces import CNNConfig, Footprint
 
 WAIT_FOR_OTHERS_S = 2.0
@@ -235,15 +236,14 @@ def _prune_out_of_focus(ctx: StudyContext, trial: optuna.Trial, fp: Footprint) -
     far cannot become the pick; what the FocusedSampler still lets through is pruned untrained."""
     if not ctx.settings.focus:
         return False
-    candidates = feasible_candidates(trial_points(ctx), ctx.settings.min_accuracy)
+    smallest = smallest_feasible(ctx.study, lambda t: holds_floor_and_budgets(ctx.settings, t))
     size = ctx.size_of(fp)
-    if not candidates or size <= candidates[0].size:
+    if smallest is None or size <= smallest.values[1]:
         return False
-    smallest = candidates[0]
     set_constraints(ctx, trial, None, fp)
-    trial.set_constraint("focus", size - smallest.size)  # > 0: TPE counts it infeasible
+    trial.set_constraint("focus", size - smallest.values[1])  # > 0: TPE counts it infeasible
     trial.set_user_attr("prune_reason", f"{FOCUS_REASON}: {ctx.settings.size_objective} "
-                        f"{int(size):,} > {int(smallest.size):,} of trial {smallest.number}, "
+                        f"{int(size):,} > {int(smallest.values[1]):,} of trial {smallest.number}, "
                         "the smallest feasible so far (--no-focus trains it)")
     ctx.study.tell(trial, state=TrialState.PRUNED)
     return True

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
-FOCUS_REASON = "out of focus"  # the prune reason search/_loop.py gives under --focus
+from search._focus import FOCUS_REASON
 
 if TYPE_CHECKING:
     from search._study import StudyContext
