@@ -48,7 +48,7 @@ def sample_configs(count: int, seed: int, max_macs: int | None = None) -> list[A
 
 def replay(curves: list[list[float]], epochs: int, required: float) -> tuple[bool, int]:
     """(stopped, seed-epochs trained) had the search trained these full curves with racing."""
-    from search._stopping import stop_reason
+    from search import stop_reason
 
     groups = [curves[:1], curves[1:]]
     trained = 0
@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
-    from search._data import resolve
-    from search._trainer import Recipe, configure_threads, train_seeds
+    from search import resolve_dataset as resolve
+    from search import configure_threads, train_seeds
+    from spaces import Recipe
     from spaces import footprint
 
     configure_threads(1)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _key_args(args: argparse.Namespace) -> dict[str, Any]:
-    from search._stopping import RULE_VERSION
+    from search import RULE_VERSION
 
     return {"train_size": args.train_size, "epochs": args.epochs, "seeds": args.seeds,
             "floor": args.floor, "max_macs": args.max_macs, "rule": RULE_VERSION}

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from services import ray_cluster  # noqa: E402
+from search.testing.services import ray_cluster  # noqa: E402
 
 FLAGS = ["--min-accuracy", "0.7", "--trials", "6", "--epochs", "2", "--train-subset", "5000",
          "--seeds", "2", "--workers", "2"]
@@ -28,7 +28,7 @@ FLAGS = ["--min-accuracy", "0.7", "--trials", "6", "--epochs", "2", "--train-sub
 
 def timed_search(out: Path, *extra: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "search.cli", "search", *FLAGS, "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "slimtune", "search", *FLAGS, "--out", str(out),
                            *extra], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
     elapsed = time.monotonic() - started

@@ -46,7 +46,8 @@ def pick_config(path: str) -> Any:
 
 def evaluate(name: str, config: Any, splits: tuple[Any, Any, Any], args: argparse.Namespace
              ) -> dict[str, Any]:
-    from search._trainer import Recipe, train_seeds
+    from search import train_seeds
+    from spaces import Recipe
     from spaces import footprint
 
     train, val, test = splits
@@ -117,8 +118,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
-    from search._data import resolve
-    from search._trainer import configure_threads
+    from search import resolve_dataset as resolve
+    from search import configure_threads
     from spaces import preset
 
     configure_threads(1)

@@ -4,12 +4,12 @@ equal number of trials, several repeats, on the default space.
     python benchmarks/samplers.py [--trials 30] [--repeats 3] [--samplers tpe,nsga2,random,gp]
         [--train-size 55000] [--epochs 5] [--seeds 3] [--floor 0.95] [--out DIR]
 
-Every run is the search's trial loop in one process (no Ray): ask, build the configuration,
-prune it if it cannot be built, race seeds with early stopping at the floor / front threshold,
-tell worst-case validation accuracy and params. TPE, NSGA-II and random are built exactly as
-`slimtune search` builds them (search._study._sampler; without --focus); GP is Optuna's
-GPSampler (constraints come from trial.set_constraint, as for the others). A configuration trained once is reused by
-every run (same seeds, same result), so repeats cost only new configurations. Reports per
+Every run is the search's own planner and trial loop in one process (search.run_study_in_process:
+InlineExecutor, no Ray, no MLflow): the same pruning, duplicate reuse and racing as `slimtune
+search`. TPE, NSGA-II and random are built exactly as the search builds them
+(search.base_sampler; without --focus); GP is Optuna's GPSampler (constraints come from
+trial.set_constraint, as for the others). A configuration trained once is reused by every run
+(same seeds, same result), so repeats cost only new configurations. Reports per
 sampler the median over repeats of the smallest feasible params and of the hypervolume; runs are
 stored in DIR/samplers.json (a rerun with the same settings skips finished runs).
 """
@@ -28,51 +28,87 @@ from search_efficiency import hypervolume
 def make_sampler(name: str, seed: int) -> Any:
     import optuna
 
-    from search._settings import SearchSettings
-    from search._study import _sampler
+    from search import SearchSettings, base_sampler
 
     if name == "gp":  # Optuna 5 samplers read the constraints set with trial.set_constraint
         return optuna.samplers.GPSampler(seed=seed)
-    return _sampler(SearchSettings(sampler=name, seed=seed))
+    return base_sampler(SearchSettings(sampler=name, seed=seed))
 
 
-def run(name: str, seed: int, args: argparse.Namespace, train_one: Any) -> list[dict[str, Any]]:
-    import optuna
+class CachedExecutor:
+    """search.InlineExecutor that reuses a configuration's earlier training across runs: a
+    complete one always, a stopped one for any threshold at least as high."""
+
+    def __init__(self, cache: dict[str, Any]) -> None:
+        from search import InlineExecutor
+
+        self.inner = InlineExecutor()
+        self.cache = cache
+        self.hits: dict[Any, Any] = {}
+        self.keys: dict[Any, tuple[str, float]] = {}
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def submit(self, config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
+               **options: Any) -> Any:
+        from spaces import CNNConfig
+
+        summary = CNNConfig.from_dict(config).summary()
+        required = options.get("required_accuracy", 0.0)
+        hit = self.cache.get(summary)
+        handle = self.inner.submit(config, train, val, recipe, seeds, keep_model=False, **options)
+        if hit and (not hit["stopped"] or hit["required"] <= required):
+            self.hits[handle] = hit
+        self.keys[handle] = (summary, required)
+        return handle
+
+    def wait(self, handles: list[Any], timeout_s: float) -> list[Any]:
+        cached = [h for h in handles if h in self.hits]
+        return cached or self.inner.wait(handles, timeout_s)
+
+    def result(self, handle: Any) -> Any:
+        from search import SeedsOutcome
+
+        summary, required = self.keys.pop(handle)
+        if handle in self.hits:
+            self.inner.cancel(handle)
+            hit = self.hits.pop(handle)
+            return SeedsOutcome(seeds=hit["seeds"], val_accuracies=hit["val_accuracies"],
+                                test_accuracies=None, train_time_s=0.0,
+                                median_seed=hit["seeds"][0],
+                                stopped_reason="cached stop" if hit["stopped"] else None)
+        outcome = self.inner.result(handle)
+        self.cache[summary] = {"seeds": outcome.seeds, "val_accuracies": outcome.val_accuracies,
+                               "stopped": bool(outcome.stopped_reason), "required": required,
+                               "train_s": outcome.train_time_s}
+        return outcome
+
+    def cancel(self, handle: Any) -> None:
+        self.hits.pop(handle, None)
+        self.keys.pop(handle, None)
+        self.inner.cancel(handle)
+
+
+def run(name: str, seed: int, args: argparse.Namespace, splits: tuple[Any, Any],
+        cache: dict[str, Any]) -> list[dict[str, Any]]:
+    """One search of `args.trials` trials with sampler `name`; every trained trial as a row."""
+    import tempfile
+
     from optuna.trial import TrialState
 
-    from search._stopping import required_accuracy
-    from spaces import footprint, load_space
+    from search import SearchSettings, run_study_in_process
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = load_space()
-    study = optuna.create_study(directions=["maximize", "minimize"],
-                                sampler=make_sampler(name, seed))
-    rows: list[dict[str, Any]] = []
-    for _ in range(args.trials):
-        trial = study.ask()
-        config = space.suggest(trial)
-        try:
-            fp = footprint(config, (28, 28, 1), 10)
-        except ValueError:
-            study.tell(trial, state=TrialState.PRUNED)
-            continue
-        params = fp.params
-        if args.max_macs is not None and fp.macs > args.max_macs:  # as --max-macs prunes
-            trial.set_constraint("max_macs", fp.macs - args.max_macs)
-            study.tell(trial, state=TrialState.PRUNED)
-            continue
-        completed = [(r["params"], r["worst_val"]) for r in rows if r["worst_val"] is not None]
-        outcome = train_one(config, required_accuracy(args.floor, params, completed))
-        worst = min(outcome["val_accuracies"])
-        gap = args.floor - worst
-        trial.set_constraint("accuracy_floor", gap)
-        if outcome["stopped"]:
-            study.tell(trial, state=TrialState.PRUNED)
-            rows.append({"summary": config.summary(), "params": params, "worst_val": None})
-        else:
-            study.tell(trial, [worst, params])
-            rows.append({"summary": config.summary(), "params": params, "worst_val": worst})
-    return rows
+    with tempfile.TemporaryDirectory() as folder:
+        settings = SearchSettings(trials=args.trials, seeds=args.seeds, epochs=args.epochs,
+                                  min_accuracy=args.floor, max_macs=args.max_macs, workers=1,
+                                  seed=seed, out=folder, study_name=f"{name}-{seed}")
+        study = run_study_in_process(settings, *splits, sampler=make_sampler(name, seed),
+                                     executor=CachedExecutor(cache))
+        return [{"summary": t.user_attrs["summary"], "params": t.user_attrs["footprint"]["params"],
+                 "worst_val": t.values[0] if t.state == TrialState.COMPLETE else None}
+                for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+                if "val_accuracies" in t.user_attrs]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -88,8 +124,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
-    from search._data import resolve
-    from search._trainer import Recipe, configure_threads, train_seeds
+    from search import configure_threads
+    from search import resolve_dataset as resolve
 
     configure_threads(1)
     train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
@@ -101,24 +137,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cache: dict[str, Any] = saved.setdefault("trained", {})
     runs: dict[str, Any] = saved.setdefault("runs", {})
 
-    def train_one(config: Any, required: float) -> dict[str, Any]:
-        """Train (or reuse) a configuration; a cached stop holds for any higher threshold."""
-        hit = cache.get(config.summary())
-        if hit and (not hit["stopped"] or hit["required"] <= required):
-            return hit
-        outcome = train_seeds(config, train, val, Recipe(epochs=args.epochs),
-                              list(range(args.seeds)), keep_model=False,
-                              required_accuracy=required)
-        cache[config.summary()] = {"val_accuracies": outcome.val_accuracies,
-                                   "stopped": bool(outcome.stopped_reason),
-                                   "required": required, "train_s": outcome.train_time_s}
-        return cache[config.summary()]
-
     for name in args.samplers.split(","):
         for repeat in range(args.repeats):
             key = f"{name}/{repeat}"
             if key not in runs:
-                runs[key] = run(name, repeat, args, train_one)
+                runs[key] = run(name, repeat, args, (train, val), cache)
                 _common.write_json(store, {**saved, "machine": _common.machine()})
                 print(f"{key}: {summarise(runs[key], args.floor)}", flush=True)
     table = {}

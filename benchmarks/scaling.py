@@ -23,9 +23,9 @@ def measure(out: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]
     import optuna
     from optuna.trial import TrialState
 
-    from search._progress import Progress
-    from search._search import run_search
-    from search._settings import SearchSettings
+    from search import Progress
+    from search import run_search
+    from search import SearchSettings
 
     folder = out / f"scaling-w{workers}"
     settings = SearchSettings(

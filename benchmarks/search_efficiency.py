@@ -65,7 +65,7 @@ def score(worst: float, params: int, floor: float) -> float:
 def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace, offset_s: float) -> None:
     import keras_tuner as kt
 
-    from search._data import resolve
+    from search import resolve_dataset as resolve
     from spaces import footprint
     from throughput import plain_fit
 
@@ -96,7 +96,7 @@ def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace, offset_
 
 
 def slimtune_command(folder: Path, args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "search.cli", "search", "--trials", "100000",
+    return [sys.executable, "-m", "slimtune", "search", "--trials", "100000",
             "--min-accuracy", str(args.floor), "--seeds", str(args.seeds), "--epochs",
             str(args.epochs), "--train-subset", str(args.train_size), "--out", str(folder),
             "--study-name", "efficiency", *(["--focus"] if args.focus else [])]
@@ -152,7 +152,7 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     import optuna
     from optuna.trial import TrialState
 
-    from search._focus import FOCUS_REASON
+    from search import FOCUS_REASON
 
     db = folder / "optuna.db"
     if not db.exists():
@@ -192,8 +192,8 @@ def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> f
 def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, cache: dict[str, Any],
             splits: tuple[Any, Any, Any]) -> dict[str, Any] | None:
     """The smallest feasible-on-validation configuration that holds the floor on test."""
-    from search._trainer import Recipe, train_seeds
-    from spaces import CNNConfig
+    from search import confirmation_seeds, train_seeds
+    from spaces import CNNConfig, Recipe
 
     feasible = sorted((r for r in rows if r["worst_val"] is not None
                        and r["worst_val"] >= args.floor), key=lambda r: (r["params"], r["engine_s"]))
@@ -205,7 +205,7 @@ def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, cache: dict[st
         seen.add(config.summary())
         if config.summary() not in cache:
             outcome = train_seeds(config, *splits[:2], Recipe(epochs=args.epochs),
-                                  [500 + k for k in range(args.seeds)], test=splits[2],
+                                  confirmation_seeds(0, args.seeds), test=splits[2],
                                   keep_model=False)
             cache[config.summary()] = min(outcome.test_accuracies)
         if cache[config.summary()] >= args.floor:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_keras_tuner(args.engine_worker, args.out / args.engine_worker, args, args.offset_s)
         return {}
 
-    from search._data import resolve
+    from search import resolve_dataset as resolve
 
     engines = args.engines.split(",")
     for engine in engines:

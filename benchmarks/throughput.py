@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    from search._data import resolve
-    from search._trainer import Recipe, configure_threads, train_seeds
+    from search import resolve_dataset as resolve
+    from search import configure_threads, train_seeds
+    from spaces import Recipe
     from spaces import footprint
 
     configure_threads(args.threads)

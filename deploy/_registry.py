@@ -2,22 +2,20 @@
 with: the accuracy floor and the training recipe of the search that produced it."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search._errors import UsageError
-from trackers import using_tracking_uri
+from deploy._errors import DeployError
+from trackers import RECIPE_PARAMS, resolve_tracking_uri, using_tracking_uri
 
 if TYPE_CHECKING:
     import keras
 
-DEFAULT_TRACKING_URI = "sqlite:///runs/slimtune/mlflow.db"
+DEFAULT_OUT = Path("runs/slimtune")  # `slimtune search`'s default output folder
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})/(?P<path>[^ ]+)$")
-RECIPE_KEYS = ("epochs", "batch_size", "learning_rate")
 URI_HELP = ("use models:/NAME@ALIAS (e.g. models:/slimtune-mnist@champion), models:/NAME/VERSION "
             "or runs:/RUN_ID/model")
 
@@ -37,27 +35,27 @@ class SourceModel:
 def tracking_uri_of(flag: str | None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the default search output's store. A SQLite
     store must already exist: reading one must never create an empty database."""
-    uri = flag or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(flag, DEFAULT_OUT)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         path = path if uri.startswith("sqlite:////") or path.is_absolute() else Path.cwd() / path
         if not path.is_file():
-            raise UsageError(f"--tracking-uri {uri}: no such database {path}; pass the store of "
+            raise DeployError(f"--tracking-uri {uri}: no such database {path}; pass the store of "
                              "your search (sqlite:///OUT/mlflow.db or the server's URL), or set "
                              "MLFLOW_TRACKING_URI")
     return uri
 
 
 def check_model_uri(model_uri: str) -> tuple[re.Match | None, re.Match | None]:
-    """(models:/ match, runs:/ match); UsageError if `model_uri` is neither."""
+    """(models:/ match, runs:/ match); DeployError if `model_uri` is neither."""
     models, runs = _MODELS_URI.match(model_uri), _RUNS_URI.match(model_uri)
     if not models and not runs:
-        raise UsageError(f"model {model_uri!r} is not a model URI; {URI_HELP}")
+        raise DeployError(f"model {model_uri!r} is not a model URI; {URI_HELP}")
     return models, runs
 
 
 def locate(model_uri: str, tracking_uri: str) -> SourceModel:
-    """Resolve `model_uri` in the store at `tracking_uri`; UsageError if it is malformed or absent."""
+    """Resolve `model_uri` in the store at `tracking_uri`; DeployError if it is malformed or absent."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -75,7 +73,7 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
         run = client.get_run(runs["run_id"])
     except MlflowException as exc:
         first_line = str(exc.message).splitlines()[0]
-        raise UsageError(f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
+        raise DeployError(f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
                          "the name, alias or version in the MLflow UI, or pass the right "
                          "--tracking-uri") from None
     floor_tag = run.data.tags.get("slimtune.floor")
@@ -94,7 +92,7 @@ def load_keras_model(source: SourceModel) -> keras.Model:
             return mlflow.keras.load_model(source.version_uri or source.uri,
                                            load_model_kwargs={"safe_mode": True})
     except (MlflowException, OSError, ValueError) as exc:
-        raise UsageError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
+        raise DeployError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
                          "pull a model logged by slimtune") from None
 
 
@@ -109,8 +107,7 @@ def recipe_of(source: SourceModel) -> dict[str, Any]:
     parent_id = run.data.tags.get("mlflow.parentRunId")
     if parent_id:
         params = dict(client.get_run(parent_id).data.params) | params
-    converters = {"epochs": int, "batch_size": int, "learning_rate": float}
-    return {key: converters[key](params[key]) for key in RECIPE_KEYS if key in params}
+    return {key: convert(params[key]) for key, convert in RECIPE_PARAMS.items() if key in params}
 
 
 def _float(text: str | None) -> float | None:

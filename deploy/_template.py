@@ -2,14 +2,12 @@
 trained again on new data (`slimtune train --template FILE`)."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search._trainer import Recipe
-from spaces import CNNConfig, ConvBlock
-from spaces._config import HEADS
+from spaces import HEADS, CNNConfig, ConvBlock, Recipe, RecipeError, read_toml
+from trackers import write_bytes_atomic
 
 if TYPE_CHECKING:
     import keras
@@ -52,13 +50,15 @@ class DesignTemplate:
         recipe_data = data.get("recipe", {})
         _known(recipe_data, {f.name for f in fields(Recipe)}, "[recipe] key")
         try:
-            config = CNNConfig.from_dict(data["config"])
             recipe = Recipe(**recipe_data)
+        except RecipeError as exc:
+            raise TemplateError(f"[recipe] {exc.key} = {exc.value!r}: {exc.fix}") from None
+        try:
+            config = CNNConfig.from_dict(data["config"])
         except (KeyError, TypeError, ValueError) as exc:
             raise TemplateError(f"[config]/[recipe]: {exc}; compare with a file written by "
                                 "`slimtune export-template`") from None
         _check_config(config)
-        _check_recipe(recipe)
         floor = info.get("floor")
         return cls(config=config, recipe=recipe, source=str(info.get("source", "")),
                    floor=float(floor) if floor is not None else None)
@@ -72,20 +72,16 @@ class DesignTemplate:
 
     @classmethod
     def from_toml(cls, path: Path) -> DesignTemplate:
+        data = read_toml(path, TemplateError, f"--template {path}",
+                         "pass an existing template TOML")
         try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise TemplateError(f"cannot read it ({exc.strerror}); pass an existing template "
-                                "TOML") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise TemplateError(f"not valid TOML ({exc}); fix its syntax") from None
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except TemplateError as exc:
+            raise TemplateError(f"--template {path}: {exc}") from None
 
 
 def save_template(template: DesignTemplate, path: Path) -> None:
     """Write the template TOML atomically."""
-    from search._result import write_bytes_atomic
-
     write_bytes_atomic(path, template.to_toml().encode())
 
 
@@ -136,17 +132,3 @@ def _check_config(config: CNNConfig) -> None:
     if config.dense_units < 0 or not 0.0 <= config.dropout < 1.0:
         raise TemplateError(f"[config] dense_units = {config.dense_units}, dropout = "
                             f"{config.dropout}: use dense_units >= 0 and dropout in [0, 1)")
-
-
-def _check_recipe(recipe: Recipe) -> None:
-    for key in ("epochs", "batch_size"):
-        value = getattr(recipe, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise TemplateError(f"[recipe] {key} = {value!r}: use a whole number of 1 or more")
-    if isinstance(recipe.learning_rate, bool) or not isinstance(recipe.learning_rate, (int, float)) \
-            or not recipe.learning_rate > 0:
-        raise TemplateError(f"[recipe] learning_rate = {recipe.learning_rate!r}: use a positive "
-                            "number such as 0.001")
-    if recipe.optimizer not in ("adam", "sgd", "rmsprop", "adamw"):
-        raise TemplateError(f"[recipe] optimizer = {recipe.optimizer!r}: use adam, adamw, sgd or "
-                            "rmsprop")

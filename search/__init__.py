@@ -1,7 +1,10 @@
-"""How we look: the Optuna study on Ray, Pareto analysis, confirmation and the CLI.
+"""How we look: settings, data, the Optuna study and its planner, trainings on Ray, Pareto
+analysis, confirmation and the result.
 
-Heavy modules load on first use, so `import search.pareto` stays free of Optuna, Ray, MLflow and
-TensorFlow.
+Subpackages: `training` (trainer, racing, seeds), `study` (open, planner, focus, peers, records),
+`execution` (executors, trial loop, interrupts), `analysis` (pareto, confirmation, result),
+`testing` (fault injection). Heavy modules load on first use, so `import search.analysis.pareto`
+stays free of Optuna, Ray, MLflow and TensorFlow, and the CLI starts fast.
 """
 from __future__ import annotations
 
@@ -9,11 +12,24 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "run_search": "search._search", "SearchSettings": "search._settings",
-    "SearchResult": "search._result", "UsageError": "search._errors",
-    "resolve_dataset": "search._data", "train_seeds": "search._trainer", "Recipe": "search._trainer",
-    "pareto_front": "search.pareto", "feasible_candidates": "search.pareto",
-    "TrialPoint": "search.pareto",
+    "run_search": "search.pipeline", "run_study_in_process": "search.pipeline",
+    "ensure_writable": "search.pipeline",
+    "SearchSettings": "search._settings", "SIZE_OBJECTIVES": "search._settings",
+    "SAMPLERS": "search._settings", "redact": "search._settings",
+    "UsageError": "search._errors",
+    "resolve_dataset": "search._data", "DataSource": "search._data", "Split": "search._data",
+    "class_count": "search._data", "image_shape": "search._data",
+    "Progress": "search._progress",
+    "train_seeds": "search.training", "SeedsOutcome": "search.training",
+    "TrainingFailed": "search.training", "configure_threads": "search.training",
+    "check_seed_count": "search.training", "search_seeds": "search.training",
+    "confirmation_seeds": "search.training", "stop_reason": "search.training",
+    "required_accuracy": "search.training", "RULE_VERSION": "search.training",
+    "InlineExecutor": "search.execution", "RayExecutor": "search.execution",
+    "Planner": "search.study", "FocusPlanner": "search.study", "FOCUS_REASON": "search.study",
+    "base_sampler": "search.study",
+    "SearchResult": "search.analysis", "TrialPoint": "search.analysis",
+    "pareto_front": "search.analysis", "feasible_candidates": "search.analysis",
 }
 _ALIASES = {"resolve_dataset": "resolve"}
 __all__ = sorted(_EXPORTS)

@@ -34,6 +34,17 @@ class Split:
     y: np.ndarray  # int32 (N,)
 
 
+def class_count(*splits: Split) -> int:
+    """Number of classes: labels are 0 .. N-1, so N is one more than the largest label seen."""
+    return int(max(split.y.max() for split in splits)) + 1
+
+
+def image_shape(split: Split) -> tuple[int, int, int]:
+    """(H, W, C) of the split's images."""
+    height, width, channels = (int(d) for d in split.x.shape[1:])
+    return height, width, channels
+
+
 @dataclass(frozen=True)
 class DataSource:
     """Where a dataset lives. `name` is 'mnist' or the folder path; files are IDX paths or one npz."""

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
-from search._focus import FOCUS_REASON
+from search.study._focus import FOCUS_REASON
 
 if TYPE_CHECKING:
-    from search._study import StudyContext
+    from search.study._context import StudyContext
 
 
 class Progress:

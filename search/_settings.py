@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from search._errors import UsageError
+from search.training._seeds import check_seed_count, confirmation_seeds, search_seeds
+from spaces import DeviceError, DeviceProfile, Recipe, RecipeError, load_device, read_toml
+from trackers import resolve_tracking_uri
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
 SAMPLERS = ("tpe", "nsga2", "random")
+BUDGET_FIELDS = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
+                 "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
 
 
 @dataclass(frozen=True)
@@ -51,25 +56,25 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_accuracy <= 1.0:
             _bad("min-accuracy", self.min_accuracy, "use a fraction between 0 and 1, e.g. 0.95")
-        for name in ("trials", "seeds", "epochs", "batch_size", "cpus_per_trial",
-                     "confirm_candidates", "val_size"):
+        for name in ("trials", "cpus_per_trial", "confirm_candidates", "val_size"):
             if getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more")
+        check_seed_count(self.seeds)
+        try:
+            self.recipe  # noqa: B018  (validates epochs, batch size and learning rate)
+        except RecipeError as exc:
+            raise UsageError(str(exc)) from None
         if self.device is not None:
-            self._fill_device_budgets()
+            self.device_profile  # noqa: B018  (refuses an unknown profile now, not mid-search)
         for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "max_macs",
                      "workers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more, or leave it out")
-        if self.seeds > 100:
-            _bad("seeds", self.seeds, "use at most 100 (confirmation seeds must stay fresh)")
         if self.timeout is not None and not self.timeout > 0:
             _bad("timeout", self.timeout, "use a number of seconds above 0, e.g. 3600, or leave it "
                  "out")
         if self.max_retries < 0:
             _bad("max-retries", self.max_retries, "use 0 or more")
-        if not self.learning_rate > 0:
-            _bad("learning-rate", self.learning_rate, "use a positive number such as 0.001")
         if self.size_objective not in SIZE_OBJECTIVES:
             _bad("size-objective", self.size_objective, f"use one of {', '.join(SIZE_OBJECTIVES)}")
         if self.sampler not in SAMPLERS:
@@ -90,6 +95,29 @@ class SearchSettings:
         return cls(**values)
 
     # --- derived values -------------------------------------------------------------------------
+    @cached_property
+    def recipe(self) -> Recipe:
+        """How every trial trains (spaces.Recipe checks the values)."""
+        return Recipe(epochs=self.epochs, batch_size=self.batch_size,
+                      learning_rate=self.learning_rate)
+
+    @cached_property
+    def device_profile(self) -> DeviceProfile | None:
+        if self.device is None:
+            return None
+        try:
+            return load_device(self.device)
+        except DeviceError as exc:
+            raise UsageError(f"--device {self.device}: {exc}") from None
+
+    @property
+    def search_seeds(self) -> list[int]:
+        return search_seeds(self.seed, self.seeds)
+
+    @property
+    def confirm_seeds(self) -> list[int]:
+        return confirmation_seeds(self.seed, self.seeds)
+
     @property
     def dataset_name(self) -> str:
         return "mnist" if self.dataset == "mnist" else Path(self.dataset).name
@@ -102,31 +130,20 @@ class SearchSettings:
             self, study_name=study, out=str(out),
             storage=self.storage or f"sqlite:///{out / 'optuna.db'}",
             workers=self.workers or os.cpu_count() or 1,
-            tracking_uri=self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{out / 'mlflow.db'}",
-            model_name=self.model_name or f"slimtune-{self.dataset_name}")
+            tracking_uri=resolve_tracking_uri(self.tracking_uri, out),
+            model_name=self.model_name or f"slimtune-{self.dataset_name}",
+            **{name: limit for name, (_, limit) in self.budgets().items()})
 
     def budgets(self) -> dict[str, tuple[str, int]]:
-        """Budget name -> (footprint field, limit) for the budgets that are set."""
-        pairs = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
-                 "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
-        return {name: (field, getattr(self, name)) for name, field in pairs.items()
-                if getattr(self, name) is not None}
+        """Budget name -> (footprint field, limit) for the budgets that are set; a device profile
+        sets those not given explicitly (an explicit flag wins)."""
+        from_device = self.device_profile.budgets() if self.device_profile else {}
+        limits = {name: getattr(self, name) or from_device.get(name) for name in BUDGET_FIELDS}
+        return {name: (field, limits[name]) for name, field in BUDGET_FIELDS.items()
+                if limits[name] is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def _fill_device_budgets(self) -> None:
-        """A device profile sets the budgets not given explicitly (an explicit flag wins)."""
-        from spaces import DeviceError, load_device
-
-        try:
-            profile = load_device(self.device)
-        except DeviceError as exc:
-            raise UsageError(f"--device {self.device}: {exc}") from None
-        for name, limit in profile.budgets().items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, limit)
 
 
 def redact(uri: str) -> str:
@@ -158,13 +175,7 @@ def _check_storage_uri(uri: str) -> None:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"--config {path}: cannot read it ({exc.strerror}); pass an existing "
-                         "TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--config {path}: not valid TOML ({exc}); fix its syntax") from None
+    data = read_toml(path, UsageError, f"--config {path}", "pass an existing TOML file")
     known = {f.name for f in fields(SearchSettings)}
     values = {key.replace("-", "_"): value for key, value in data.items()}
     hints = get_type_hints(SearchSettings)

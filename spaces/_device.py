@@ -7,11 +7,12 @@ the same keys.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from spaces._toml import read_toml
 
 DEVICES_DIR = Path(__file__).with_name("devices")
 _KEYS = {"name", "description", "flash_bytes", "ram_bytes", "macs"}
@@ -88,10 +89,6 @@ def load_device(name_or_path: str | Path) -> DeviceProfile:
 
 
 def _read(path: Path) -> DeviceProfile:
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise DeviceError(f"device profile {path}: cannot read it ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DeviceError(f"device profile {path}: not valid TOML ({exc}); fix its syntax") from None
+    data = read_toml(path, DeviceError, f"device profile {path}",
+                     "pass a readable profile TOML or a bundled profile name")
     return DeviceProfile.from_dict(data, where=f"device profile {path}")

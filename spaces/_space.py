@@ -1,12 +1,12 @@
 """The declarative CNN search space: an immutable value that round-trips to TOML and JSON."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from spaces._config import HEADS, CNNConfig, ConvBlock
+from spaces._toml import read_toml
 
 KERNEL_SIZES = (1, 3, 5, 7)
 POOL_SIZES = (1, 2, 4)
@@ -80,14 +80,12 @@ class SearchSpace:
 
     @classmethod
     def from_toml(cls, path: Path) -> SearchSpace:
+        data = read_toml(path, SpaceError, f"space file {path}",
+                         "pass an existing TOML file with --space")
         try:
-            data = tomllib.loads(Path(path).read_text())
-        except OSError as exc:
-            raise SpaceError(f"cannot read space file {path}: {exc.strerror}; pass an existing "
-                             "TOML file with --space") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpaceError(f"space file {path} is not valid TOML ({exc}); fix its syntax") from None
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except SpaceError as exc:
+            raise SpaceError(f"space file {path}: {exc}") from None
 
     def to_toml(self) -> str:
         import tomli_w

@@ -10,7 +10,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-TAG_PREFIX = "slimtune."
+from trackers._mlflow_private import scoped_tracking_uri
+from trackers._schema import CHAMPION_ALIAS, TAG_PREFIX
+
 PROBE_TIMEOUT_S = 3.0
 # MLflow's own retry policy, bounded so an outage costs seconds, not minutes (MLflow's defaults
 # retry 7 times with backoff 2). A user's own MLFLOW_HTTP_* settings win.
@@ -24,11 +26,9 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
     """Point MLflow's process-wide API (start_run, log_model, register_model, models:/ URIs) at
     `uri` for one block. mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to every later
     subprocess and run, so both the setting and the variable are put back afterwards."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
     saved_env = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        with _use_tracking_uri(uri):
+        with scoped_tracking_uri(uri):
             yield
     finally:
         if saved_env is None:
@@ -150,14 +150,14 @@ class MlflowTracker:
         return run_id, f"runs:/{run_id}/model"
 
     def register_champion(self, run_id: str, model_name: str, tags: dict[str, str]) -> int:
-        """Register the run's model, point the alias ``champion`` at it; returns the version."""
+        """Register the run's model, point the alias CHAMPION_ALIAS at it; returns the version."""
         import mlflow
 
         with using_tracking_uri(self.tracking_uri):
             version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, value)
-        self.client.set_registered_model_alias(model_name, "champion", version)
+        self.client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
         return int(version)
 
     # --- helpers --------------------------------------------------------------------------------

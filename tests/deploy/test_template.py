@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from deploy._template import DesignTemplate, TemplateError, config_from_model, save_template
-from search._trainer import Recipe
+from spaces import Recipe
 from spaces import CNNConfig, ConvBlock, build_model, preset
 
 CONFIGS = [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from services import ray_cluster
+from support.cli import run_cli
+from search.testing.services import ray_cluster
 
 pytestmark = pytest.mark.integration
 

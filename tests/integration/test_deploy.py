@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY_SPACE, ROOT, run_cli
+from search.testing.services import free_port
+from support.cli import TINY_SPACE, ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +150,7 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
     import mlflow
 
     from deploy._template import DesignTemplate
-    from search._trainer import Recipe
+    from spaces import Recipe
 
     template_path = tmp_path / "template.toml"
     done = run_cli("export-template", MODEL, "--out", template_path, "--tracking-uri",
@@ -197,12 +198,6 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
                           200, None, False, val_size=1000)
     assert measured.passed is None and measured.floor is None and measured.test_images == 500
     assert target.stat().st_size == measured.file_bytes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_mlflow_serves_the_champion(champion, mnist_dir):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from support.cli import ROOT
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Ray Serve's pydantic
@@ -46,7 +46,7 @@ def parse_with_real_cli(args: list[str]) -> None:
     """Parse `args` with the click command of the program it names; raises on a bad flag."""
     import typer
 
-    from search.cli import app
+    from slimtune.cli import app
 
     program, *rest = args
     if program == "slimtune":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SLIMTUNE, run_cli
+from support.cli import ROOT, SLIMTUNE, run_cli
 
 pytestmark = pytest.mark.integration
 

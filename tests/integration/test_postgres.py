@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SLIMTUNE, run_cli
-from services import mlflow_server, postgres_bin_dir, postgres_server, ray_cluster
+from support.cli import ROOT, SLIMTUNE, run_cli
+from search.testing.services import mlflow_server, postgres_bin_dir, postgres_server, ray_cluster
 
 pytestmark = [
     pytest.mark.integration,

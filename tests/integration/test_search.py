@@ -12,7 +12,8 @@ import numpy as np
 import optuna
 import pytest
 
-from conftest import run_cli
+from search.testing.services import free_port
+from support.cli import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -163,12 +164,6 @@ def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_
     feasible = [t for t in study.trials if t.values and t.values[0] >= FLOOR]
     assert bool(runs[1]["confirmations"]) == bool(feasible), runs[1]["message"]  # as usual
     assert all(finished_trials[1][n] == v for n, v in finished_trials[0].items())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

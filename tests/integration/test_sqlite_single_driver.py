@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SLIMTUNE, run_cli
+from support.cli import ROOT, SLIMTUNE, run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services import mlflow_server
+from search.testing.services import mlflow_server
 from trackers._mlflow import TAG_PREFIX, MlflowTracker
 
 STUDY = "stale"

@@ -1,0 +1,70 @@
+"""The one result contract of a search, written atomically to <out>/result.json (by the pipeline,
+with trackers.write_json_atomic)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    name: str
+    storage: str
+    n_complete: int
+    n_failed: int
+    n_pruned: int
+
+
+@dataclass(frozen=True)
+class Chosen:
+    trial_number: int
+    summary: str
+    config: dict[str, Any]
+    footprint: dict[str, int]
+    search_seeds: list[int]
+    search_val_accuracies: list[float]
+    seeds: list[int]                 # the fresh confirmation seeds
+    val_accuracies: list[float]
+    test_accuracies: list[float]
+    worst_case_val_accuracy: float
+    worst_case_test_accuracy: float
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """One candidate's confirmation on the test split, whether it passed or not."""
+
+    trial_number: int
+    summary: str
+    params: int
+    seeds: list[int]
+    val_accuracies: list[float]
+    test_accuracies: list[float]
+    worst_case_test_accuracy: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    trial_number: int
+    summary: str
+    params: int
+    size: float
+    worst_case_val_accuracy: float
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study: StudyInfo
+    floor: float
+    size_objective: str
+    chosen: Chosen | None
+    confirmations: list[Confirmation]
+    front: list[FrontPoint]
+    baseline: dict[str, Any]
+    mlflow: dict[str, Any]
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,64 @@
+"""Trainings in this process, one at a time, behind the executor protocol: the real trial loop
+without Ray, for unit tests and benchmarks that compare planners."""
+from __future__ import annotations
+
+from typing import Any
+
+from search.execution._protocol import TrialError
+from search.testing.faults import apply_faults
+from search.training import train_seeds
+from spaces import CNNConfig, Recipe
+
+
+class InlineExecutor:
+    """Runs each submitted training when it is first waited for, in submission order."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._queued: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._done: dict[int, Any] = {}
+        self._next = 0
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._queued.clear()
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def submit(self, config: dict[str, Any], train: Any, val: Any, recipe: Recipe,
+               seeds: list[int], **options: Any) -> int:
+        handle = self._next
+        self._next += 1
+        self._queued[handle] = ((config, train, val, recipe, seeds), options)
+        return handle
+
+    def wait(self, handles: list[int], timeout_s: float) -> list[int]:
+        finished = [h for h in handles if h in self._done]
+        if finished or not handles:
+            return finished
+        handle = min(handles)
+        (config, train, val, recipe, seeds), options = self._queued.pop(handle)
+        summary = CNNConfig.from_dict(config).summary()
+        kind = "confirm" if options.get("test") is not None else "trial"
+        try:
+            self._done[handle] = train_seeds(config, train, val,
+                                             apply_faults(summary, recipe, kind), seeds,
+                                             threads=self.threads, **options)
+        except Exception as exc:  # as under Ray: any error of the task fails the trial
+            self._done[handle] = TrialError(f"{type(exc).__name__}: {exc}")
+        return [handle]
+
+    def result(self, handle: int) -> Any:
+        if handle not in self._done:
+            self.wait([handle], timeout_s=0.0)
+        outcome = self._done.pop(handle)
+        if isinstance(outcome, TrialError):
+            raise outcome
+        return outcome
+
+    def cancel(self, handle: int) -> None:
+        self._queued.pop(handle, None)
+        self._done.pop(handle, None)

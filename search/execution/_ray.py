@@ -1,0 +1,135 @@
+"""Runs trainings on Ray (the default executor): a local Ray started and stopped here, or an
+existing cluster."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Any
+
+from search._errors import UsageError
+from search.execution._interrupt import through_ray
+from search.execution._protocol import TrialError
+from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
+from search.testing.faults import apply_faults
+from search.training import train_seeds
+
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def train_task(config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
+               **kwargs: Any) -> Any:
+    """The Ray task: `train_seeds`, behind the fault-injection seam that tests use."""
+    from spaces import CNNConfig
+
+    summary = CNNConfig.from_dict(config).summary() if isinstance(config, dict) else \
+        config.summary()
+    kind = "confirm" if kwargs.get("test") is not None else "trial"
+    return train_seeds(config, train, val, apply_faults(summary, recipe, kind), seeds, **kwargs)
+
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def ray_address_reachable(address: str) -> bool:
+    """False if `address` (HOST:PORT or ray://HOST:PORT; 'auto' through RAY_ADDRESS) names a
+    port that does not accept a connection within a few seconds.
+
+    Checked before the study is opened, so a wrong address changes nothing stored. 'auto' without
+    RAY_ADDRESS is left to `ray.init`, which finds a local cluster in its own ways.
+    """
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address or address == "auto":
+            return True
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return True  # not HOST:PORT: let ray.init give its own message
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+class RayExecutor:
+    """Submits `train_seeds` as Ray tasks with `cpus_per_trial` CPUs each.
+
+    Ray retries a task whose worker process died up to `max_retries` times; an exception raised by
+    the training code itself is not retried (it would fail again the same way).
+    """
+
+    def __init__(self, address: str | None, workers: int, cpus_per_trial: int,
+                 max_retries: int) -> None:
+        self.address = address
+        self.workers = workers
+        self.cpus_per_trial = cpus_per_trial
+        self.max_retries = max_retries
+
+    def __enter__(self) -> RayExecutor:
+        import ray
+
+        env = WORKER_ENV | ({FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
+                             if os.environ.get(FAULTS_ENV_VAR) else {})
+        options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
+                                   "logging_level": "ERROR", "runtime_env": {"env_vars": env}}
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:
+                # No dashboard; Ray's token authentication stays on. (Ray 2.60 replaces a loopback
+                # node address by the host's own for ray.init, so its gRPC ports are not
+                # loopback-only; see README "When things go wrong".)
+                ray.init(num_cpus=self.workers * self.cpus_per_trial, include_dashboard=False,
+                         **options)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UsageError(f"--ray-address {self.address}: cannot connect ({exc}); start the "
+                             "cluster first or leave the flag out for a local Ray") from None
+        # ray.init installs its own signal handlers in the driver (SIGTERM aborts); keep ours,
+        # which unwind so trials and runs are closed and Ray is shut down (search/_interrupt.py).
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        self._train = ray.remote(train_task).options(
+            num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import ray
+
+        ray.shutdown()
+
+    def put(self, value: Any) -> Any:
+        import ray
+
+        with through_ray():
+            return ray.put(value)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        return self._train.remote(*args, threads=self.cpus_per_trial, **kwargs)
+
+    def wait(self, refs: list[Any], timeout_s: float) -> list[Any]:
+        import ray
+
+        with through_ray():
+            ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
+        return ready
+
+    def cancel(self, ref: Any) -> None:
+        import ray
+
+        ray.cancel(ref, force=True)
+
+    def result(self, ref: Any) -> Any:
+        """The task's return value; raises TrialError with the cause if it failed."""
+        import ray
+
+        try:
+            with through_ray():
+                return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if exc.cause is not None else exc
+            raise TrialError(f"{type(cause).__name__}: {cause}") from None
+        except ray.exceptions.RayError as exc:
+            raise TrialError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,265 @@
+"""`slimtune search` end to end: check input, open the study, run the planner's trials on Ray,
+analyse, confirm, register, write result.json."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from search._data import DataSource, Split, class_count, image_shape, resolve
+from search._errors import UsageError
+from search._progress import Progress
+from search._settings import SearchSettings, redact
+from search.analysis import (CONFIRMATION_ATTR_PREFIX, Chosen, FrontPoint, SearchResult, StudyInfo,
+                             best_worst_case, confirm_candidates, feasible_candidates,
+                             pareto_front)
+from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
+                              ray_address_reachable, run_trials)
+from search.study import (NoRecords, Peers, StudyContext, TrialRecords, count_states,
+                          creation_lock, footprint_of, mutex, open_study, planner_class,
+                          requeue_interrupted, storage_lock, trial_points)
+from spaces import CNNConfig, Footprint, SearchSpace, load_space, preset
+from trackers import MlflowTracker, TrackerUnavailable, server_reachable, write_json_atomic
+
+
+def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
+    """Run (or resume) a search; every bad input is refused before any state is touched.
+
+    Ctrl-C/SIGTERM raise `Interrupted` after the running trials are recorded as interrupted and a
+    partial result.json (no `chosen`) is written.
+    """
+    progress = progress or Progress()
+    s = settings.resolved()
+    out = Path(s.out)
+    ensure_writable(out)
+    source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
+    source.check()
+    space = load_space(Path(s.space) if s.space else None)
+    if not server_reachable(s.tracking_uri):
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
+                         "answer; start it (mlflow server ...) or point --tracking-uri / "
+                         "MLFLOW_TRACKING_URI at a running one") from None
+    if s.ray_address and not ray_address_reachable(s.ray_address):
+        raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
+                         "first (ray start --head) or leave the flag out for a local Ray")
+    train, val = source.train_val(s.val_size, s.train_subset)
+    with storage_lock(s) as exclusive:
+        with creation_lock(s.storage):
+            ctx = _open(s, space, train, val)
+        ctx.peers = Peers(ctx.study, s.storage, exclusive)
+        requeued = requeue_interrupted(ctx)
+        if requeued:
+            progress.note(f"{requeued} trial(s) interrupted by an earlier stop were marked failed "
+                          "and queued again")
+        tracker = _tracker(s, out)
+        records = TrialRecords(tracker, s.study_name, out / "spool", progress, ctx.peers)
+        if exclusive:
+            tracker.close_stale_runs(s.study_name)
+        tracker.start_parent(f"search-{s.study_name}", _parent_params(s),
+                             {"study": s.study_name, "storage": redact(s.storage)})
+        progress.note(f"study {s.study_name!r} in {redact(s.storage)}; MLflow at "
+                      f"{redact(s.tracking_uri)}")
+        try:
+            result = _search_and_confirm(ctx, records, source, train, val, progress)
+        except Interrupted:
+            write_json_atomic(out / "result.json", _partial_result(ctx, tracker).to_dict())
+            records.attempt(lambda: tracker.end_parent("KILLED"))
+            raise
+        except BaseException:
+            records.attempt(lambda: tracker.end_parent("FAILED"))
+            raise
+        finally:
+            ctx.peers.finish()
+        write_json_atomic(out / "result.json", result.to_dict())
+        records.attempt(lambda: tracker.end_parent("FINISHED"))
+    return result
+
+
+def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
+                         space: SearchSpace | None = None,
+                         sampler: optuna.samplers.BaseSampler | None = None,
+                         progress: Progress | None = None,
+                         executor: Executor | None = None) -> optuna.Study:
+    """The search's own planner and trial loop in this process (`executor`, by default an
+    InlineExecutor; no MLflow, no confirmation): for benchmarks that compare strategies or
+    samplers, and tests. `sampler` replaces the planner's. Resumes like `run_search` (same
+    storage and study name)."""
+    s = settings.resolved()
+    ensure_writable(Path(s.out))
+    space = space or load_space(Path(s.space) if s.space else None)
+    with storage_lock(s):
+        ctx = _open(s, space, train, val, sampler)
+        ctx.peers = Peers(ctx.study, s.storage, exclusive=True)
+        requeue_interrupted(ctx)
+        run_trials(planner_class(s)(ctx, ctx.peers), executor or InlineExecutor(s.cpus_per_trial),
+                   NoRecords(), (train, val), progress or Progress())
+    return ctx.study
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create `folder` and prove it is writable, before anything else is touched."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: not writable ({exc.strerror}); choose a folder you "
+                         "can write to") from None
+
+
+def _open(s: SearchSettings, space: SearchSpace, train: Split, val: Split,
+          sampler: optuna.samplers.BaseSampler | None = None) -> StudyContext:
+    """Create or resume the study with the sampler of the strategy `s` asks for."""
+    input_shape, num_classes = image_shape(train), class_count(train, val)
+    sampler = sampler or planner_class(s).sampler(s, space, input_shape, num_classes)
+    return open_study(s, space, s.recipe, input_shape, num_classes, sampler)
+
+
+def _tracker(s: SearchSettings, out: Path) -> MlflowTracker:
+    try:
+        return MlflowTracker(s.tracking_uri, s.study_name,
+                             artifact_location=_local_artifacts(s, out))
+    except TrackerUnavailable:
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server stopped "
+                         "answering; start it and run the same command again") from None
+
+
+def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSource, train: Any,
+                        val: Any, progress: Progress) -> SearchResult:
+    s = ctx.settings
+    with RayExecutor(s.ray_address, s.workers, s.cpus_per_trial, s.max_retries) as executor:
+        data_refs = (executor.put(train), executor.put(val))
+        run_trials(planner_class(s)(ctx, ctx.peers), executor, records, data_refs, progress)
+        points = trial_points(ctx)
+        candidates = feasible_candidates(points, s.min_accuracy)
+        with mutex(ctx.peers):  # a second driver of the study then reuses our confirmations
+            chosen_point, confirmations, record = confirm_candidates(
+                ctx, executor, records, data_refs, source, candidates, progress)
+    chosen = None
+    registry: dict[str, Any] = {"registered_model_name": None, "registered_model_version": None}
+    if chosen_point is not None:
+        fp = footprint_of(ctx, CNNConfig.from_dict(chosen_point.config))
+        trial = ctx.study.trials[chosen_point.number]
+        chosen = Chosen(
+            trial_number=chosen_point.number, summary=chosen_point.summary,
+            config=chosen_point.config, footprint=fp.to_dict(),
+            search_seeds=trial.user_attrs["seeds"],
+            search_val_accuracies=trial.user_attrs["val_accuracies"],
+            seeds=record["seeds"], val_accuracies=record["val_accuracies"],
+            test_accuracies=record["test_accuracies"],
+            worst_case_val_accuracy=min(record["val_accuracies"]),
+            worst_case_test_accuracy=min(record["test_accuracies"]))
+        with mutex(ctx.peers):
+            registry = _register(ctx, records, chosen, record)
+    pending = records.pending(ctx.study)
+    if pending or not records.online:
+        ctx.messages.append(f"MLflow at {redact(s.tracking_uri)} was unreachable: {pending} trial "
+                            "run(s) and the registration wait; run the same command again once it "
+                            "answers to write them")
+    return SearchResult(
+        study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
+        chosen=chosen, confirmations=confirmations,
+        front=_front(ctx, points),
+        baseline=_baseline(ctx, chosen),
+        mlflow=_mlflow_info(ctx, records.tracker) | registry,
+        message=_message(ctx, points, chosen, confirmations))
+
+
+def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:
+    """What an interrupted search knows: the trials and front so far, nothing chosen."""
+    points = trial_points(ctx)
+    finished = sum(1 for t in ctx.study.trials if t.state in (TrialState.COMPLETE,
+                                                              TrialState.PRUNED))
+    return SearchResult(
+        study=_study_info(ctx), floor=ctx.settings.min_accuracy,
+        size_objective=ctx.settings.size_objective, chosen=None, confirmations=[],
+        front=_front(ctx, points), baseline=_baseline(ctx, None),
+        mlflow=_mlflow_info(ctx, tracker) | {"registered_model_name": None,
+                                              "registered_model_version": None},
+        message=f"interrupted with {finished} of {ctx.settings.trials} trials finished; run the "
+                "same command again to resume")
+
+
+def _front(ctx: StudyContext, points: list) -> list[FrontPoint]:
+    floor = ctx.settings.min_accuracy
+    return [FrontPoint(p.number, p.summary, p.params, p.size, p.worst_case_val_accuracy,
+                       p.worst_case_val_accuracy >= floor) for p in pareto_front(points)]
+
+
+def _mlflow_info(ctx: StudyContext, tracker: MlflowTracker) -> dict[str, Any]:
+    return {"tracking_uri": redact(ctx.settings.tracking_uri), "experiment": ctx.settings.study_name,
+            "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id}
+
+
+def _register(ctx: StudyContext, records: TrialRecords, chosen: Chosen,
+              record: dict[str, Any]) -> dict[str, Any]:
+    """Register the confirmed model once; a resumed search reuses the stored version. While
+    MLflow is unreachable nothing is registered and the next invocation does it."""
+    s = ctx.settings
+    record = ctx.study.user_attrs.get(CONFIRMATION_ATTR_PREFIX + chosen.summary, record)  # another driver's?
+    if record.get("run_id") and (record.get("model_name") != s.model_name
+                                 or not record.get("model_version")):
+        version = records.attempt(lambda: records.tracker.register_champion(
+            record["run_id"], s.model_name,
+            {"floor": str(s.min_accuracy), "study": s.study_name,
+             "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
+             "params": str(chosen.footprint["params"]), "summary": chosen.summary}))
+        if version is not None:
+            record = record | {"model_name": s.model_name, "model_version": version}
+            ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + chosen.summary, record)
+    if not record.get("model_version") or record.get("model_name") != s.model_name:
+        return {"registered_model_name": None, "registered_model_version": None,
+                "model_uri": None, "confirmation_run_id": record.get("run_id")}
+    return {"registered_model_name": record["model_name"],
+            "registered_model_version": record["model_version"],
+            "model_uri": f"models:/{record['model_name']}@champion",
+            "confirmation_run_id": record["run_id"]}
+
+
+def _study_info(ctx: StudyContext) -> StudyInfo:
+    counts = count_states(ctx.study)
+    return StudyInfo(name=ctx.settings.study_name, storage=redact(ctx.settings.storage),
+                     n_complete=counts[TrialState.COMPLETE], n_failed=counts[TrialState.FAIL],
+                     n_pruned=counts[TrialState.PRUNED])
+
+
+def _baseline(ctx: StudyContext, chosen: Chosen | None) -> dict[str, Any]:
+    base = footprint_of(ctx, preset("paper-base"))
+    reductions = None
+    if chosen is not None:
+        fp = Footprint(**chosen.footprint)
+        reductions = {"params": base.params / fp.params,
+                      "weight_bytes_fp32": base.weight_bytes_fp32 / fp.weight_bytes_fp32,
+                      "weight_bytes_int8": base.weight_bytes_int8 / fp.weight_bytes_int8}
+    return {"name": "paper-base", "summary": preset("paper-base").summary(),
+            "footprint": base.to_dict(), "reduction": reductions}
+
+
+def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmations: list) -> str:
+    s = ctx.settings
+    notes = " ".join(ctx.messages)
+    if chosen is not None:
+        return (f"chose trial {chosen.trial_number} {chosen.summary}: {chosen.footprint['params']:,} "
+                f"params, worst-case test accuracy {chosen.worst_case_test_accuracy:.4f} >= "
+                f"{s.min_accuracy}. {notes}").strip()
+    best = best_worst_case(points)
+    reached = (f"best worst-case validation accuracy reached: {best.worst_case_val_accuracy:.4f} "
+               f"(trial {best.number} {best.summary}, {best.params:,} params)" if best
+               else "no trial completed within the budgets")
+    failed = (f"; {len(confirmations)} candidate(s) held the floor on validation but not on the "
+              "test split" if confirmations else "")
+    return f"no configuration met the floor {s.min_accuracy}{failed}; {reached}. {notes}".strip()
+
+
+def _parent_params(s: SearchSettings) -> dict[str, Any]:
+    hidden = {"tracking_uri", "storage"}  # may carry credentials
+    return {k: v for k, v in s.to_dict().items() if k not in hidden and v is not None}
+
+
+def _local_artifacts(s: SearchSettings, out: Path) -> str | None:
+    """Artifacts next to a local SQLite tracking store; a server keeps its own artifact root."""
+    return (out / "mlartifacts").as_uri() if s.tracking_uri.startswith("sqlite") else None

@@ -1,0 +1,32 @@
+"""The Optuna study: opening and resuming it, the planner that decides what to try, the focus
+sampler, peer drivers on a shared RDB, and the study's MLflow records."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "StudyContext": "search.study._context", "trial_points": "search.study._context",
+    "count_states": "search.study._context", "footprint_of": "search.study._context",
+    "holds_floor_and_budgets": "search.study._context",
+    "open_study": "search.study._open", "storage_lock": "search.study._open",
+    "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
+    "identity": "search.study._open",
+    "Planner": "search.study._planner", "FocusPlanner": "search.study._planner",
+    "Proposal": "search.study._planner", "planner_class": "search.study._planner",
+    "frozen_trial": "search.study._planner",
+    "FocusedSampler": "search.study._focus", "FOCUS_REASON": "search.study._focus",
+    "smallest_feasible": "search.study._focus",
+    "Peers": "search.study._peers", "creation_lock": "search.study._peers",
+    "mutex": "search.study._peers",
+    "TrialRecords": "search.study._records", "NoRecords": "search.study._records",
+    "record_heartbeat": "search.study._optuna_private",
+    "heartbeat_interval": "search.study._optuna_private",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'search.study' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

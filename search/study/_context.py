@@ -1,0 +1,112 @@
+"""What the planner, the loop and the analysis share about one open study, and the per-trial
+bookkeeping they all read: the configuration, footprint, constraints and outcome of a trial."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search._settings import SIZE_OBJECTIVES, SearchSettings
+from search.analysis.pareto import TrialPoint
+from spaces import CNNConfig, Footprint, Recipe, SearchSpace, footprint
+
+if TYPE_CHECKING:
+    from search.study._peers import Peers
+    from search.training import SeedsOutcome
+
+
+@dataclass
+class StudyContext:
+    """One open study and what it was opened with; built once per invocation by `open_study`."""
+
+    settings: SearchSettings
+    study: optuna.Study
+    space: SearchSpace
+    recipe: Recipe
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    messages: list[str] = field(default_factory=list)
+    peers: Peers | None = None  # set by run_search: the other drivers of this study
+
+    @property
+    def search_seeds(self) -> list[int]:
+        return self.settings.search_seeds
+
+    @property
+    def confirm_seeds(self) -> list[int]:
+        """Fresh seeds: never used during the search."""
+        return self.settings.confirm_seeds
+
+    def size_of(self, fp: Footprint) -> int:
+        return getattr(fp, SIZE_OBJECTIVES[self.settings.size_objective])
+
+
+def holds_floor_and_budgets(settings: SearchSettings, trial: FrozenTrial) -> bool:
+    """Whether a completed trial is feasible under today's floor and budgets (what the Pareto
+    analyzer accepts; the constraints stored with it hold the settings of its own invocation)."""
+    fp = Footprint(**trial.user_attrs["footprint"])
+    return trial.values[0] >= settings.min_accuracy and all(
+        v <= 0 for v in budget_violations(settings, fp).values())
+
+
+def budget_violations(settings: SearchSettings, fp: Footprint) -> dict[str, float]:
+    """Budget name -> amount over (> 0 means violated) for every budget that is set."""
+    return {name: float(getattr(fp, fieldname) - limit)
+            for name, (fieldname, limit) in settings.budgets().items()}
+
+
+def record_proposal(trial: optuna.Trial, config: CNNConfig, fp: Footprint) -> None:
+    trial.set_user_attr("config", config.to_dict())
+    trial.set_user_attr("summary", config.summary())
+    trial.set_user_attr("footprint", fp.to_dict())
+
+
+def set_constraints(ctx: StudyContext, trial: optuna.Trial, worst_val: float | None,
+                    fp: Footprint) -> None:
+    """Optuna constraints (<= 0 is feasible): the accuracy floor and each budget."""
+    if worst_val is not None:
+        trial.set_constraint("accuracy_floor", ctx.settings.min_accuracy - worst_val)
+    for name, over in budget_violations(ctx.settings, fp).items():
+        trial.set_constraint(name, over)
+
+
+def record_outcome(trial: optuna.Trial, outcome: SeedsOutcome) -> None:
+    trial.set_user_attr("seeds", outcome.seeds)
+    trial.set_user_attr("val_accuracies", outcome.val_accuracies)
+    trial.set_user_attr("worst_case_val_accuracy", outcome.worst_case_val_accuracy)
+    trial.set_user_attr("train_time_s", round(outcome.train_time_s, 3))
+    trial.set_user_attr("median_seed", outcome.median_seed)
+    trial.set_user_attr("node", outcome.node)
+    trial.set_user_attr("val_curves", outcome.val_curves)  # per seed, after each epoch
+    trial.set_user_attr("epochs_run", outcome.epochs_run)
+    trial.set_user_attr("precision", outcome.precision)
+    trial.set_user_attr("ray_node_id", outcome.ray_node_id)
+    trial.set_user_attr("node_ip", outcome.node_ip)
+
+
+def trial_points(ctx: StudyContext) -> list[TrialPoint]:
+    """Completed trials as the Pareto analyzer sees them (budgets re-checked with today's flags)."""
+    points = []
+    for trial in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        fp = Footprint(**trial.user_attrs["footprint"])
+        points.append(TrialPoint(
+            number=trial.number, config=trial.user_attrs["config"],
+            summary=trial.user_attrs["summary"], worst_case_val_accuracy=trial.values[0],
+            size=trial.values[1], params=fp.params,
+            within_budgets=all(v <= 0 for v in budget_violations(ctx.settings, fp).values())))
+    return points
+
+
+def count_states(study: optuna.Study) -> dict[TrialState, int]:
+    counts = {state: 0 for state in TrialState}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state] += 1
+    return counts
+
+
+def footprint_of(ctx: StudyContext, config: CNNConfig) -> Footprint:
+    return footprint(config, ctx.input_shape, ctx.num_classes)
+
+

@@ -1,0 +1,127 @@
+"""Opening a study: the SQLite single-writer lock, the study's identity (what a resume must not
+change), creating or loading it, and failing the trials a dead driver left running."""
+from __future__ import annotations
+
+import fcntl
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from search._errors import UsageError
+from search._settings import SearchSettings, redact
+from search.study import _optuna_private as private
+from search.study._context import StudyContext
+from spaces import Recipe, SearchSpace
+
+HEARTBEAT_INTERVAL_S = 20
+GRACE_PERIOD_S = 60
+ATTR_IDENTITY = "slimtune.identity"
+
+
+@contextmanager
+def storage_lock(settings: SearchSettings) -> Iterator[bool]:
+    """SQLite must have one writer: refuse a second driver on the same SQLite file.
+
+    Yields True when this driver is the study's only one (SQLite), False on a shared RDB.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.storage)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        yield False
+        return
+    lock_path = Path(url.database + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"--storage {settings.storage} is in use by another slimtune search; "
+                             "wait for it to finish, or use PostgreSQL for several drivers") from None
+        yield True
+
+
+def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
+             input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    """What must not change when a study is resumed, or its trials would not be comparable."""
+    return {"dataset": settings.dataset_name, "train_subset": settings.train_subset,
+            "val_size": settings.val_size, "seeds": settings.seeds, "seed": settings.seed,
+            "recipe": recipe.to_dict(), "space": space.to_dict(),
+            "size_objective": settings.size_objective, "input_shape": list(input_shape),
+            "num_classes": num_classes}
+
+
+def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
+               input_shape: tuple[int, int, int], num_classes: int,
+               sampler: optuna.samplers.BaseSampler | None = None) -> StudyContext:
+    """Create or resume the study; refuses a resume whose identity differs. `sampler` comes from
+    the planner (search/study/_planner.py); None: `base_sampler(settings)`."""
+    _quiet_optuna()
+    storage = optuna.storages.RDBStorage(
+        settings.storage, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=settings.max_retries))
+    wanted = identity(settings, space, recipe, input_shape, num_classes)
+    sampler = sampler or base_sampler(settings)
+    try:
+        study = optuna.load_study(study_name=settings.study_name, storage=storage,
+                                  sampler=sampler)
+    except KeyError:
+        # load_if_exists: another driver of a shared RDB may create it at the same moment.
+        study = optuna.create_study(study_name=settings.study_name, storage=storage,
+                                    directions=["maximize", "minimize"],
+                                    sampler=sampler, load_if_exists=True)
+        if ATTR_IDENTITY not in study.user_attrs:
+            study.set_user_attr(ATTR_IDENTITY, wanted)
+            study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
+    stored = study.user_attrs.get(ATTR_IDENTITY, {})
+    for key, value in wanted.items():
+        if stored.get(key) != value:
+            raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
+                             f"created with "
+                             f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
+                             "to resume it, or choose a new --study-name")
+    return StudyContext(settings, study, space, recipe, input_shape, num_classes)
+
+
+def requeue_interrupted(ctx: StudyContext) -> int:
+    """Fail trials left RUNNING by a driver that died and queue their configurations again.
+
+    With SQLite this driver holds the lock, so every RUNNING trial is orphaned; on a shared RDB
+    only those whose heartbeat stopped (Optuna's grace period) are.
+    """
+    study = ctx.study
+    if ctx.settings.storage.startswith("sqlite"):  # storage_lock makes this driver the only one
+        orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        requeue = private.stale_trial_callback(study)
+        for trial in orphans:
+            private.set_user_attr(study, trial, "fail_reason",
+                                  "the driver stopped before the trial finished")
+            private.set_user_attr(study, trial, "interrupted", True)
+            requeue(study, private.fail(study, trial))
+        return len(orphans)
+    optuna.storages.fail_stale_trials(study)
+    return 0
+
+
+def base_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+    """The sampler `--sampler` names, seeded with `--seed`."""
+    _quiet_optuna()
+    if settings.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=settings.seed)
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.seed)
+    return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True,
+                                      constant_liar=True)
+
+
+def _quiet_optuna() -> None:
+    """Optuna's experimental-feature and heartbeat warnings would break the one-line output."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # We record heartbeats ourselves in the ask/tell loop (search/execution/_loop.py).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")

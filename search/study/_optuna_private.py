@@ -1,0 +1,97 @@
+"""Every private Optuna API slimtune relies on, in one module, so an Optuna upgrade that changes
+one fails here and in tests/search/test_optuna_private.py, not somewhere in the trial loop.
+
+Why they are needed:
+- heartbeats: the driver asks and tells trials itself (no `study.optimize`), so it records the
+  trials' heartbeats and re-queues orphans through the storage, as `optimize` does internally;
+- trial ids: storage calls take the trial id, which `Trial`/`FrozenTrial` keep private;
+- the focus view: samplers read trials through `Study._get_trials`, so a view of the study that
+  marks trials for the sampler must provide that method.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+
+def storage_of(study: optuna.Study) -> Any:
+    return study._storage
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    return trial._trial_id
+
+
+def frozen(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> FrozenTrial:
+    """The trial as stored now (user attributes and constraints included)."""
+    return storage_of(study).get_trial(trial_id(trial))
+
+
+def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
+    storage = storage_of(study)
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id,
+                                                                             number))
+
+
+def set_user_attr(study: optuna.Study, trial: optuna.Trial | FrozenTrial, key: str,
+                  value: Any) -> None:
+    """Set a user attribute of any trial, also one this process holds only as a FrozenTrial."""
+    storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
+
+
+def fail(study: optuna.Study, trial: FrozenTrial) -> FrozenTrial:
+    """Mark a RUNNING trial FAIL without a `Trial` object (orphans of a dead driver)."""
+    storage_of(study).set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
+    return frozen(study, trial)
+
+
+def heartbeat_interval(study: optuna.Study) -> float:
+    return storage_of(study).get_heartbeat_interval()
+
+
+def record_heartbeat(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> None:
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def stale_trial_callback(study: optuna.Study
+                         ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+    """The storage's retry callback (RetryHeartbeatStaleTrialCallback): queues a failed trial's
+    parameters again, at most `max_retry` times."""
+    return storage_of(study).get_heartbeat_stale_trial_callback()
+
+
+class FocusedView:
+    """`study` as a sampler sees it, with each completed trial above `cap` (size objective, the
+    second value) carrying a `focus` constraint > 0. Reads only; everything else delegates."""
+
+    def __init__(self, study: optuna.Study, cap: float) -> None:
+        self._study = study
+        self._cap = cap
+        self._focused: dict[int, FrozenTrial] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        return [self._focus(t) for t in self._study._get_trials(
+            deepcopy=deepcopy, states=states, use_cache=use_cache)]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return [self._focus(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def _focus(self, trial: FrozenTrial) -> FrozenTrial:
+        if trial.state != TrialState.COMPLETE or trial.values[1] <= self._cap:
+            return trial
+        if trial.number not in self._focused:
+            focused = copy.deepcopy(trial)  # the study's own copy must stay as stored
+            focused.set_constraint("focus", trial.values[1] - self._cap)
+            self._focused[trial.number] = focused
+        return self._focused[trial.number]

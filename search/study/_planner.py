@@ -1,0 +1,253 @@
+"""The planner decides what to try next from the trials so far (Keras Tuner's Oracle); the trial
+loop (search/execution/_loop.py) only connects it to an executor, which runs the trainings.
+
+A `Proposal` is either decided without training (cannot be built, over a budget, out of focus, a
+duplicate whose results are reused: its outcome is already told to Optuna) or a training to run,
+with the options the trainer needs (the racing threshold). The trained outcome comes back through
+`tell_trained` / `tell_failed` / `tell_abandoned`. A new search strategy is a new planner (see
+`FocusPlanner`), chosen by `planner_class`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search._settings import SIZE_OBJECTIVES, SearchSettings
+from search.study import _optuna_private as private
+from search.study._context import (StudyContext, budget_violations, footprint_of,
+                                   holds_floor_and_budgets, record_outcome, record_proposal,
+                                   set_constraints)
+from search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
+from search.study._open import base_sampler
+from search.study._peers import Peers
+from search.training import SeedsOutcome, required_accuracy
+from spaces import CNNConfig, Footprint, SearchSpace, footprint
+
+# Why a proposal needs no training (its outcome is told when the planner proposes it).
+UNBUILDABLE, OVER_BUDGET, OUT_OF_FOCUS, DUPLICATE = ("cannot be built", "over budget",
+                                                    "out of focus", "duplicate")
+
+
+@dataclass
+class Proposal:
+    """One asked trial. `decided` is None for a trial to train with `train_options`."""
+
+    trial: optuna.Trial
+    config: CNNConfig
+    footprint: Footprint | None
+    decided: str | None = None
+    train_options: dict[str, Any] = field(default_factory=dict)
+
+
+class Planner:
+    """Proposes trials for `ctx.study` and tells Optuna how they ended. The default strategy:
+    the sampler maps the whole accuracy/size front; configurations over a budget are pruned
+    untrained; duplicates reuse their twin's results; trained trials race against
+    `required_accuracy` (search/training/_stopping.py) when early stopping is on."""
+
+    def __init__(self, ctx: StudyContext, peers: Peers) -> None:
+        self.ctx = ctx
+        self.peers = peers
+
+    @classmethod
+    def sampler(cls, settings: SearchSettings, space: SearchSpace,
+                input_shape: tuple[int, int, int], num_classes: int
+                ) -> optuna.samplers.BaseSampler:
+        """The sampler the study is opened with under this strategy."""
+        return base_sampler(settings)
+
+    # --- deciding -------------------------------------------------------------------------------
+    def next(self) -> Proposal | None:
+        """The next trial; None once the study holds --trials finished or running trials (this
+        driver's and its peers')."""
+        ctx = self.ctx
+        trial = self.peers.ask(ctx.settings.trials)
+        if trial is None:
+            return None
+        config = ctx.space.suggest(trial)
+        try:
+            fp = footprint_of(ctx, config)
+        except ValueError as exc:
+            self._prune_unbuildable(trial, config, exc)
+            return Proposal(trial, config, None, UNBUILDABLE)
+        record_proposal(trial, config, fp)
+        trial.set_user_attr("seeds", ctx.search_seeds)
+        for decided, rule in self.untrained_rules():
+            if rule(trial, fp):
+                return Proposal(trial, config, fp, decided)
+        return Proposal(trial, config, fp, train_options=self.train_options(trial, fp))
+
+    def untrained_rules(self) -> list[tuple[str, Callable[[optuna.Trial, Footprint], bool]]]:
+        """(name, rule) pairs tried in order; a rule that returns True has told the outcome."""
+        return [(OVER_BUDGET, self._prune_over_budget), (DUPLICATE, self._reuse_duplicate)]
+
+    def train_options(self, trial: optuna.Trial, fp: Footprint) -> dict[str, Any]:
+        """Keyword arguments of `train_seeds` for this trial: the racing threshold, if enabled."""
+        if not self.ctx.settings.early_stopping:
+            return {}
+        required = self._required(fp)
+        trial.set_user_attr("required_accuracy", required)
+        return {"required_accuracy": required}
+
+    # --- telling --------------------------------------------------------------------------------
+    def tell_trained(self, proposal: Proposal, outcome: SeedsOutcome) -> None:
+        """Record a finished training: COMPLETE, or PRUNED when it stopped early (racing: it can
+        be neither feasible nor improve the front)."""
+        trial, ctx = proposal.trial, self.ctx
+        record_outcome(trial, outcome)
+        set_constraints(ctx, trial, outcome.worst_case_val_accuracy, proposal.footprint)
+        if outcome.stopped_reason:
+            trial.set_user_attr("prune_reason", f"stopped early: {outcome.stopped_reason}")
+            ctx.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(proposal.footprint)])
+
+    def tell_failed(self, proposal: Proposal, reason: str) -> None:
+        proposal.trial.set_user_attr("fail_reason", reason[:500])
+        self.ctx.study.tell(proposal.trial, state=TrialState.FAIL)
+
+    def tell_abandoned(self, proposal: Proposal, reason: str, interrupted: bool) -> None:
+        """A training given up (cancelled): FAIL; an interrupted one is queued again (bounded by
+        --max-retries) for the next invocation."""
+        study = self.ctx.study
+        trial = proposal.trial
+        trial.set_user_attr("fail_reason", reason)
+        if interrupted:
+            trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        requeue = private.stale_trial_callback(study)
+        if interrupted and requeue is not None:
+            requeue(study, private.frozen(study, trial))
+
+    # --- rules ----------------------------------------------------------------------------------
+    def _prune_unbuildable(self, trial: optuna.Trial, config: CNNConfig, exc: ValueError) -> None:
+        """'valid' padding shrank a feature map to nothing."""
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("summary", config.summary())
+        trial.set_user_attr("prune_reason", f"{UNBUILDABLE}: {exc}")
+        # Infeasible for the sampler: a plain pruned trial can land in TPE's "good" group, which
+        # then proposes more that cannot be built.
+        trial.set_constraint("buildable", 1.0)
+        self.ctx.study.tell(trial, state=TrialState.PRUNED)
+
+    def _prune_over_budget(self, trial: optuna.Trial, fp: Footprint) -> bool:
+        """A configuration over a budget is known infeasible before training."""
+        over = {k: v for k, v in budget_violations(self.ctx.settings, fp).items() if v > 0}
+        if not over:
+            return False
+        set_constraints(self.ctx, trial, None, fp)
+        trial.set_user_attr("prune_reason", f"{OVER_BUDGET}: " + ", ".join(
+            f"{name} by {int(v)}" for name, v in over.items()))
+        self.ctx.study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+    def _reuse_duplicate(self, trial: optuna.Trial, fp: Footprint) -> bool:
+        """Samplers re-propose configurations in discrete spaces; reuse a completed twin's results
+        instead of training the same configuration with the same seeds again."""
+        ctx = self.ctx
+        summary = trial.user_attrs["summary"]
+        twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                     if t.user_attrs.get("summary") == summary), None)
+        if twin is None:
+            return self._reuse_stopped_twin(trial, fp, summary)
+        for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed",
+                    "node", "ray_node_id", "node_ip"):
+            if key in twin.user_attrs:
+                trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr("duplicate_of", twin.number)
+        set_constraints(ctx, trial, twin.values[0], Footprint(**twin.user_attrs["footprint"]))
+        ctx.study.tell(trial, list(twin.values))
+        return True
+
+    def _reuse_stopped_twin(self, trial: optuna.Trial, fp: Footprint, summary: str) -> bool:
+        """A twin stopped early below a threshold at most today's would stop again the same way."""
+        ctx = self.ctx
+        if not ctx.settings.early_stopping:
+            return False
+        required = self._required(fp)
+        twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                     if t.user_attrs.get("summary") == summary
+                     and str(t.user_attrs.get("prune_reason", "")).startswith("stopped early")
+                     and t.user_attrs.get("required_accuracy", 2.0) <= required), None)
+        if twin is None:
+            return False
+        for key in ("seeds", "val_accuracies", "val_curves", "required_accuracy", "prune_reason"):
+            if key in twin.user_attrs:
+                trial.set_user_attr(key, twin.user_attrs[key])
+        trial.set_user_attr("duplicate_of", twin.number)
+        trial.set_user_attr("epochs_run", 0)
+        set_constraints(ctx, trial, min(twin.user_attrs["val_accuracies"]), fp)
+        ctx.study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+    def _required(self, fp: Footprint) -> float:
+        completed = [(t.values[1], t.values[0]) for t in self.ctx.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))]
+        return required_accuracy(self.ctx.settings.min_accuracy, self.ctx.size_of(fp), completed)
+
+
+class FocusPlanner(Planner):
+    """--focus (search/study/_focus.py): once a trial is feasible, only a new configuration
+    smaller than the smallest feasible one can improve the pick. The sampler is steered there;
+    what it still proposes larger is pruned untrained."""
+
+    @classmethod
+    def sampler(cls, settings: SearchSettings, space: SearchSpace,
+                input_shape: tuple[int, int, int], num_classes: int
+                ) -> optuna.samplers.BaseSampler:
+        return FocusedSampler(base_sampler(settings),
+                              _describe_params(settings, space, input_shape, num_classes),
+                              lambda trial: holds_floor_and_budgets(settings, trial),
+                              seed=settings.seed)
+
+    def untrained_rules(self) -> list[tuple[str, Callable[[optuna.Trial, Footprint], bool]]]:
+        rules = super().untrained_rules()
+        return rules[:1] + [(OUT_OF_FOCUS, self._prune_out_of_focus)] + rules[1:]
+
+    def _prune_out_of_focus(self, trial: optuna.Trial, fp: Footprint) -> bool:
+        ctx = self.ctx
+        smallest = smallest_feasible(ctx.study, lambda t: holds_floor_and_budgets(ctx.settings, t))
+        size = ctx.size_of(fp)
+        if smallest is None or size <= smallest.values[1]:
+            return False
+        set_constraints(ctx, trial, None, fp)
+        trial.set_constraint("focus", size - smallest.values[1])  # > 0: TPE counts it infeasible
+        trial.set_user_attr("prune_reason", f"{FOCUS_REASON}: {ctx.settings.size_objective} "
+                            f"{int(size):,} > {int(smallest.values[1]):,} of trial "
+                            f"{smallest.number}, the smallest feasible so far (--no-focus trains "
+                            "it)")
+        ctx.study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+
+def planner_class(settings: SearchSettings) -> type[Planner]:
+    """The strategy `settings` ask for."""
+    return FocusPlanner if settings.focus else Planner
+
+
+def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
+    """The trial as stored, for recording it after the planner told its outcome."""
+    return private.frozen(study, trial)
+
+
+def _describe_params(settings: SearchSettings, space: SearchSpace, input_shape: tuple[int, ...],
+                     num_classes: int) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
+    """(size objective, summary) of the configuration that sampled `params` describe (--focus)."""
+    field_name = SIZE_OBJECTIVES[settings.size_objective]
+
+    def describe(params: dict[str, Any]) -> tuple[float, str] | None:
+        try:
+            config = space.suggest(optuna.trial.FixedTrial(params))
+        except ValueError:
+            return None  # a parameter is left to independent sampling: cannot tell yet
+        try:
+            return getattr(footprint(config, input_shape, num_classes), field_name), \
+                config.summary()
+        except ValueError:
+            return math.inf, config.summary()  # cannot be built: would only be pruned
+
+    return describe

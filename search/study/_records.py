@@ -1,0 +1,177 @@
+"""The driver's MLflow records of a study: one child run per trial number, ever, and nothing lost
+while the tracking server is away.
+
+Optuna's storage is the source of truth. A trial's model is spooled to `<out>/spool/` before it
+is sent to MLflow and removed once MLflow has it; while the server is unreachable the study goes
+on, and the missing runs are written from Optuna and the spool when the server answers again
+(checked every `RETRY_OFFLINE_S`) or on the next invocation.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from search._progress import Progress
+from search.study._peers import Peers
+from trackers import (MlflowTracker, config_params, seed_metrics, server_reachable,
+                      write_bytes_atomic)
+
+RETRY_OFFLINE_S = 30.0
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class _Offline(Exception):
+    """MLflow is known to be unreachable; the record waits for the next attempt."""
+
+
+class TrialRecords:
+    """Writes the study's trials to MLflow through `tracker`, once per trial number."""
+
+    def __init__(self, tracker: MlflowTracker, study_name: str, spool: Path,
+                 progress: Progress, peers: Peers | None = None) -> None:
+        self.tracker = tracker
+        self.study_name = study_name
+        self.spool = spool
+        self.progress = progress
+        self.peers = peers  # None: this driver records every trial of the study
+        self.logged = self._logged_in_mlflow()
+        self.offline_since: float | None = None
+        self._last_attempt = 0.0
+
+    # --- trials -----------------------------------------------------------------------------
+    def backfill(self, study: optuna.Study) -> None:
+        """Log every finished trial MLflow lacks: left by a dead driver or an MLflow outage.
+        Trials another live driver asked are left to it (see search/study/_peers.py)."""
+        if self.peers is None or self.peers.exclusive or not self._unlogged(study):
+            self._log_unlogged(study)
+            return
+        # Another driver may have logged some since we looked: ask MLflow again, under the study
+        # mutex, so two drivers never back-fill the same trial.
+        with self.peers.mutex():
+            try:
+                self.logged = self._call(self._logged_in_mlflow)
+            except _Offline:
+                return
+            self._log_unlogged(study)
+
+    def _log_unlogged(self, study: optuna.Study) -> None:
+        for trial in self._unlogged(study):
+            self.log(trial)
+            if self.offline_since is not None:
+                return
+
+    def _unlogged(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in study.get_trials(deepcopy=False, states=FINISHED_STATES)
+                if t.number not in self.logged
+                and "config" in t.user_attrs  # else it never started: nothing to record
+                and (self.peers is None or self.peers.owner_gone(t))]
+
+    def _logged_in_mlflow(self) -> set[int]:
+        return self.tracker.logged_trial_numbers(
+            self.study_name, self.peers.may_delete_run if self.peers else None)
+
+    def log(self, trial: optuna.trial.FrozenTrial, model_keras: bytes | None = None,
+            status: str | None = None) -> None:
+        """Log `trial` unless it already has a run; `status` overrides the state's run status."""
+        if trial.number in self.logged:
+            return
+        model_path = self.spool / f"trial-{trial.number}.keras"
+        if model_keras is not None:
+            write_bytes_atomic(model_path, model_keras)
+        elif model_path.exists():
+            model_keras = model_path.read_bytes()
+        try:
+            self._call(lambda: self.tracker.log_trial(
+                trial.number, f"trial-{trial.number}", config_params(trial.user_attrs["config"]),
+                _metrics(trial), self._tags(trial), status or _run_status(trial), model_keras))
+        except _Offline:
+            return
+        self.logged.add(trial.number)
+        model_path.unlink(missing_ok=True)
+
+    def pending(self, study: optuna.Study) -> int:
+        """Finished trials that have no MLflow run yet (and no live driver to write one)."""
+        return len(self._unlogged(study))
+
+    # --- other records ----------------------------------------------------------------------
+    def attempt(self, write: Callable[[], Any]) -> Any:
+        """Run one MLflow write; None if MLflow is unreachable (the caller keeps what it needs)."""
+        try:
+            return self._call(write)
+        except _Offline:
+            return None
+
+    @property
+    def online(self) -> bool:
+        return self.offline_since is None
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _call(self, write: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        if self.offline_since is not None:
+            if now - self._last_attempt < RETRY_OFFLINE_S:
+                raise _Offline
+            self._last_attempt = now
+            if not server_reachable(self.tracker.tracking_uri):
+                raise _Offline
+            self.offline_since = None
+            # Runs the outage cut in half are dropped here and written again in full.
+            self.logged = self._logged_in_mlflow()
+            self.progress.note(f"MLflow at {self.tracker.tracking_uri} answers again; writing "
+                               "the records it missed")
+        try:
+            return write()
+        except Exception:
+            if server_reachable(self.tracker.tracking_uri):
+                raise  # MLflow is up, so this is a real error, not an outage
+            self.offline_since = self._last_attempt = time.monotonic()
+            self.progress.note(f"MLflow at {self.tracker.tracking_uri} is unreachable; the study "
+                               "goes on (Optuna keeps every result) and the missing runs are "
+                               "written when it answers again or on the next invocation")
+            raise _Offline from None
+
+    def _tags(self, trial: optuna.trial.FrozenTrial) -> dict[str, str]:
+        attrs = trial.user_attrs
+        feasible = trial.state == TrialState.COMPLETE and all(
+            v <= 0 for v in trial.constraints.values())
+        return {"study": self.study_name, "state": trial.state.name,
+                "feasible": str(feasible).lower(), "summary": attrs.get("summary", ""),
+                "node": attrs.get("node", ""), "ray_node_id": attrs.get("ray_node_id", ""),
+                "node_ip": attrs.get("node_ip", ""),
+                "reason": attrs.get("fail_reason", attrs.get("prune_reason", ""))}
+
+
+def _metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+    attrs = trial.user_attrs
+    metrics = dict(attrs.get("footprint", {}))
+    metrics |= seed_metrics("val", attrs.get("seeds", []), attrs.get("val_accuracies", []))
+    if trial.state == TrialState.COMPLETE:
+        metrics |= {"worst_case_val_accuracy": trial.values[0],
+                    "train_time_s": attrs.get("train_time_s", 0.0)}
+    return metrics
+
+
+def _run_status(trial: optuna.trial.FrozenTrial) -> str:
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return "FINISHED"
+    return "KILLED" if trial.user_attrs.get("interrupted") else "FAILED"
+
+
+class NoRecords:
+    """Records nothing (the in-process loop of benchmarks and unit tests has no MLflow)."""
+
+    online = True
+
+    def backfill(self, study: optuna.Study) -> None:
+        pass
+
+    def log(self, trial: optuna.trial.FrozenTrial, model_keras: bytes | None = None,
+            status: str | None = None) -> None:
+        pass
+
+    def pending(self, study: optuna.Study) -> int:
+        return 0

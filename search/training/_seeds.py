@@ -1,0 +1,27 @@
+"""The seed scheme, in one place: search seeds and fresh confirmation seeds never overlap."""
+from __future__ import annotations
+
+from search._errors import UsageError
+
+MAX_SEEDS = 100  # confirmation seeds start CONFIRMATION_OFFSET above the search seeds
+CONFIRMATION_OFFSET = 500
+BASE_STRIDE = 1000  # seed base b owns seeds 1000*b .. 1000*b + 999
+
+
+def check_seed_count(count: int) -> None:
+    """UsageError naming --seeds unless 1 <= count <= MAX_SEEDS."""
+    if count < 1:
+        raise UsageError(f"--seeds {count}: use a whole number of 1 or more")
+    if count > MAX_SEEDS:
+        raise UsageError(f"--seeds {count}: use at most {MAX_SEEDS} (confirmation seeds must stay "
+                         "fresh)")
+
+
+def search_seeds(base: int, count: int) -> list[int]:
+    """The seeds every trial of a study trains with (also `slimtune train` and `evaluate`)."""
+    return [BASE_STRIDE * base + k for k in range(count)]
+
+
+def confirmation_seeds(base: int, count: int) -> list[int]:
+    """Fresh seeds for confirmation on the test split: never used during the search."""
+    return [BASE_STRIDE * base + CONFIRMATION_OFFSET + k for k in range(count)]

@@ -1,0 +1,291 @@
+"""Train one configuration with several seeds. Runs inside a Ray worker (or any process).
+
+Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
+- the images stay resident as one uint8 tensor; each batch is gathered, cast and scaled in-graph;
+- a whole epoch runs as one `tf.function` call (no Python per step, no Keras callbacks);
+- the seeds train as replicas side by side in that one graph, each with its own initialisation and
+  its own data order, so per-step overhead is paid once for all of them;
+- on CPUs with bfloat16 units (AVX512-BF16 / AMX) the layers compute in bfloat16 with float32
+  weights (Keras "mixed_bfloat16"); the classifier and the loss stay float32. XLA (`jit_compile`)
+  is not used: on CPU its convolutions are 2-3x slower than oneDNN's.
+
+Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
+alone and the others only if it can still reach the threshold; after every epoch each seed is
+checked with `search.training._stopping.stop_reason`. The worst case over seeds is a minimum, so one seed
+that cannot reach the threshold settles the whole trial.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search._data import class_count
+from search.training._stopping import stop_reason
+from spaces import CNNConfig, Recipe
+
+EVAL_BATCH = 1024
+
+
+class TrainingFailed(RuntimeError):
+    """The configuration could not be trained (for example its loss became NaN)."""
+
+
+@dataclass
+class SeedsOutcome:
+    """Per-seed results in seed order; `model_keras` is the saved model of the median seed.
+
+    A trial stopped early (`stopped_reason` set) lists only the seeds that trained, with the
+    validation accuracy each had when it stopped; it has no model.
+    """
+
+    seeds: list[int]
+    val_accuracies: list[float]
+    test_accuracies: list[float] | None
+    train_time_s: float
+    median_seed: int
+    model_keras: bytes | None = None
+    node: str = field(default_factory=lambda: os.uname().nodename)
+    # Nodes of one cluster may share a hostname (several on one machine, or containers): the Ray
+    # node id and IP tell them apart. Empty outside Ray.
+    ray_node_id: str = field(default_factory=lambda: _ray_node()[0])
+    node_ip: str = field(default_factory=lambda: _ray_node()[1])
+    # Per seed, validation accuracy after each epoch when racing (or asked for with `curves`);
+    # otherwise after the last epoch only.
+    val_curves: list[list[float]] = field(default_factory=list)
+    stopped_reason: str | None = None
+    precision: str = "float32"
+    epochs_run: int = 0  # seed-epochs actually trained (a full trial: seeds x epochs)
+
+    @property
+    def worst_case_val_accuracy(self) -> float:
+        return min(self.val_accuracies)
+
+
+def _ray_node() -> tuple[str, str]:
+    """(node id, node IP) of the Ray node running this code, ("", "") outside a Ray worker."""
+    if "ray" not in sys.modules:  # never import Ray just to ask
+        return "", ""
+    import ray
+
+    if not ray.is_initialized():
+        return "", ""
+    return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+
+
+def configure_threads(threads: int) -> None:
+    """Give TensorFlow exactly `threads` CPU threads; Ray's CPU accounting does not reach it."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:
+        pass  # already initialised in this reused worker process, with the same settings
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS) on this machine."""
+    if precision != "auto":
+        return precision
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
+                threads: int = 1, test: Any = None, keep_model: bool = True,
+                required_accuracy: float | None = None, curves: bool = False) -> SeedsOutcome:
+    """Train `config` once per seed on `train`, measure accuracy on `val` (and `test` if given).
+
+    With `required_accuracy`, seeds race (first seed alone, then the rest) and stop as soon as
+    one cannot plausibly reach it; the outcome then has `stopped_reason` set and no model.
+    `curves` measures validation accuracy after every epoch even without racing.
+    Raises TrainingFailed if a seed's loss becomes NaN or infinite.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    configure_threads(threads)
+    import keras
+
+    config = CNNConfig.from_dict(config) if isinstance(config, dict) else config
+    precision = resolve_precision(recipe.precision)
+    started = time.perf_counter()
+    data = _Resident(train, val, test)
+    groups = [list(seeds)] if required_accuracy is None else [list(seeds[:1]), list(seeds[1:])]
+    runs: list[_Replica] = []
+    stopped = None
+    for group in (g for g in groups if g):
+        group_runs, stopped = _train_group(config, data, recipe, group, precision,
+                                           required_accuracy, curves)
+        runs += group_runs
+        if stopped:
+            break
+    val_acc = [r.curve[-1] for r in runs]
+    median = sorted(range(len(runs)), key=lambda i: val_acc[i])[(len(runs) - 1) // 2]
+    outcome = SeedsOutcome(
+        seeds=[r.seed for r in runs], val_accuracies=val_acc,
+        test_accuracies=[data.accuracy([r.model], "test")[0] for r in runs]
+        if test is not None and not stopped else None,
+        train_time_s=0.0, median_seed=runs[median].seed, val_curves=[r.curve for r in runs],
+        stopped_reason=stopped, precision=precision, epochs_run=sum(r.epochs for r in runs))
+    if keep_model and not stopped:
+        outcome.model_keras = _to_bytes(_as_float32(config, runs[median].model, data))
+    outcome.train_time_s = time.perf_counter() - started
+    keras.backend.clear_session()
+    return outcome
+
+
+@dataclass
+class _Replica:
+    seed: int
+    model: Any
+    optimizer: Any
+    order: np.random.Generator
+    curve: list[float] = field(default_factory=list)
+    epochs: int = 0
+
+
+class _Resident:
+    """The splits as uint8 tensors, scaled to [0, 1] float32 only batch by batch."""
+
+    def __init__(self, train: Any, val: Any, test: Any) -> None:
+        import tensorflow as tf
+
+        self.x = {"train": tf.constant(train.x)}
+        self.y = {"train": tf.constant(train.y.astype(np.int32))}
+        for name, split in (("val", val), ("test", test)):
+            if split is not None:
+                self.x[name], self.y[name] = tf.constant(split.x), tf.constant(
+                    split.y.astype(np.int32))
+        self.num_classes = class_count(train, val)
+        self.input_shape = tuple(int(d) for d in train.x.shape[1:])
+        self.n_train = int(train.x.shape[0])
+        self._counters: dict[tuple[int, ...], Any] = {}  # one traced function per model group
+
+    def accuracy(self, models: list[Any], split: str) -> list[float]:
+        """Accuracy of each model on `split`, in chunks so big activations never pile up."""
+        key = tuple(id(m) for m in models)
+        if key not in self._counters:
+            self._counters[key] = _correct_counter(models)
+        counter = self._counters[key]
+        x, y = self.x[split], self.y[split]
+        n = int(x.shape[0])
+        correct = np.zeros(len(models), dtype=np.int64)
+        for start in range(0, n, EVAL_BATCH):
+            correct += counter(x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]).numpy()
+        return [float(c) / n for c in correct]
+
+
+def _scale(x: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.cast(x, tf.float32) / 255.0
+
+
+def _correct_counter(models: list[Any]) -> Any:
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def count(x: Any, y: Any) -> Any:
+        images = _scale(x)
+        return tf.stack([tf.reduce_sum(tf.cast(
+            tf.equal(tf.argmax(m(images, training=False), axis=1, output_type=tf.int32), y),
+            tf.int32)) for m in models])
+    return count
+
+
+def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
+                 precision: str, required_accuracy: float | None, curves: bool
+                 ) -> tuple[list[_Replica], str | None]:
+    """Train `seeds` side by side in one graph; returns the replicas and a stop reason or None."""
+    import keras
+
+    from spaces import build_model
+
+    replicas = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)  # the initial weights (and dropout) of this seed
+        model = build_model(config, data.input_shape, data.num_classes,
+                            dtype=None if precision == "float32" else precision)
+        optimizer = keras.optimizers.get({"class_name": recipe.optimizer,
+                                          "config": {"learning_rate": recipe.learning_rate}})
+        optimizer.build(model.trainable_variables)
+        replicas.append(_Replica(seed, model, optimizer, np.random.default_rng(seed)))
+    run_epoch = _epoch_function(replicas, data, recipe.batch_size)
+    for epoch in range(recipe.epochs):
+        orders = np.stack([r.order.permutation(data.n_train) for r in replicas]).astype(np.int32)
+        mean_losses = run_epoch(orders).numpy()
+        for replica, loss in zip(replicas, mean_losses):
+            if not math.isfinite(float(loss)):
+                raise TrainingFailed(f"loss became {float(loss)} for seed {replica.seed} "
+                                     f"({config.summary()}); try a lower --learning-rate")
+            replica.epochs += 1
+        last = epoch == recipe.epochs - 1
+        if not (last or curves or required_accuracy is not None):
+            continue  # validation costs ~8% of a small model's epoch: only when needed
+        for replica, acc in zip(replicas, data.accuracy([r.model for r in replicas], "val")):
+            replica.curve.append(acc)
+        if required_accuracy is None:
+            continue
+        for replica in replicas:
+            reason = stop_reason(replica.curve, recipe.epochs, required_accuracy,
+                                 data.num_classes)
+            if reason:
+                return replicas, f"seed {replica.seed}: {reason}"
+    return replicas, None
+
+
+def _epoch_function(replicas: list[_Replica], data: _Resident, batch_size: int) -> Any:
+    """One compiled call = one epoch for every replica; returns each replica's mean loss."""
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    x, y = data.x["train"], data.y["train"]
+    n = data.n_train
+    steps = math.ceil(n / batch_size)
+
+    def step(orders: Any, start: Any) -> Any:
+        losses = []
+        for k, replica in enumerate(replicas):
+            index = orders[k, start:tf.minimum(start + batch_size, n)]
+            images, labels = _scale(tf.gather(x, index)), tf.gather(y, index)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(labels, replica.model(images, training=True))
+            variables = replica.model.trainable_variables
+            replica.optimizer.apply(tape.gradient(loss, variables), variables)
+            losses.append(tf.cast(loss, tf.float32))
+        return tf.stack(losses)
+
+    @tf.function
+    def run_epoch(orders: Any) -> Any:
+        total = tf.zeros(len(replicas), tf.float32)
+        for i in tf.range(steps):
+            total += step(orders, i * batch_size)
+        return total / steps
+    return run_epoch
+
+
+def _as_float32(config: CNNConfig, model: Any, data: _Resident) -> Any:
+    """A default-precision copy (what export and serving expect); the weights are float32 already."""
+    from spaces import build_model
+
+    plain = build_model(config, data.input_shape, data.num_classes)
+    plain.set_weights(model.get_weights())
+    return plain
+
+
+def _to_bytes(model: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()

@@ -1,0 +1,3 @@
+from slimtune.cli import main
+
+main()

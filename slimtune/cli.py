@@ -1,0 +1,379 @@
+"""The `slimtune` command line: the one place that wires spaces, search, trackers and deploy
+together and maps each package's errors to exit codes. Heavy imports happen inside commands so
+`--help` is instant."""
+from __future__ import annotations
+
+import json
+import errno
+import os
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from search import UsageError
+
+# Typer vendors Click; its UsageError is the base of every bad-flag error it raises.
+_CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
+EXIT_BELOW_FLOOR = 4
+_IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find the smallest CNN that still meets a worst-case accuracy floor.")
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+
+class SizeObjective(str, Enum):
+    params = "params"
+    int8_bytes = "int8_bytes"
+    macs = "macs"
+
+
+class Sampler(str, Enum):
+    tpe = "tpe"
+    nsga2 = "nsga2"
+    random = "random"
+
+
+Opt = Optional
+DATA = "Data"
+SEARCH = "Search"
+BUDGETS = "Floor and budgets"
+RUN = "Where it runs and records"
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    config: Annotated[Opt[Path], typer.Option(help="Study TOML with the same keys as these flags; "
+                                              "flags given here override it.")] = None,
+    dataset: Annotated[Opt[str], typer.Option(help="'mnist' or a folder of IDX files / .npz.",
+                                              rich_help_panel=DATA)] = None,
+    data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or SLIMTUNE_DATA_DIR).",
+                                               rich_help_panel=DATA)] = None,
+    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images.",
+                                                   rich_help_panel=DATA)] = None,
+    val_size: Annotated[Opt[int], typer.Option(help="Validation images taken from the end of the "
+                                               "training file [default: 5000].",
+                                               rich_help_panel=DATA)] = None,
+    space: Annotated[Opt[str], typer.Option(help="Search-space TOML [default: spaces/default.toml].",
+                                            rich_help_panel=SEARCH)] = None,
+    trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
+                                             "[default: 30].", rich_help_panel=SEARCH)] = None,
+    timeout: Annotated[Opt[float], typer.Option(
+        help="Seconds after which no new trial starts; running ones finish, then the study is "
+        "analysed and confirmed as usual (per invocation, like Optuna's timeout) "
+        "[default: none].", rich_help_panel=SEARCH)] = None,
+    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].",
+                                            rich_help_panel=SEARCH)] = None,
+    epochs: Annotated[Opt[int], typer.Option(help="[default: 5]", rich_help_panel=SEARCH)] = None,
+    batch_size: Annotated[Opt[int], typer.Option(help="[default: 128]",
+                                                 rich_help_panel=SEARCH)] = None,
+    learning_rate: Annotated[Opt[float], typer.Option(help="Adam learning rate [default: 0.001].",
+                                                      rich_help_panel=SEARCH)] = None,
+    sampler: Annotated[Opt[Sampler], typer.Option(help="[default: tpe]",
+                                                  rich_help_panel=SEARCH)] = None,
+    seed: Annotated[Opt[int], typer.Option(help="Sampler and training seed base [default: 0].",
+                                           rich_help_panel=SEARCH)] = None,
+    early_stopping: Annotated[Opt[bool], typer.Option(
+        "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
+        "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
+    focus: Annotated[Opt[bool], typer.Option(
+        "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
+        "smallest feasible one found so far (see README; try with --confirm-candidates 10) "
+        "[default: off].", rich_help_panel=SEARCH)] = None,
+    min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
+                                                     "[default: 0.95].",
+                                                     rich_help_panel=BUDGETS)] = None,
+    max_params: Annotated[Opt[int], typer.Option(rich_help_panel=BUDGETS)] = None,
+    max_flash_bytes: Annotated[Opt[int], typer.Option(help="Budget on int8 weight bytes.",
+                                                      rich_help_panel=BUDGETS)] = None,
+    max_ram_bytes: Annotated[Opt[int], typer.Option(help="Budget on int8 peak activation bytes.",
+                                                    rich_help_panel=BUDGETS)] = None,
+    max_macs: Annotated[Opt[int], typer.Option(help="Budget on multiply-accumulates per image.",
+                                               rich_help_panel=BUDGETS)] = None,
+    device: Annotated[Opt[str], typer.Option(help="Device profile (mcu-256k, mcu-1m, phone) or a "
+                                             "profile TOML: sets the flash, RAM and MAC budgets "
+                                             "not given above.", rich_help_panel=BUDGETS)] = None,
+    size_objective: Annotated[Opt[SizeObjective], typer.Option(help="[default: params]",
+                                                               rich_help_panel=BUDGETS)] = None,
+    confirm_candidates: Annotated[Opt[int], typer.Option(help="[default: 3]",
+                                                         rich_help_panel=BUDGETS)] = None,
+    study_name: Annotated[Opt[str], typer.Option(help="[default: slimtune-<dataset>]",
+                                                 rich_help_panel=RUN)] = None,
+    storage: Annotated[Opt[str], typer.Option(help="Optuna RDB URL [default: sqlite:///<out>/"
+                                              "optuna.db].", rich_help_panel=RUN)] = None,
+    out: Annotated[Opt[str], typer.Option(help="Output folder [default: runs/slimtune].",
+                                          rich_help_panel=RUN)] = None,
+    workers: Annotated[Opt[int], typer.Option(help="Trials at once [default: CPUs].",
+                                              rich_help_panel=RUN)] = None,
+    cpus_per_trial: Annotated[Opt[int], typer.Option(help="[default: 1]",
+                                                     rich_help_panel=RUN)] = None,
+    max_retries: Annotated[Opt[int], typer.Option(help="Ray retries of a trial whose worker died "
+                                                  "[default: 2].", rich_help_panel=RUN)] = None,
+    ray_address: Annotated[Opt[str], typer.Option(help="'auto', HOST:PORT or ray://HOST:PORT "
+                                                  "[default: a local Ray].",
+                                                  rich_help_panel=RUN)] = None,
+    tracking_uri: Annotated[Opt[str], typer.Option(help="MLflow URI (or MLFLOW_TRACKING_URI) "
+                                                   "[default: sqlite:///<out>/mlflow.db].",
+                                                   rich_help_panel=RUN)] = None,
+    model_name: Annotated[Opt[str], typer.Option(help="Registered model name "
+                                                 "[default: slimtune-<dataset>].",
+                                                 rich_help_panel=RUN)] = None,
+) -> None:
+    """Run (or resume) a constrained multi-objective search and register the confirmed winner."""
+    from search import SearchSettings, run_search
+
+    flags = {k: (v.value if isinstance(v, Enum) else v) for k, v in ctx.params.items()
+             if k != "config"}
+    settings = SearchSettings.from_sources(str(config) if config else None, flags)
+    result = run_search(settings)
+    print_result(result.to_dict(), Path(settings.resolved().out))
+
+
+@app.command("space")
+def show_space(
+    space: Annotated[Opt[Path], typer.Option(help="Search-space TOML to show.")] = None,
+    input_shape: Annotated[str, typer.Option(help="H,W,C of the images.")] = "28,28,1",
+    classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
+) -> None:
+    """Print the search space and the footprint of the named presets."""
+    from spaces import footprint, load_space, presets
+
+    shape = _shape(input_shape)
+    loaded = load_space(space)
+    out_console.print(loaded.to_toml(), markup=False)
+    table = Table(title="presets")
+    for column in ("preset", "config", "in space", "params", "fp32 bytes", "int8 bytes",
+                   "peak act. int8 bytes", "MACs"):
+        table.add_column(column, justify="right" if column not in ("preset", "config") else "left")
+    for name, config in presets().items():
+        fp = footprint(config, shape, classes)
+        table.add_row(name, config.summary(), "yes" if loaded.contains(config) else "no",
+                      f"{fp.params:,}", f"{fp.weight_bytes_fp32:,}", f"{fp.weight_bytes_int8:,}",
+                      f"{fp.peak_activation_bytes_int8:,}", f"{fp.macs:,}")
+    out_console.print(table)
+
+
+@app.command()
+def evaluate(
+    preset: Annotated[Opt[str], typer.Option(help="A named preset, e.g. paper-final.")] = None,
+    config_json: Annotated[Opt[str], typer.Option(help="A configuration as JSON (as in "
+                                                  "result.json's chosen.config).")] = None,
+    dataset: Annotated[str, typer.Option()] = "mnist",
+    data_dir: Annotated[Opt[str], typer.Option()] = None,
+    train_subset: Annotated[Opt[int], typer.Option()] = None,
+    seeds: Annotated[int, typer.Option()] = 3,
+    epochs: Annotated[int, typer.Option()] = 5,
+    learning_rate: Annotated[float, typer.Option()] = 1e-3,
+    threads: Annotated[int, typer.Option(help="TensorFlow threads.")] = 1,
+) -> None:
+    """Train one configuration with several seeds; print its footprint and validation accuracy."""
+    from search import (check_seed_count, class_count, image_shape, resolve_dataset,
+                        search_seeds, train_seeds)
+    from spaces import CNNConfig, Recipe, footprint
+    from spaces import preset as named_preset
+
+    check_seed_count(seeds)
+    recipe = Recipe(epochs=epochs, learning_rate=learning_rate)
+    _check_threads(threads)
+    if (preset is None) == (config_json is None):
+        raise UsageError("give exactly one of --preset NAME or --config-json JSON")
+    try:
+        config = named_preset(preset) if preset else CNNConfig.from_dict(json.loads(config_json))
+    except KeyError as exc:
+        raise UsageError(f"--preset {preset}: {exc.args[0]}") from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--config-json {config_json}: {exc}; see result.json for the format") \
+            from None
+    source = resolve_dataset(dataset, Path(data_dir) if data_dir else None)
+    train, val = source.train_val(train_subset=train_subset)
+    fp = footprint(config, image_shape(train), class_count(train, val))
+    outcome = train_seeds(config, train, val, recipe, search_seeds(0, seeds), threads=threads,
+                          keep_model=False)
+    out_console.print_json(json.dumps({
+        "config": config.summary(), "footprint": fp.to_dict(), "seeds": outcome.seeds,
+        "val_accuracies": outcome.val_accuracies,
+        "worst_case_val_accuracy": outcome.worst_case_val_accuracy,
+        "train_time_s": round(outcome.train_time_s, 2)}))
+
+
+# From registry to device: light imports, heavy ones inside the commands.
+from slimtune._deploy_commands import export_template, pull, train  # noqa: E402
+
+app.command()(pull)
+app.command("export-template")(export_template)
+app.command()(train)
+
+
+JOBS_ADDRESS_HELP = ("Ray Jobs API of the cluster (its dashboard), e.g. http://HEAD:8265 "
+                     "[default: RAY_API_SERVER_ADDRESS, RAY_ADDRESS or http://127.0.0.1:8265].")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    job_id: Annotated[Opt[str], typer.Option(help="Job id to use [default: Ray picks one].")] = None,
+    working_dir: Annotated[Opt[str], typer.Option(help="Ship this folder as the job's Ray runtime "
+                                                  "environment (clusters without the slimtune "
+                                                  "image).")] = None,
+) -> None:
+    """Submit a whole search as a Ray Job: `slimtune submit [--address URL] -- SEARCH FLAGS`.
+    Prints the job id; follow it with `slimtune status JOB` and `slimtune logs JOB`."""
+    from deploy import submit_job
+
+    if not ctx.args:
+        raise UsageError("no search flags given; use: slimtune submit --address URL -- "
+                         "--trials 30 --min-accuracy 0.95 ... (the flags of slimtune search)")
+    print(submit_job(address, list(ctx.args), job_id, working_dir))
+
+
+@app.command()
+def status(
+    job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+) -> None:
+    """Print a submitted search's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
+    from deploy import job_status
+
+    state, message = job_status(address, job)
+    print(f"{state}{': ' + message if message else ''}")
+
+
+@app.command()
+def logs(
+    job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
+    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job "
+                                         "ends.")] = False,
+) -> None:
+    """Print a submitted search's output (its progress lines and closing table)."""
+    from deploy import follow_job_logs, job_logs
+
+    if follow:
+        follow_job_logs(address, job)
+    else:
+        print(job_logs(address, job), end="")
+
+
+def print_result(result: dict, out: Path) -> None:
+    """The closing table: chosen model, footprint, reduction vs paper-base, where to look."""
+    chosen = result["chosen"]
+    study = result["study"]
+    table = Table(title=f"slimtune: study {study['name']} (floor {result['floor']})")
+    table.add_column("")
+    table.add_column("chosen", justify="right")
+    table.add_column("paper-base", justify="right")
+    table.add_column("reduction", justify="right")
+    base = result["baseline"]["footprint"]
+    table.add_row("config", chosen["summary"] if chosen else "none", result["baseline"]["summary"],
+                  "")
+    for key in ("params", "weight_bytes_fp32", "weight_bytes_int8", "peak_activation_bytes_int8",
+                "macs"):
+        value = f"{chosen['footprint'][key]:,}" if chosen else "-"
+        ratio = f"{base[key] / chosen['footprint'][key]:.0f}x" if chosen else "-"
+        table.add_row(key, value, f"{base[key]:,}", ratio)
+    if chosen:
+        table.add_row("worst-case val acc", f"{chosen['worst_case_val_accuracy']:.4f}", "", "")
+        table.add_row("worst-case test acc", f"{chosen['worst_case_test_accuracy']:.4f}", "", "")
+    out_console.print(table)
+    out_console.print(f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
+                      f"{study['n_failed']} failed; front: {len(result['front'])} points")
+    out_console.print(result["message"])
+    mlflow = result["mlflow"]
+    out_console.print(f"result: {out / 'result.json'}")
+    out_console.print(f"MLflow: {mlflow['tracking_uri']} (experiment {mlflow['experiment']}"
+                      + (f", model {mlflow.get('model_uri')}" if mlflow.get("model_uri") else "")
+                      + f"); browse with: mlflow ui --backend-store-uri {mlflow['tracking_uri']}")
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        height, width, channels = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape {text}: use H,W,C such as 28,28,1") from None
+    return height, width, channels
+
+
+def _check_threads(threads: int) -> None:
+    if threads < 1:
+        raise UsageError(f"--threads {threads}: use a whole number of 1 or more")
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Each package's error type for bad input: one line on stderr, exit code 2."""
+    from deploy import DeployError, TemplateError
+    from search import TrainingFailed
+    from spaces import DeviceError, RecipeError, SpaceError
+
+    return (UsageError, SpaceError, DeviceError, RecipeError, DeployError, TemplateError,
+            TrainingFailed)
+
+
+def main() -> None:
+    """Entry point. Exit codes: 0 done; 2 bad input (one line on stderr, nothing touched);
+    3 the disk or a file failed during the run (state files stay whole: re-run to resume);
+    4 an exported model is below its floor (nothing written); 130/143 stopped by Ctrl-C/SIGTERM
+    (re-run to resume)."""
+    from deploy import ExportBelowFloor
+    from search.execution import install, received
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    # Ctrl-C and SIGTERM unwind: running trials are recorded as interrupted, runs closed as
+    # KILLED, a partial result.json written and Ray stopped.
+    install()
+    try:
+        # Without standalone mode Click returns the exit code of typer.Exit (130 on Ctrl-C).
+        code = app(standalone_mode=False)
+    except _input_errors() as exc:
+        _fail(str(exc))
+    except ExportBelowFloor as exc:
+        _fail(str(exc), code=EXIT_BELOW_FLOOR)
+    except _CLICK_USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)
+        _fail(exc.format_message().replace("\n", " "))
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except Exception as exc:
+        failure = _io_failure(exc)
+        if failure is None:
+            raise  # a bug: keep the traceback
+        _fail(f"{failure}; free space or fix the folder's permissions, then run the same command "
+              "again to resume", code=3)
+    if code == 130 and received:
+        # Typer turns KeyboardInterrupt (our Interrupted included) into exit code 130.
+        name = signal.Signals(received[0]).name
+        _fail(f"stopped by {name}; run the same command again to resume", code=128 + received[0])
+    if code == 130:
+        _fail("interrupted; run the same command again to resume", code=130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _io_failure(exc: BaseException) -> str | None:
+    """'cannot write PATH: REASON' if `exc` (or what caused it) is the disk or a file failing."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _IO_ERRNOS:
+            where = f" {seen.filename}" if seen.filename else ""
+            return f"cannot write{where}: {seen.strerror}"
+        text = str(seen)
+        if "database or disk is full" in text or "readonly database" in text:
+            return "cannot write the SQLite storage: database or disk is full or read-only"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"slimtune: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

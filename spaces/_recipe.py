@@ -1,0 +1,49 @@
+"""The training recipe: how every configuration of a study is trained. One set of rules, checked
+here for every caller (search flags, study TOML, design templates, benchmarks)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+# "auto": mixed_bfloat16 on a CPU with bfloat16 units, float32 elsewhere (decided by the trainer,
+# which records the precision it used per trial).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+
+
+class RecipeError(ValueError):
+    """A recipe value is invalid. `key`, `value` and `fix` let each caller name the value in its
+    own terms (a flag, a TOML key); the message itself uses the flag's name."""
+
+    def __init__(self, key: str, value: Any, fix: str) -> None:
+        self.key, self.value, self.fix = key, value, fix
+        super().__init__(f"--{key.replace('_', '-')} {value}: {fix}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every configuration is trained; part of a study's identity (resume checks it)."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise RecipeError(key, value, "use a whole number of 1 or more")
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) \
+                or not rate > 0:
+            raise RecipeError("learning_rate", rate, "use a positive number such as 0.001")
+        if self.optimizer not in OPTIMIZERS:
+            raise RecipeError("optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}")
+        if self.precision not in PRECISIONS:
+            raise RecipeError("precision", self.precision, f"use one of {', '.join(PRECISIONS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,56 @@
+"""Opening a study on a real Optuna SQLite storage: identity on resume, the single-writer lock,
+orphans of a dead driver."""
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search._errors import UsageError
+from search._settings import SearchSettings
+from search.study._open import open_study, requeue_interrupted, storage_lock
+from spaces import Recipe, SearchSpace
+
+SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
+                    dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+
+
+def context(tmp_path, **overrides):
+    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
+    return open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10)
+
+
+def test_trials_left_running_are_failed_and_requeued(tmp_path):
+    ctx = context(tmp_path)
+    orphan = ctx.study.ask()  # never told: as if the driver was killed
+    config = SPACE.suggest(orphan)
+    assert requeue_interrupted(ctx) == 1
+    trials = ctx.study.trials
+    assert trials[0].state == TrialState.FAIL
+    assert trials[0].user_attrs["fail_reason"] == "the driver stopped before the trial finished"
+    assert trials[1].state == TrialState.WAITING and trials[1].params == orphan.params
+    assert SPACE.suggest(ctx.study.ask()) == config
+
+
+def test_resume_with_another_recipe_is_refused(tmp_path):
+    context(tmp_path)
+    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    with pytest.raises(UsageError, match=r"created with recipe = .*'epochs': 1.*choose a new"):
+        open_study(settings, SPACE, Recipe(epochs=3), (28, 28, 1), 10)
+
+
+def test_second_driver_on_one_sqlite_storage_is_refused(tmp_path):
+    settings = SearchSettings(out=str(tmp_path)).resolved()
+    with storage_lock(settings):
+        with pytest.raises(UsageError, match="in use by another slimtune search"):
+            with storage_lock(settings):
+                pass
+    with storage_lock(settings):  # released again
+        pass
+
+
+def test_study_is_multi_objective_with_named_metrics(tmp_path):
+    ctx = context(tmp_path, size_objective="macs")
+    assert ctx.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                    optuna.study.StudyDirection.MINIMIZE]
+    assert ctx.study.metric_names == ["worst_case_val_accuracy", "macs"]

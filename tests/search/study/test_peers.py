@@ -1,0 +1,64 @@
+"""Several drivers on one study (search/_drivers.py), on a real Optuna storage without training.
+SQLite stands in for the shared RDB here (its advisory mutex is a no-op; the PostgreSQL one is
+exercised by tests/integration/test_postgres.py)."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search.study._peers import DRIVER_ATTR, STUDY_ATTR_PREFIX, GONE_AFTER_S, Peers
+
+# The drivers record trial heartbeats themselves, outside Study.optimize.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+
+
+def shared_study(tmp_path) -> tuple[optuna.Study, str]:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60)
+    return optuna.create_study(study_name="s", storage=storage, directions=["maximize"]), url
+
+
+def test_drivers_together_never_ask_more_than_the_target(tmp_path):
+    study, url = shared_study(tmp_path)
+    a, b = Peers(study, url, exclusive=False), Peers(study, url, exclusive=False)
+    first, second = a.ask(3), a.ask(3)
+    third = b.ask(3)
+    assert third is not None and b.ask(3) is None and a.ask(3) is None  # 3 running: enough
+    assert [t.user_attrs[DRIVER_ATTR] for t in study.trials] == [a.id, a.id, b.id]
+    study.tell(first, [0.5])
+    study.tell(second, state=optuna.trial.TrialState.FAIL)  # a failure leaves room for one more
+    assert b.ask(3) is not None and a.ask(3) is None
+
+
+def test_a_live_drivers_trials_are_left_to_it(tmp_path):
+    study, url = shared_study(tmp_path)
+    a, b = Peers(study, url, exclusive=False), Peers(study, url, exclusive=False)
+    trial = a.ask(5)
+    a.beat()
+    study.tell(trial, [0.5])
+    frozen = study.trials[0]
+    assert a.owner_gone(frozen)  # its own trial
+    assert not b.owner_gone(frozen) and not b.may_delete_run(0)
+    a.finish()
+    assert b.owner_gone(frozen) and b.may_delete_run(0)
+
+
+def test_a_driver_that_stopped_beating_counts_as_gone(tmp_path):
+    study, url = shared_study(tmp_path)
+    a, b = Peers(study, url, exclusive=False), Peers(study, url, exclusive=False)
+    study.tell(a.ask(5), [0.5])
+    a.beat()
+    assert not b.owner_gone(study.trials[0])
+    record = study.user_attrs[STUDY_ATTR_PREFIX + a.id]
+    study.set_user_attr(STUDY_ATTR_PREFIX + a.id,
+                        record | {"seen": record["seen"] - GONE_AFTER_S - 1})
+    assert b.owner_gone(study.trials[0])
+
+
+def test_an_exclusive_driver_owns_everything(tmp_path):
+    study, url = shared_study(tmp_path)
+    other = Peers(study, url, exclusive=False)
+    study.tell(other.ask(5), [0.5])
+    other.beat()
+    alone = Peers(study, url, exclusive=True)
+    assert alone.owner_gone(study.trials[0]) and not alone.others_running()

@@ -1,0 +1,154 @@
+"""The planner on a real Optuna SQLite storage (no training): what it prunes untrained, what it
+reuses, what the focus sampler proposes."""
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from search._settings import SearchSettings
+from search.study._context import footprint_of, record_proposal, trial_points
+from search.study._focus import MAX_DRAWS, MAX_RANDOM_DRAWS
+from search.study._open import open_study
+from search.study._optuna_private import frozen as stored
+from search.study._peers import Peers
+from search.study._planner import (DUPLICATE, OUT_OF_FOCUS, OVER_BUDGET, FocusPlanner, Planner,
+                                   planner_class)
+from spaces import Recipe, SearchSpace
+
+SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
+                    dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+
+
+def planner(tmp_path, space=SPACE, **overrides) -> Planner:
+    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
+    cls = planner_class(settings)
+    ctx = open_study(settings, space, Recipe(epochs=1), (28, 28, 1), 10,
+                     cls.sampler(settings, space, (28, 28, 1), 10))
+    ctx.peers = Peers(ctx.study, settings.storage, exclusive=True)
+    return cls(ctx, ctx.peers)
+
+
+def test_configurations_over_a_budget_are_pruned_untrained(tmp_path):
+    plan = planner(tmp_path, max_params=50)
+    proposal = plan.next()
+    fp = proposal.footprint
+    assert fp.params > 50 and proposal.decided == OVER_BUDGET
+    frozen = plan.ctx.study.trials[0]
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.constraints == {"max_params": fp.params - 50}
+    assert frozen.user_attrs["prune_reason"] == f"over budget: max_params by {fp.params - 50}"
+
+
+def propose_filters(plan: Planner, filters: int):
+    plan.ctx.study.enqueue_trial({"filters_0": filters})
+    return plan.next()
+
+
+def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_path):
+    plan = planner(tmp_path, focus=True)
+    assert isinstance(plan, FocusPlanner)
+    study = plan.ctx.study
+    big = propose_filters(plan, 4)
+    assert big.decided is None  # nothing feasible yet: train it
+    study.tell(big.trial, [0.97, big.footprint.params])
+    low = propose_filters(plan, 2)
+    assert low.decided is None  # smaller: may become the pick
+    study.tell(low.trial, [0.90, low.footprint.params])  # below the floor: the cap stays at big
+    mid = propose_filters(plan, 3)
+    assert mid.decided is None
+    study.tell(mid.trial, [0.96, mid.footprint.params])  # feasible and smaller: the new cap
+    again = propose_filters(plan, 4)
+    assert again.decided == OUT_OF_FOCUS
+    frozen = study.trials[-1]
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.constraints == {"focus": big.footprint.params - mid.footprint.params}
+    assert frozen.user_attrs["prune_reason"] == (
+        f"out of focus: params {big.footprint.params:,} > {mid.footprint.params:,} of trial 2, "
+        "the smallest feasible so far (--no-focus trains it)")
+    same = propose_filters(plan, 3)
+    assert same.decided == DUPLICATE  # equal size is not larger; its twin's results are reused
+
+    (tmp_path / "off").mkdir()
+    off = planner(tmp_path / "off")  # focus is off by default
+    assert type(off) is Planner
+    small = propose_filters(off, 2)
+    off.ctx.study.tell(small.trial, [0.99, small.footprint.params])
+    assert propose_filters(off, 4).decided is None
+
+
+def test_a_reproposed_configuration_reuses_its_twin(tmp_path):
+    plan = planner(tmp_path)
+    study = plan.ctx.study
+    first = plan.next()
+    assert first.decided is None and first.train_options["required_accuracy"] == 0.95
+    first.trial.set_user_attr("val_accuracies", [0.9, 0.8])
+    study.tell(first.trial, [0.8, first.footprint.params])
+    study.enqueue_trial(first.trial.params)
+    second = plan.next()
+    assert second.config == first.config and second.decided == DUPLICATE
+    frozen = study.trials[1]
+    assert frozen.values == [0.8, first.footprint.params]
+    assert frozen.user_attrs["duplicate_of"] == 0
+    assert frozen.constraints["accuracy_floor"] == pytest.approx(0.95 - 0.8)
+    assert [p.number for p in trial_points(plan.ctx)] == [0, 1]
+
+
+def test_a_trained_outcome_is_told_complete_or_pruned(tmp_path):
+    from search.training import SeedsOutcome
+
+    plan = planner(tmp_path)
+    done = propose_filters(plan, 2)
+    plan.tell_trained(done, SeedsOutcome(seeds=[0, 1], val_accuracies=[0.97, 0.96],
+                                         test_accuracies=None, train_time_s=1.0, median_seed=0))
+    stopped = propose_filters(plan, 3)
+    plan.tell_trained(stopped, SeedsOutcome(seeds=[0], val_accuracies=[0.3], test_accuracies=None,
+                                            train_time_s=1.0, median_seed=0,
+                                            stopped_reason="cannot reach 0.95"))
+    failed = propose_filters(plan, 4)
+    plan.tell_failed(failed, "ValueError: broken")
+    states = [t.state for t in plan.ctx.study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert stored(plan.ctx.study, stopped.trial).user_attrs["prune_reason"] == \
+        "stopped early: cannot reach 0.95"
+    assert stored(plan.ctx.study, failed.trial).user_attrs["fail_reason"] == "ValueError: broken"
+
+
+def test_the_planner_stops_proposing_at_the_trial_target(tmp_path):
+    plan = planner(tmp_path, trials=2)
+    first, second = plan.next(), plan.next()
+    assert first is not None and second is not None and plan.next() is None
+
+
+def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path):
+    """Real TPE on a real study: without focus it keeps proposing around the large accurate trials;
+    with focus its model-based proposals are redrawn until they fit under the smallest feasible."""
+    space = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(1, 64), pool=(2,),
+                        head=("gap",), dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+    over = {}
+    for focus in (True, False):
+        folder = tmp_path / str(focus)
+        folder.mkdir()
+        plan = planner(folder, space, focus=focus)
+        study = plan.ctx.study
+        for filters in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64):  # TPE's start-up: fixed here,
+            study.enqueue_trial({"filters_0": filters})  # told as trained, whatever focus says
+            trial = study.ask()
+            fp = footprint_of(plan.ctx, space.suggest(trial))
+            record_proposal(trial, space.suggest(trial), fp)
+            study.tell(trial, [min(0.99, 0.80 + 0.01 * filters), fp.params])  # >= 0.95 from 15
+        cap = min(t.values[1] for t in study.trials if t.values[0] >= 0.95)
+        proposed = []
+        for _ in range(8):  # 10 configurations are smaller than the cap, 5 of them tried
+            proposal = plan.next()
+            frozen = stored(study, proposal.trial)
+            proposed.append((proposal.footprint.params, frozen.user_attrs.get("focus_draws")))
+            if proposal.decided is None:
+                study.tell(proposal.trial, state=TrialState.PRUNED)
+        over[focus] = sum(params > cap for params, _ in proposed)
+        if focus:  # only new configurations smaller than the pick can improve it
+            assert all(params < cap for params, _ in proposed), (cap, proposed)
+            tried = [t.user_attrs["summary"] for t in study.trials]
+            assert len(set(tried)) == len(tried), tried  # and never one tried before
+            assert all(d is not None and 1 <= d <= MAX_DRAWS + MAX_RANDOM_DRAWS
+                       for _, d in proposed), proposed
+    assert over[True] == 0 and over[False] >= 1, over

@@ -1,0 +1,82 @@
+"""The trial trainer on real MNIST images (a small subset): replicas, racing, early stopping."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search._data import resolve
+from search.training._trainer import TrainingFailed, resolve_precision, train_seeds
+from spaces import Recipe, RecipeError
+from spaces import CNNConfig, ConvBlock
+
+CONFIG = CNNConfig((ConvBlock(3, 4, 4),), "flatten")
+FP32 = Recipe(epochs=2, batch_size=64, learning_rate=3e-3, precision="float32")
+
+
+@pytest.fixture(scope="module")
+def splits(mnist_dir):
+    from search._data import Split
+
+    train, val = resolve("mnist", mnist_dir).train_val(val_size=5000, train_subset=1000)
+    return train, Split(val.x[:1000], val.y[:1000])
+
+
+def test_seeds_side_by_side_train_exactly_as_each_alone(splits):
+    together = train_seeds(CONFIG, *splits, FP32, [1, 2], keep_model=False, curves=True)
+    alone = train_seeds(CONFIG, *splits, FP32, [2], keep_model=False, curves=True)
+    assert together.seeds == [1, 2] and len(together.val_curves[0]) == FP32.epochs
+    assert together.val_curves[1] == alone.val_curves[0]  # own init and data order per replica
+    assert together.val_curves[0] != together.val_curves[1]
+    assert together.worst_case_val_accuracy == min(together.val_accuracies) > 0.5
+    assert together.epochs_run == 2 * FP32.epochs and together.stopped_reason is None
+
+
+def test_racing_stops_after_the_first_seed_when_the_threshold_is_out_of_reach(splits):
+    outcome = train_seeds(CONFIG, *splits, FP32, [1, 2, 3], required_accuracy=0.999)
+    assert outcome.seeds == [1]  # the other seeds never trained
+    assert outcome.stopped_reason.startswith("seed 1: validation accuracy")
+    assert "0.9990" in outcome.stopped_reason
+    assert outcome.model_keras is None and outcome.epochs_run <= FP32.epochs
+
+
+def test_a_reachable_threshold_trains_every_seed(splits):
+    outcome = train_seeds(CONFIG, *splits, FP32, [1, 2], required_accuracy=0.3)
+    assert outcome.stopped_reason is None and outcome.seeds == [1, 2]
+    assert outcome.epochs_run == 2 * FP32.epochs
+
+
+def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits):
+    import keras
+
+    train, val = splits
+    outcome = train_seeds(CONFIG, train, val, Recipe(epochs=1, precision="auto"), [4, 5, 6])
+    assert outcome.precision == resolve_precision("auto")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.keras"
+        path.write_bytes(outcome.model_keras)
+        model = keras.models.load_model(path)
+    assert all(layer.dtype_policy.name == "float32" for layer in model.layers)
+    predicted = np.argmax(model.predict(val.x.astype(np.float32) / 255.0, verbose=0), axis=1)
+    median = outcome.val_accuracies[outcome.seeds.index(outcome.median_seed)]
+    assert float(np.mean(predicted == val.y)) == pytest.approx(median, abs=0.01)
+
+
+def test_a_nan_loss_fails_the_trial_with_a_fix(splits):
+    with pytest.raises(TrainingFailed, match="loss became nan for seed 0 .*lower --learning-rate"):
+        # The fault seam builds a NaN learning rate past Recipe's check, as SLIMTUNE_FAULTS does.
+        diverging = Recipe(epochs=1)
+        object.__setattr__(diverging, "learning_rate", float("nan"))
+        train_seeds(CONFIG, *splits, diverging, [0])
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(RecipeError, match="--precision fp8: use one of auto, float32"):
+        Recipe(precision="fp8")
+
+
+def test_without_racing_validation_runs_once_at_the_end(splits):
+    outcome = train_seeds(CONFIG, *splits, FP32, [1], keep_model=False)
+    assert [len(c) for c in outcome.val_curves] == [1] and outcome.epochs_run == FP32.epochs

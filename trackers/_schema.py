@@ -1,0 +1,31 @@
+"""The names both sides read: what the search and `slimtune train` write to MLflow, and what the
+registry, `slimtune pull` and the tests read back. One owner per name."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+TAG_PREFIX = "slimtune."
+CHAMPION_ALIAS = "champion"
+# Recipe values recorded as params of the search's (or `slimtune train`'s) parent run; a design
+# template reads them back.
+RECIPE_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": float}
+
+
+def resolve_tracking_uri(flag: str | None, out: Path | str) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the SQLite store in the output folder."""
+    return flag or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(out) / 'mlflow.db'}"
+
+
+def config_params(config: dict[str, Any]) -> dict[str, Any]:
+    """Flat MLflow params of a configuration (`CNNConfig.to_dict()`): n_blocks, kernel_size_0, ..."""
+    params: dict[str, Any] = {"n_blocks": len(config["blocks"])}
+    for i, block in enumerate(config["blocks"]):
+        params |= {f"{key}_{i}": value for key, value in block.items()}
+    return params | {k: v for k, v in config.items() if k != "blocks"}
+
+
+def seed_metrics(split: str, seeds: list[int], accuracies: list[float]) -> dict[str, float]:
+    """Per-seed accuracy metrics, e.g. ``val_accuracy_seed_1000``."""
+    return {f"{split}_accuracy_seed_{seed}": acc for seed, acc in zip(seeds, accuracies)}
