@@ -35,6 +35,21 @@ FLOOR = 0.3
 MODEL = "models:/slimtune-mnist@champion"
 
 
+def pull_arrays(model: str, fmt: str, target: Path, tracking_uri: str, dataset: str,
+                data_dir, calibration_images: int, val_size: int = 5000):
+    """deploy.pull_model as `slimtune pull` calls it: the model located, the data loaded here."""
+    from deploy import calibration_rows, locate_pull, pull_model
+    from search import resolve_dataset
+
+    source = locate_pull(model, fmt, target, tracking_uri)
+    data = resolve_dataset(dataset, Path(data_dir) if data_dir else None)
+    train, _ = data.train_val(val_size)
+    calibration = train.x[calibration_rows(len(train.x), calibration_images)] \
+        .astype(np.float32) / 255.0
+    test = data.test()
+    return pull_model(source, fmt, target, test.x, test.y, calibration, None, False, dataset)
+
+
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory, mnist_dir) -> Path:
     """One tiny search under a device profile; its registry serves every test here."""
@@ -111,11 +126,8 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
 @pytest.mark.parametrize("fmt, name", [("tflite", "float.tflite"), ("keras", "model.keras"),
                                        ("saved_model", "saved")])
 def test_pull_each_float_format(champion, tmp_path, mnist_dir, fmt, name):
-    from deploy import pull_model
-
     target = tmp_path / name
-    measured = pull_model(MODEL, fmt, target, store(champion), "mnist", mnist_dir, 500, None,
-                          False).to_dict()
+    measured = pull_arrays(MODEL, fmt, target, store(champion), "mnist", mnist_dir, 500).to_dict()
     check_export(champion, measured, target)
     assert abs(measured["drop"]) <= 0.002  # the same float math in another runtime
     if fmt == "saved_model":
@@ -191,11 +203,9 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
     parent = client.get_run(trained["parent_run_id"]).data.params
     assert (parent["epochs"], parent["learning_rate"]) == ("1", "0.01")
     # The trained run's model is what `slimtune pull` takes next (no floor: reported, not enforced).
-    from deploy import pull_model
-
     target = tmp_path / "retrained.tflite"
-    measured = pull_model(trained["model_uri"], "tflite-int8", target, store(out), str(data), None,
-                          200, None, False, val_size=1000)
+    measured = pull_arrays(trained["model_uri"], "tflite-int8", target, store(out), str(data),
+                           None, 200, val_size=1000)
     assert measured.passed is None and measured.floor is None and measured.test_images == 500
     assert target.stat().st_size == measured.file_bytes
 
