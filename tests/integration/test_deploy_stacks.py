@@ -146,7 +146,7 @@ def test_kuberay_manifests_run_the_project_image_and_commands():
 def test_dockerfile_installs_every_package_of_the_project():
     text = DOCKERFILE.read_text()
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    for package in packages:
+    for package in {name.split(".")[0] for name in packages}:  # a folder brings its subpackages
         assert re.search(rf"^COPY {package} {package}$", text, re.M), package
     assert "pip install ." in text and "USER slimtune" in text
     python = re.search(r"^FROM python:(\d+\.\d+)", text, re.M).group(1)
