@@ -8,8 +8,7 @@ stays free of Optuna, Ray, MLflow and TensorFlow, and the CLI starts fast.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "run_search": "search.pipeline", "run_study_in_process": "search.pipeline",
@@ -34,8 +33,4 @@ _EXPORTS = {
 _ALIASES = {"resolve_dataset": "resolve"}
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), _ALIASES.get(name, name))
+__getattr__ = lazy_getattr('search', _EXPORTS, _ALIASES)

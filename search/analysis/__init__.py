@@ -2,8 +2,7 @@
 TensorFlow, Ray, MLflow or Optuna), confirmation on the test split, and the result contract."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "TrialPoint": "search.analysis.pareto", "pareto_front": "search.analysis.pareto",
@@ -16,8 +15,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search.analysis' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr('search.analysis', _EXPORTS)

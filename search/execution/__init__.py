@@ -2,13 +2,12 @@
 loop that connects a planner to an executor, and clean stops on Ctrl-C/SIGTERM."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "Executor": "search.execution._protocol", "TrialError": "search.execution._protocol",
     "RayExecutor": "search.execution._ray", "ray_address_reachable": "search.execution._ray",
-    "train_task": "search.execution._ray",
+    "train_task": "search.execution._task",
     "InlineExecutor": "search.execution._inline",
     "run_trials": "search.execution._loop",
     "Interrupted": "search.execution._interrupt", "install": "search.execution._interrupt",
@@ -16,8 +15,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search.execution' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr('search.execution', _EXPORTS)

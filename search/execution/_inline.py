@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from search.execution._protocol import TrialError
-from search.testing.faults import apply_faults
-from search.training import train_seeds
-from spaces import CNNConfig, Recipe
+from search.execution._task import train_task
+from spaces import Recipe
 
 
 class InlineExecutor:
@@ -40,13 +39,9 @@ class InlineExecutor:
         if finished or not handles:
             return finished
         handle = min(handles)
-        (config, train, val, recipe, seeds), options = self._queued.pop(handle)
-        summary = CNNConfig.from_dict(config).summary()
-        kind = "confirm" if options.get("test") is not None else "trial"
+        args, options = self._queued.pop(handle)
         try:
-            self._done[handle] = train_seeds(config, train, val,
-                                             apply_faults(summary, recipe, kind), seeds,
-                                             threads=self.threads, **options)
+            self._done[handle] = train_task(*args, threads=self.threads, **options)
         except Exception as exc:  # as under Ray: any error of the task fails the trial
             self._done[handle] = TrialError(f"{type(exc).__name__}: {exc}")
         return [handle]

@@ -11,21 +11,9 @@ from search._errors import UsageError
 from search.execution._interrupt import through_ray
 from search.execution._protocol import TrialError
 from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
-from search.testing.faults import apply_faults
-from search.training import train_seeds
+from search.execution._task import train_task
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def train_task(config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
-               **kwargs: Any) -> Any:
-    """The Ray task: `train_seeds`, behind the fault-injection seam that tests use."""
-    from spaces import CNNConfig
-
-    summary = CNNConfig.from_dict(config).summary() if isinstance(config, dict) else \
-        config.summary()
-    kind = "confirm" if kwargs.get("test") is not None else "trial"
-    return train_seeds(config, train, val, apply_faults(summary, recipe, kind), seeds, **kwargs)
 
 
 PROBE_TIMEOUT_S = 3.0

@@ -2,8 +2,7 @@
 sampler, peer drivers on a shared RDB, and the study's MLflow records."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "StudyContext": "search.study._context", "trial_points": "search.study._context",
@@ -25,8 +24,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search.study' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr('search.study', _EXPORTS)

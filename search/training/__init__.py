@@ -2,8 +2,7 @@
 and the seed scheme. Runs in Ray workers; TensorFlow loads on first use."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "train_seeds": "search.training._trainer", "SeedsOutcome": "search.training._trainer",
@@ -16,8 +15,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr('search.training', _EXPORTS)
