@@ -1,7 +1,8 @@
 """Image-classification data: MNIST built in, or any folder of IDX files or a Keras-layout .npz.
 
-Splits follow the paper: train = the first N - val_size images of the training file, validation =
-its last val_size (5,000 for MNIST), test = the test file. `DataSource.train_val` never touches the
+Splits follow the paper: validation = the last val_size images of the training file (5,000 for
+MNIST), test = the test file; a search also holds out the recheck_size images before validation
+(`DataSource.recheck`), and trains on the rest. `DataSource.train_val` never touches the
 test files' pixels; only `DataSource.test` (called by confirmation) reads them.
 """
 from __future__ import annotations
@@ -52,19 +53,35 @@ class DataSource:
     name: str
     files: dict[str, Path]  # keys of IDX_FILES, or {"npz": path}
 
-    def train_val(self, val_size: int = 5000, train_subset: int | None = None) -> tuple[Split, Split]:
+    def train_val(self, val_size: int = 5000, train_subset: int | None = None,
+                  holdout: int = 0) -> tuple[Split, Split]:
+        """(train, validation): validation is the last `val_size` images of the training file;
+        train the images before them, less the `holdout` images just before validation (the
+        recheck split, see `recheck`), cut to the first `train_subset` if given."""
         x, y = self._read("x_train"), self._read("y_train")
         _check_pair(x, y, self._where("x_train"), self._where("y_train"))
         if not 0 < val_size < len(x):
             raise UsageError(f"--val-size {val_size} does not fit {len(x)} training images; "
                              f"use a value between 1 and {len(x) - 1}")
-        train = Split(x[:-val_size], y[:-val_size])
+        if not 0 <= holdout < len(x) - val_size:
+            raise UsageError(f"--recheck-size {holdout} does not fit {len(x)} training images "
+                             f"with --val-size {val_size}; use a value between 0 and "
+                             f"{len(x) - val_size - 1}")
+        end = len(x) - val_size - holdout
+        train = Split(x[:end], y[:end])
         if train_subset is not None:
             if not 0 < train_subset:
                 raise UsageError(f"--train-subset {train_subset} must be positive; "
                                  f"use a value between 1 and {len(train.x)}")
             train = Split(train.x[:train_subset], train.y[:train_subset])
         return train, Split(x[-val_size:], y[-val_size:])
+
+    def recheck(self, val_size: int, size: int) -> Split:
+        """The `size` training-file images just before the validation images: held out of the
+        search, read only to recheck candidates with fresh seeds before the test split is read."""
+        x, y = self._read("x_train"), self._read("y_train")
+        end = len(x) - val_size
+        return Split(x[end - size:end], y[end - size:end])
 
     def test(self) -> Split:
         x, y = self._read("x_test"), self._read("y_test")

@@ -14,6 +14,9 @@ from trackers import resolve_tracking_uri
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
 SAMPLERS = ("tpe", "nsga2", "random")
+# "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
+# "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
+STRATEGIES = ("smallest", "front")
 BUDGET_FIELDS = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
                  "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
 
@@ -30,8 +33,11 @@ class SearchSettings:
     seeds: int = 3
     epochs: int = 5
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-2
+    schedule: str = "cosine"
     min_accuracy: float = 0.95
+    confidence: float = 0.95  # one-sided: the validation margin (see validation_floor)
+    recheck_size: int = 5000  # training-file images held out to recheck candidates
     max_params: int | None = None
     max_flash_bytes: int | None = None
     max_ram_bytes: int | None = None
@@ -39,6 +45,7 @@ class SearchSettings:
     device: str | None = None
     size_objective: str = "params"
     sampler: str = "tpe"
+    strategy: str = "smallest"
     early_stopping: bool = True  # racing over seeds + per-epoch stopping (search/_stopping.py)
     focus: bool = False  # search/_focus.py: only configurations below the smallest feasible
     seed: int = 0
@@ -56,6 +63,14 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_accuracy <= 1.0:
             _bad("min-accuracy", self.min_accuracy, "use a fraction between 0 and 1, e.g. 0.95")
+        if not 0.5 <= self.confidence < 1.0:
+            _bad("confidence", self.confidence, "use a probability in [0.5, 1), e.g. 0.95 (0.5 "
+                 "means no margin)")
+        if self.recheck_size < 0:
+            _bad("recheck-size", self.recheck_size, "use 0 (confirm on the test split directly) "
+                 "or more images, e.g. 5000")
+        if self.strategy not in STRATEGIES:
+            _bad("strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}")
         for name in ("trials", "cpus_per_trial", "confirm_candidates", "val_size"):
             if getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more")
@@ -99,7 +114,20 @@ class SearchSettings:
     def recipe(self) -> Recipe:
         """How every trial trains (spaces.Recipe checks the values)."""
         return Recipe(epochs=self.epochs, batch_size=self.batch_size,
-                      learning_rate=self.learning_rate)
+                      learning_rate=self.learning_rate, schedule=self.schedule)
+
+    @property
+    def validation_floor(self) -> float:
+        """What a worst-case validation accuracy must reach to count as feasible: the floor plus
+        a one-sided binomial margin z * sqrt(f (1 - f) / n) for n validation images at the floor f
+        and z of `confidence` (0.0051 at 0.95 on 5,000 images). An accuracy measured on n
+        images scatters by that much; the margin keeps lucky models out of the candidates."""
+        return self.min_accuracy + margin(self.min_accuracy, self.val_size, self.confidence)
+
+    @property
+    def recheck_floor(self) -> float:
+        """The same rule on the recheck split."""
+        return self.min_accuracy + margin(self.min_accuracy, self.recheck_size, self.confidence)
 
     @cached_property
     def device_profile(self) -> DeviceProfile | None:
@@ -144,6 +172,15 @@ class SearchSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def margin(floor: float, images: int, confidence: float) -> float:
+    """One-sided binomial margin of an accuracy near `floor` measured on `images` images."""
+    from statistics import NormalDist
+
+    if images < 1:
+        return 0.0
+    return NormalDist().inv_cdf(confidence) * (floor * (1.0 - floor) / images) ** 0.5
 
 
 def redact(uri: str) -> str:

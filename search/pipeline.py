@@ -45,7 +45,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     if s.ray_address and not ray_address_reachable(s.ray_address):
         raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
                          "first (ray start --head) or leave the flag out for a local Ray")
-    train, val = source.train_val(s.val_size, s.train_subset)
+    train, val = source.train_val(s.val_size, s.train_subset, holdout=s.recheck_size)
     with storage_lock(s) as exclusive:
         with creation_lock(s.storage):
             ctx = _open(s, space, train, val)
@@ -135,7 +135,7 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
         data_refs = (executor.put(train), executor.put(val))
         run_trials(planner_class(s)(ctx, ctx.peers), executor, records, data_refs, progress)
         points = trial_points(ctx)
-        candidates = feasible_candidates(points, s.min_accuracy)
+        candidates = feasible_candidates(points, s.validation_floor)
         with mutex(ctx.peers):  # a second driver of the study then reuses our confirmations
             chosen_point, confirmations, record = confirm_candidates(
                 ctx, executor, records, data_refs, source, candidates, progress)
@@ -152,7 +152,8 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
             seeds=record["seeds"], val_accuracies=record["val_accuracies"],
             test_accuracies=record["test_accuracies"],
             worst_case_val_accuracy=min(record["val_accuracies"]),
-            worst_case_test_accuracy=min(record["test_accuracies"]))
+            worst_case_test_accuracy=min(record["test_accuracies"]),
+            recheck_accuracies=record.get("recheck_accuracies") or [])
         with mutex(ctx.peers):
             registry = _register(ctx, records, chosen, record)
     pending = records.pending(ctx.study)
@@ -162,7 +163,7 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
                             "answers to write them")
     return SearchResult(
         study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
-        chosen=chosen, confirmations=confirmations,
+        selection=_selection(s), chosen=chosen, confirmations=confirmations,
         front=_front(ctx, points),
         baseline=_baseline(ctx, chosen),
         mlflow=_mlflow_info(ctx, records.tracker) | registry,
@@ -176,7 +177,8 @@ def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:
                                                               TrialState.PRUNED))
     return SearchResult(
         study=_study_info(ctx), floor=ctx.settings.min_accuracy,
-        size_objective=ctx.settings.size_objective, chosen=None, confirmations=[],
+        size_objective=ctx.settings.size_objective, selection=_selection(ctx.settings),
+        chosen=None, confirmations=[],
         front=_front(ctx, points), baseline=_baseline(ctx, None),
         mlflow=_mlflow_info(ctx, tracker) | {"registered_model_name": None,
                                               "registered_model_version": None},
@@ -184,8 +186,24 @@ def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:
                 "same command again to resume")
 
 
+def _selection(s: SearchSettings) -> dict[str, Any]:
+    """The selection rule with its numbers, for result.json (README "How a search works")."""
+    return {"strategy": s.strategy, "confidence": s.confidence,
+            "val_size": s.val_size, "validation_floor": round(s.validation_floor, 6),
+            "recheck_size": s.recheck_size,
+            "recheck_floor": round(s.recheck_floor, 6) if s.recheck_size else None,
+            "confirm_candidates": s.confirm_candidates,
+            "rule": "feasible on validation: worst seed >= validation_floor; candidates smallest "
+                    "first, retrained with fresh seeds; the first whose worst seed on the recheck "
+                    "split >= recheck_floor is the pick; the test split is read once, for the "
+                    "pick" if s.recheck_size else
+                    "feasible on validation: worst seed >= validation_floor; candidates smallest "
+                    "first, retrained with fresh seeds on the test split; the first that holds "
+                    "the floor is chosen"}
+
+
 def _front(ctx: StudyContext, points: list) -> list[FrontPoint]:
-    floor = ctx.settings.min_accuracy
+    floor = ctx.settings.validation_floor
     return [FrontPoint(p.number, p.summary, p.params, p.size, p.worst_case_val_accuracy,
                        p.worst_case_val_accuracy >= floor) for p in pareto_front(points)]
 
@@ -250,8 +268,16 @@ def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmatio
     reached = (f"best worst-case validation accuracy reached: {best.worst_case_val_accuracy:.4f} "
                f"(trial {best.number} {best.summary}, {best.params:,} params)" if best
                else "no trial completed within the budgets")
-    failed = (f"; {len(confirmations)} candidate(s) held the floor on validation but not on the "
-              "test split" if confirmations else "")
+    picked = next((c for c in confirmations if c.recheck_passed), None)
+    if picked is not None:
+        failed = (f"; trial {picked.trial_number} {picked.summary} held the recheck split but "
+                  f"reached {picked.worst_case_test_accuracy:.4f} worst case on the test split, "
+                  "so nothing is registered (trying another candidate on test would select on "
+                  "it)")
+    else:
+        failed = (f"; {len(confirmations)} candidate(s) held the floor on validation but not on "
+                  f"the {'recheck' if s.recheck_size else 'test'} split"
+                  if confirmations else "")
     return f"no configuration met the floor {s.min_accuracy}{failed}; {reached}. {notes}".strip()
 
 

@@ -40,6 +40,16 @@ class Sampler(str, Enum):
     random = "random"
 
 
+class Strategy(str, Enum):
+    smallest = "smallest"
+    front = "front"
+
+
+class Schedule(str, Enum):
+    cosine = "cosine"
+    constant = "constant"
+
+
 Opt = Optional
 DATA = "Data"
 SEARCH = "Search"
@@ -74,8 +84,17 @@ def search(
     epochs: Annotated[Opt[int], typer.Option(help="[default: 5]", rich_help_panel=SEARCH)] = None,
     batch_size: Annotated[Opt[int], typer.Option(help="[default: 128]",
                                                  rich_help_panel=SEARCH)] = None,
-    learning_rate: Annotated[Opt[float], typer.Option(help="Adam learning rate [default: 0.001].",
+    learning_rate: Annotated[Opt[float], typer.Option(help="Adam's peak learning rate "
+                                                      "[default: 0.01].",
                                                       rich_help_panel=SEARCH)] = None,
+    schedule: Annotated[Opt[Schedule], typer.Option(help="Learning-rate schedule: cosine decay "
+                                                    "to 0 over all epochs, or constant "
+                                                    "[default: cosine].",
+                                                    rich_help_panel=SEARCH)] = None,
+    strategy: Annotated[Opt[Strategy], typer.Option(help="smallest: the smallest model that "
+                                                    "holds the floor; front: the whole "
+                                                    "accuracy/size front [default: smallest].",
+                                                    rich_help_panel=SEARCH)] = None,
     sampler: Annotated[Opt[Sampler], typer.Option(help="[default: tpe]",
                                                   rich_help_panel=SEARCH)] = None,
     seed: Annotated[Opt[int], typer.Option(help="Sampler and training seed base [default: 0].",
@@ -84,8 +103,8 @@ def search(
         "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
         "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
     focus: Annotated[Opt[bool], typer.Option(
-        "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
-        "smallest feasible one found so far (see README; try with --confirm-candidates 10) "
+        "--focus/--no-focus", help="With --strategy front: spend the budget on new "
+        "configurations smaller than the smallest feasible one found so far (see README) "
         "[default: off].", rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
@@ -102,7 +121,18 @@ def search(
                                              "not given above.", rich_help_panel=BUDGETS)] = None,
     size_objective: Annotated[Opt[SizeObjective], typer.Option(help="[default: params]",
                                                                rich_help_panel=BUDGETS)] = None,
-    confirm_candidates: Annotated[Opt[int], typer.Option(help="[default: 3]",
+    confidence: Annotated[Opt[float], typer.Option(help="One-sided confidence of the margin a "
+                                                   "worst case must clear above the floor on "
+                                                   "validation and recheck (0.5: none) "
+                                                   "[default: 0.95].",
+                                                   rich_help_panel=BUDGETS)] = None,
+    recheck_size: Annotated[Opt[int], typer.Option(help="Training-file images held out to "
+                                                   "recheck candidates with fresh seeds before "
+                                                   "the test split is read (0: confirm on test "
+                                                   "directly) [default: 5000].",
+                                                   rich_help_panel=DATA)] = None,
+    confirm_candidates: Annotated[Opt[int], typer.Option(help="Candidates rechecked, smallest "
+                                                         "first [default: 3].",
                                                          rich_help_panel=BUDGETS)] = None,
     study_name: Annotated[Opt[str], typer.Option(help="[default: slimtune-<dataset>]",
                                                  rich_help_panel=RUN)] = None,

@@ -2,14 +2,19 @@
 
 Formulas (batch 1, the layer order of `spaces.build_model`):
 - padding: a block's padding ('same' or 'valid') applies to its convolution and its pooling.
-- params: conv k*k*c_in*f + f; dense n_in*n_out + n_out. Equals Keras ``count_params()``.
+- params: conv k*k*c_in*f + f; separable conv k*k*c_in (depthwise) + c_in*f + f (pointwise and
+  its bias); dense n_in*n_out + n_out. These are *deployed* parameters: BatchNorm (CNNConfig
+  .batch_norm) folds into the convolution before it at export (`spaces.deployed_model`), so it
+  adds nothing. Equals Keras ``count_params()`` of the deployed model.
 - weight_bytes_fp32 = 4 * params.
 - weight_bytes_int8 = 1 byte per weight + 4 bytes per bias (int32 biases, as in TFLite full-integer
   quantization; per-tensor scales and zero points are not counted).
 - peak_activation_bytes_{fp32,int8}: the largest (input + output) activation element count over the
   layers (conv, pool, flatten/global-average-pool, dense) times 4 or 1 bytes. Dropout is a no-op at
   inference and is not a layer here.
-- macs: multiply-accumulates of conv (H_out*W_out*k*k*c_in*f) and dense (n_in*n_out) layers; pooling
+- a separable convolution is two layers (depthwise to c_in maps, then 1 x 1 to f) for the peak.
+- macs: multiply-accumulates of conv (H_out*W_out*k*k*c_in*f; separable H_out*W_out*(k*k*c_in +
+  c_in*f)) and dense (n_in*n_out) layers; pooling
   and global averaging do comparisons/additions only and are not counted.
 """
 from __future__ import annotations
@@ -53,10 +58,17 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
             height, width = height - k + 1, width - k + 1
             if height < 1 or width < 1:
                 raise ValueError(f"kernel_size {k} with padding 'valid' does not fit the feature map")
-        layer(in_elements, height * width * block.filters)
-        weights += k * k * channels * block.filters
+        pixels = height * width
+        if block.separable:
+            layer(in_elements, pixels * channels)
+            layer(pixels * channels, pixels * block.filters)
+            weights += k * k * channels + channels * block.filters
+            macs += pixels * (k * k * channels + channels * block.filters)
+        else:
+            layer(in_elements, pixels * block.filters)
+            weights += k * k * channels * block.filters
+            macs += pixels * k * k * channels * block.filters
         biases += block.filters
-        macs += height * width * k * k * channels * block.filters
         channels = block.filters
         if block.pool > 1:
             in_elements = height * width * channels

@@ -10,6 +10,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # "auto": mixed_bfloat16 on a CPU with bfloat16 units, float32 elsewhere (decided by the trainer,
 # which records the precision it used per trial).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# "cosine": the learning rate decays from its peak to 0 along a half cosine over all the steps
+# of the recipe (Loshchilov & Hutter, SGDR); "constant": it stays at its peak.
+SCHEDULES = ("cosine", "constant")
 
 
 class RecipeError(ValueError):
@@ -30,6 +33,7 @@ class Recipe:
     learning_rate: float = 1e-3
     optimizer: str = "adam"
     precision: str = "auto"
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size"):
@@ -42,8 +46,22 @@ class Recipe:
             raise RecipeError("learning_rate", rate, "use a positive number such as 0.001")
         if self.optimizer not in OPTIMIZERS:
             raise RecipeError("optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise RecipeError("schedule", self.schedule, f"use one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise RecipeError("precision", self.precision, f"use one of {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def make_optimizer(self, steps_per_epoch: int) -> Any:
+        """A new Keras optimizer of this recipe for `steps_per_epoch` steps per epoch, its learning
+        rate following `schedule` (imports Keras)."""
+        import keras
+
+        rate: Any = self.learning_rate
+        if self.schedule == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(
+                self.learning_rate, decay_steps=self.epochs * steps_per_epoch)
+        return keras.optimizers.get({"class_name": self.optimizer,
+                                     "config": {"learning_rate": rate}})

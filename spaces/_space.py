@@ -28,13 +28,16 @@ class Suggester(Protocol):
 @dataclass(frozen=True)
 class SearchSpace:
     """Ranges are inclusive (low, high) pairs sampled on a log scale where marked; the rest are
-    choices. ``pool`` 1 means no pooling; ``dense_optional`` adds "no hidden layer" to dense_units."""
+    choices. ``pool`` 1 means no pooling; ``dense_optional`` adds "no hidden layer" to dense_units.
+    ``separable`` (per block) and ``batch_norm`` (per network) are choices of true/false."""
 
     blocks: tuple[int, int] = (1, 3)
     kernel_size: tuple[int, ...] = KERNEL_SIZES
     filters: tuple[int, int] = (1, 64)  # log scale
     pool: tuple[int, ...] = POOL_SIZES
     padding: tuple[str, ...] = ("same",)
+    separable: tuple[bool, ...] = (False,)
+    batch_norm: tuple[bool, ...] = (False,)
     head: tuple[str, ...] = HEADS
     dense_units: tuple[int, int] = (8, 1024)  # log scale
     dense_optional: bool = True
@@ -46,6 +49,8 @@ class SearchSpace:
         _check_range(self, "filters", 1, 1024)
         _check_choices(self, "pool", POOL_SIZES)
         _check_choices(self, "padding", PADDINGS)
+        _check_flags(self, "separable")
+        _check_flags(self, "batch_norm")
         _check_choices(self, "head", HEADS)
         _check_range(self, "dense_units", 1, 65536)
         if not isinstance(self.dense_optional, bool):
@@ -100,21 +105,24 @@ class SearchSpace:
             ConvBlock(kernel_size=_choice(trial, f"kernel_size_{i}", self.kernel_size),
                       filters=_int(trial, f"filters_{i}", self.filters, log=True),
                       pool=_choice(trial, f"pool_{i}", self.pool),
-                      padding=_choice(trial, f"padding_{i}", self.padding))
+                      padding=_choice(trial, f"padding_{i}", self.padding),
+                      separable=_choice(trial, f"separable_{i}", self.separable))
             for i in range(n_blocks))
+        batch_norm = _choice(trial, "batch_norm", self.batch_norm)
         head = _choice(trial, "head", self.head)
         has_dense = _choice(trial, "hidden_dense", (False, True) if self.dense_optional else (True,))
         dense_units = _int(trial, "dense_units", self.dense_units, log=True) if has_dense else 0
         dropout = _choice(trial, "dropout", self.dropout) if has_dense else 0.0
-        return CNNConfig(blocks=blocks, head=head, dense_units=dense_units, dropout=float(dropout))
+        return CNNConfig(blocks=blocks, head=head, dense_units=dense_units, dropout=float(dropout),
+                         batch_norm=batch_norm)
 
     def contains(self, config: CNNConfig) -> bool:
         """Whether `config` is a point of this space."""
         return (self.blocks[0] <= len(config.blocks) <= self.blocks[1]
                 and all(b.kernel_size in self.kernel_size and b.pool in self.pool
-                        and b.padding in self.padding
+                        and b.padding in self.padding and b.separable in self.separable
                         and self.filters[0] <= b.filters <= self.filters[1] for b in config.blocks)
-                and config.head in self.head
+                and config.head in self.head and config.batch_norm in self.batch_norm
                 and ((config.dense_units == 0 and self.dense_optional)
                      or (self.dense_units[0] <= config.dense_units <= self.dense_units[1]
                          and config.dropout in self.dropout)))
@@ -159,3 +167,10 @@ def _check_choices(space: SearchSpace, key: str, allowed: tuple[Any, ...]) -> No
         shown = bad[0] if bad else "[]"
         raise SpaceError(f"space key {key!r} = {shown!r}: expected one or more of "
                          f"{list(allowed)}; fix the value in the space TOML")
+
+
+def _check_flags(space: SearchSpace, key: str) -> None:
+    values = getattr(space, key)
+    if not values or any(not isinstance(v, bool) for v in values):
+        raise SpaceError(f"space key {key!r} = {list(values)!r}: expected true, false or "
+                         "[false, true]; fix the value in the space TOML")

@@ -1,5 +1,12 @@
-"""Confirmation: retrain the smallest feasible candidates with fresh seeds and read the test split
-(its only use). The first candidate whose worst-case test accuracy holds the floor is chosen."""
+"""Confirmation: the smallest feasible candidates are retrained with fresh seeds and rechecked on
+the held-out recheck split (training-file images the search never saw); the first whose worst
+case holds the recheck floor (the floor plus its binomial margin) is the pick, and only then is
+the test split read, once, for the pick's models. A pick below the floor on test is reported, not
+registered, and no other candidate is tried on test: that would be selecting on the test split.
+
+With --recheck-size 0 there is no recheck split: candidates are confirmed on the test split
+directly and the first that holds is chosen (the rule before the recheck split existed).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +17,7 @@ from search.analysis._result import Confirmation
 from search.analysis.pareto import TrialPoint
 from search.execution import Executor, TrialError
 from search.study import StudyContext, TrialRecords
-from search.training import SeedsOutcome
+from search.training import SeedsOutcome, saved_model_accuracy
 from trackers import seed_metrics, write_bytes_atomic
 
 CONFIRMATION_ATTR_PREFIX = "slimtune.confirmation."  # + summary: a study user attribute
@@ -24,53 +31,79 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
 
     Confirmations are stored in the study, so a resumed search does not retrain them.
     """
-    test_ref = None
+    s = ctx.settings
+    recheck = s.recheck_size > 0
+    held_out_ref = None
     confirmations = []
-    for point in candidates[:ctx.settings.confirm_candidates]:
+    for point in candidates[:s.confirm_candidates]:
         record = ctx.study.user_attrs.get(CONFIRMATION_ATTR_PREFIX + point.summary)
-        if record is None or record["seeds"] != ctx.confirm_seeds:
-            if test_ref is None:
-                test_ref = executor.put(source.test())
+        if record is None or record["seeds"] != ctx.confirm_seeds \
+                or record.get("recheck_size", 0) != s.recheck_size:
+            if held_out_ref is None:
+                held_out_ref = executor.put(source.recheck(s.val_size, s.recheck_size)
+                                            if recheck else source.test())
+            where = f"the {s.recheck_size:,}-image recheck split" if recheck else "the test split"
             progress.note(f"confirming trial {point.number} {point.summary} with fresh seeds "
-                          f"{ctx.confirm_seeds} on the test split")
-            record = _retrain(ctx, executor, records, data_refs, test_ref, point)
+                          f"{ctx.confirm_seeds} on {where}")
+            record = _retrain(ctx, executor, records, data_refs, held_out_ref, point)
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
-        if record.get("passed") and not record.get("run_id"):
+        if recheck and record.get("recheck_passed") and "test_accuracies" not in record:
+            progress.note(f"  worst-case recheck accuracy {min(record['recheck_accuracies']):.4f}"
+                          f" >= {s.recheck_floor:.4f}: the pick; reading the test split once")
+            record = _test_pick(ctx, records, source, point, record)
+        if record.get("test_accuracies") is not None and not record.get("run_id"):
             record = log_confirmation(ctx, records, point, record)
-        confirmation = Confirmation(
-            trial_number=point.number, summary=point.summary, params=point.params,
-            seeds=record["seeds"], val_accuracies=record["val_accuracies"],
-            test_accuracies=record["test_accuracies"],
-            worst_case_test_accuracy=min(record["test_accuracies"], default=0.0),
-            passed=record["passed"])
+        confirmation = _confirmation(point, record)
         confirmations.append(confirmation)
-        progress.note(f"  worst-case test accuracy {confirmation.worst_case_test_accuracy:.4f}: "
-                      f"{'holds' if confirmation.passed else 'below'} the floor "
-                      f"{ctx.settings.min_accuracy}")
-        if confirmation.passed:
+        progress.note(_verdict(ctx, confirmation))
+        if recheck and confirmation.recheck_passed:
+            # The pick is final: a miss on test is reported, never replaced by a later candidate.
+            return (point if confirmation.passed else None), confirmations, \
+                (record if confirmation.passed else {})
+        if not recheck and confirmation.passed:
             return point, confirmations, record
     return None, confirmations, {}
 
 
 def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
-             data_refs: tuple[Any, Any], test_ref: Any, point: TrialPoint) -> dict[str, Any]:
-    # One task per seed, so the confirmation uses every worker.
+             data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint) -> dict[str, Any]:
+    """Train the candidate once per fresh seed (one task each, so it uses every worker) and
+    measure it on the held-out split: the recheck split, or the test split without one."""
+    s = ctx.settings
     refs = [executor.submit(point.config, data_refs[0], data_refs[1], ctx.recipe, [seed],
-                            test=test_ref) for seed in ctx.confirm_seeds]
+                            test=held_out_ref) for seed in ctx.confirm_seeds]
+    base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None}
     try:
         outcomes: list[SeedsOutcome] = [executor.result(ref) for ref in refs]
     except TrialError as exc:
-        return {"seeds": ctx.confirm_seeds, "val_accuracies": [], "test_accuracies": [],
-                "passed": False, "error": str(exc)[:500]}
+        return base | {"val_accuracies": [], "recheck_accuracies": [], "recheck_passed": False,
+                       "test_accuracies": [], "passed": False, "error": str(exc)[:500]}
     val = [o.val_accuracies[0] for o in outcomes]
-    test = [o.test_accuracies[0] for o in outcomes]
+    held_out = [o.test_accuracies[0] for o in outcomes]
     median = sorted(range(len(outcomes)), key=lambda i: val[i])[(len(outcomes) - 1) // 2]
-    record = {"seeds": ctx.confirm_seeds, "val_accuracies": val, "test_accuracies": test,
-              "passed": min(test) >= ctx.settings.min_accuracy, "run_id": None,
-              "median_seed": ctx.confirm_seeds[median]}
-    # Spooled first: the run may have to wait for MLflow (see search/_records.py).
-    write_bytes_atomic(_spooled_model(records, point.summary), outcomes[median].model_keras)
+    record = base | {"val_accuracies": val, "median_seed": ctx.confirm_seeds[median]}
+    # Spooled first: the run may have to wait for MLflow (see search/study/_records.py); with a
+    # recheck every seed's model is kept, for the test split if this candidate becomes the pick.
+    for seed, outcome in zip(ctx.confirm_seeds, outcomes):
+        write_bytes_atomic(_spooled_model(records, point.summary, seed), outcome.model_keras)
+    if s.recheck_size:
+        return record | {"recheck_accuracies": held_out,
+                         "recheck_passed": min(held_out) >= s.recheck_floor}
+    record |= {"recheck_accuracies": [], "recheck_passed": None, "test_accuracies": held_out,
+               "passed": min(held_out) >= s.min_accuracy}
     return log_confirmation(ctx, records, point, record)
+
+
+def _test_pick(ctx: StudyContext, records: TrialRecords, source: DataSource, point: TrialPoint,
+               record: dict[str, Any]) -> dict[str, Any]:
+    """The test split, read once: each seed's spooled model of the pick measured on it."""
+    test = source.test()
+    accuracies = [saved_model_accuracy(_spooled_model(records, point.summary, seed).read_bytes(),
+                                       test) for seed in record["seeds"]]
+    record = record | {"test_accuracies": accuracies,
+                       "passed": min(accuracies) >= ctx.settings.min_accuracy}
+    ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
+    return record
 
 
 def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint,
@@ -78,24 +111,54 @@ def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint
     """Write the confirmation's child run (with the spooled median model); the record gains its
     run id, or keeps None while MLflow is unreachable."""
     trial_number, summary = point.number, point.summary
-    seeds, val, test = record["seeds"], record["val_accuracies"], record["test_accuracies"]
-    metrics = seed_metrics("val", seeds, val) | seed_metrics("test", seeds, test)
-    metrics |= {"worst_case_val_accuracy": min(val), "worst_case_test_accuracy": min(test),
-                "params": point.params}
-    model_path = _spooled_model(records, summary)
+    seeds, val = record["seeds"], record["val_accuracies"]
+    test, recheck = record.get("test_accuracies") or [], record.get("recheck_accuracies") or []
+    metrics = seed_metrics("val", seeds, val) | {"worst_case_val_accuracy": min(val),
+                                                 "params": point.params}
+    if recheck:
+        metrics |= seed_metrics("recheck", seeds, recheck) | {
+            "worst_case_recheck_accuracy": min(recheck)}
+    if test:
+        metrics |= seed_metrics("test", seeds, test) | {"worst_case_test_accuracy": min(test)}
+    model_path = _spooled_model(records, summary, record["median_seed"])
     logged = records.attempt(lambda: records.tracker.log_confirmation(
         f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number},
         metrics, {"study": ctx.settings.study_name, "trial_number": str(trial_number),
-                  "summary": summary, "passed": str(record["passed"]).lower(),
+                  "summary": summary, "passed": str(bool(record.get("passed"))).lower(),
                   "floor": str(ctx.settings.min_accuracy)},
         model_path.read_bytes()))
     if logged is None:
         return record
-    model_path.unlink(missing_ok=True)
+    for seed in seeds:
+        _spooled_model(records, summary, seed).unlink(missing_ok=True)
     record = record | {"run_id": logged[0]}
     ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + summary, record)
     return record
 
 
-def _spooled_model(records: TrialRecords, summary: str) -> Any:
-    return records.spool / f"confirm-{summary.replace('|', '_')}.keras"
+def _confirmation(point: TrialPoint, record: dict[str, Any]) -> Confirmation:
+    test = record.get("test_accuracies")
+    return Confirmation(
+        trial_number=point.number, summary=point.summary, params=point.params,
+        seeds=record["seeds"], val_accuracies=record["val_accuracies"],
+        recheck_accuracies=record.get("recheck_accuracies") or [],
+        recheck_passed=record.get("recheck_passed"),
+        test_accuracies=test or [],
+        worst_case_test_accuracy=min(test) if test else None,
+        passed=bool(record.get("passed")))
+
+
+def _verdict(ctx: StudyContext, confirmation: Confirmation) -> str:
+    s = ctx.settings
+    parts = []
+    if confirmation.recheck_accuracies:
+        parts.append(f"worst-case recheck accuracy {min(confirmation.recheck_accuracies):.4f} "
+                     f"{'>=' if confirmation.recheck_passed else '<'} {s.recheck_floor:.4f}")
+    if confirmation.worst_case_test_accuracy is not None:
+        parts.append(f"worst-case test accuracy {confirmation.worst_case_test_accuracy:.4f}: "
+                     f"{'holds' if confirmation.passed else 'below'} the floor {s.min_accuracy}")
+    return "  " + ("; ".join(parts) or "not trained: " + str(confirmation.summary))
+
+
+def _spooled_model(records: TrialRecords, summary: str, seed: int) -> Any:
+    return records.spool / f"confirm-{summary.replace('|', '_')}-seed{seed}.keras"

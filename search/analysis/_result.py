@@ -28,19 +28,23 @@ class Chosen:
     test_accuracies: list[float]
     worst_case_val_accuracy: float
     worst_case_test_accuracy: float
+    recheck_accuracies: list[float]  # empty with --recheck-size 0
 
 
 @dataclass(frozen=True)
 class Confirmation:
-    """One candidate's confirmation on the test split, whether it passed or not."""
+    """One candidate's confirmation with fresh seeds: its recheck (None without a recheck split)
+    and, for the pick only, the test split; `passed`: it holds the floor on test."""
 
     trial_number: int
     summary: str
     params: int
     seeds: list[int]
     val_accuracies: list[float]
-    test_accuracies: list[float]
-    worst_case_test_accuracy: float
+    recheck_accuracies: list[float]
+    recheck_passed: bool | None
+    test_accuracies: list[float]  # empty: the test split was not read for this candidate
+    worst_case_test_accuracy: float | None
     passed: bool
 
 
@@ -59,6 +63,7 @@ class SearchResult:
     study: StudyInfo
     floor: float
     size_objective: str
+    selection: dict[str, Any]  # the rule: margins, floors on validation and recheck, sizes
     chosen: Chosen | None
     confirmations: list[Confirmation]
     front: list[FrontPoint]

@@ -12,6 +12,7 @@ _EXPORTS = {
     "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
     "identity": "search.study._open",
     "Planner": "search.study._planner", "FocusPlanner": "search.study._planner",
+    "SmallestPlanner": "search.study._planner", "SizeSampler": "search.study._smallest",
     "Proposal": "search.study._planner", "planner_class": "search.study._planner",
     "frozen_trial": "search.study._planner",
     "FocusedSampler": "search.study._focus", "FOCUS_REASON": "search.study._focus",

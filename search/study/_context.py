@@ -47,7 +47,7 @@ def holds_floor_and_budgets(settings: SearchSettings, trial: FrozenTrial) -> boo
     """Whether a completed trial is feasible under today's floor and budgets (what the Pareto
     analyzer accepts; the constraints stored with it hold the settings of its own invocation)."""
     fp = Footprint(**trial.user_attrs["footprint"])
-    return trial.values[0] >= settings.min_accuracy and all(
+    return trial.values[0] >= settings.validation_floor and all(
         v <= 0 for v in budget_violations(settings, fp).values())
 
 
@@ -67,7 +67,7 @@ def set_constraints(ctx: StudyContext, trial: optuna.Trial, worst_val: float | N
                     fp: Footprint) -> None:
     """Optuna constraints (<= 0 is feasible): the accuracy floor and each budget."""
     if worst_val is not None:
-        trial.set_constraint("accuracy_floor", ctx.settings.min_accuracy - worst_val)
+        trial.set_constraint("accuracy_floor", ctx.settings.validation_floor - worst_val)
     for name, over in budget_violations(ctx.settings, fp).items():
         trial.set_constraint(name, over)
 

@@ -49,6 +49,7 @@ def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
              input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
     """What must not change when a study is resumed, or its trials would not be comparable."""
     return {"dataset": settings.dataset_name, "train_subset": settings.train_subset,
+            "recheck_size": settings.recheck_size,
             "val_size": settings.val_size, "seeds": settings.seeds, "seed": settings.seed,
             "recipe": recipe.to_dict(), "space": space.to_dict(),
             "size_objective": settings.size_objective, "input_shape": list(input_shape),

@@ -5,8 +5,9 @@ Why they are needed:
 - heartbeats: the driver asks and tells trials itself (no `study.optimize`), so it records the
   trials' heartbeats and re-queues orphans through the storage, as `optimize` does internally;
 - trial ids: storage calls take the trial id, which `Trial`/`FrozenTrial` keep private;
-- the focus view: samplers read trials through `Study._get_trials`, so a view of the study that
-  marks trials for the sampler must provide that method.
+- the focus and size views: samplers read trials through `Study._get_trials` and ask
+  `Study._is_multi_objective`, so a view of the study that shows the sampler other values or
+  constraints must provide those methods.
 """
 from __future__ import annotations
 
@@ -95,3 +96,54 @@ class FocusedView:
             focused.set_constraint("focus", trial.values[1] - self._cap)
             self._focused[trial.number] = focused
         return self._focused[trial.number]
+
+
+class SizeView:
+    """`study` as a single-objective sampler sees it: minimise the size objective (the second
+    value) under the trials' constraints (the accuracy floor among them). Completed trials carry
+    [size] as their only value; TPE then ranks feasible trials by size and infeasible ones by how
+    far they miss, so its "good" group is the smallest feasible trials. Reads only."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+        self._sized: dict[int, FrozenTrial] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    @property
+    def directions(self) -> list[optuna.study.StudyDirection]:
+        return [optuna.study.StudyDirection.MINIMIZE]
+
+    @property
+    def direction(self) -> optuna.study.StudyDirection:
+        return optuna.study.StudyDirection.MINIMIZE
+
+    def _is_multi_objective(self) -> bool:
+        return False
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        return [self._size(t) for t in self._study._get_trials(
+            deepcopy=deepcopy, states=states, use_cache=use_cache)]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return [self._size(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        raise AttributeError("SizeView has no best trial: samplers do not need one")
+
+    def _size(self, trial: FrozenTrial) -> FrozenTrial:
+        if trial.state != TrialState.COMPLETE or trial.values is None or len(trial.values) != 2:
+            return trial
+        cached = self._sized.get(trial.number)
+        if cached is None or cached.state != trial.state:
+            cached = copy.copy(trial)  # the study's own copy must stay as stored
+            cached.values = [trial.values[1]]
+            self._sized[trial.number] = cached
+        return cached

@@ -5,7 +5,7 @@ A `Proposal` is either decided without training (cannot be built, over a budget,
 duplicate whose results are reused: its outcome is already told to Optuna) or a training to run,
 with the options the trainer needs (the racing threshold). The trained outcome comes back through
 `tell_trained` / `tell_failed` / `tell_abandoned`. A new search strategy is a new planner (see
-`FocusPlanner`), chosen by `planner_class`.
+`SmallestPlanner`, the default, and `FocusPlanner`), chosen by `planner_class`.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from search.study._context import (StudyContext, budget_violations, footprint_of
 from search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
 from search.study._open import base_sampler
 from search.study._peers import Peers
+from search.study._smallest import SizeSampler
 from search.training import SeedsOutcome, required_accuracy
 from spaces import CNNConfig, Footprint, SearchSpace, footprint
 
@@ -187,7 +188,8 @@ class Planner:
     def _required(self, fp: Footprint) -> float:
         completed = [(t.values[1], t.values[0]) for t in self.ctx.study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE,))]
-        return required_accuracy(self.ctx.settings.min_accuracy, self.ctx.size_of(fp), completed)
+        return required_accuracy(self.ctx.settings.validation_floor, self.ctx.size_of(fp),
+                                 completed)
 
 
 class FocusPlanner(Planner):
@@ -224,9 +226,27 @@ class FocusPlanner(Planner):
         return True
 
 
+class SmallestPlanner(Planner):
+    """--strategy smallest (search/study/_smallest.py): the sampler minimises size under the
+    accuracy floor. A trial races against the floor (with its validation margin) alone: whether
+    a feasible trial is dominated on the front does not matter to this goal, and a trial stopped
+    early is then exactly an infeasible one for the sampler."""
+
+    @classmethod
+    def sampler(cls, settings: SearchSettings, space: SearchSpace,
+                input_shape: tuple[int, int, int], num_classes: int
+                ) -> optuna.samplers.BaseSampler:
+        return SizeSampler(base_sampler(settings))
+
+    def _required(self, fp: Footprint) -> float:
+        return self.ctx.settings.validation_floor
+
+
 def planner_class(settings: SearchSettings) -> type[Planner]:
-    """The strategy `settings` ask for."""
-    return FocusPlanner if settings.focus else Planner
+    """The strategy `settings` ask for (--focus refines the front strategy)."""
+    if settings.focus:
+        return FocusPlanner
+    return SmallestPlanner if settings.strategy == "smallest" else Planner
 
 
 def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:

@@ -8,6 +8,7 @@ _EXPORTS = {
     "train_seeds": "search.training._trainer", "SeedsOutcome": "search.training._trainer",
     "TrainingFailed": "search.training._trainer", "configure_threads": "search.training._trainer",
     "resolve_precision": "search.training._trainer",
+    "saved_model_accuracy": "search.training._trainer",
     "stop_reason": "search.training._stopping", "required_accuracy": "search.training._stopping",
     "RULE_VERSION": "search.training._stopping",
     "check_seed_count": "search.training._seeds", "search_seeds": "search.training._seeds",

@@ -29,7 +29,7 @@ import numpy as np
 
 from search._data import class_count
 from search.training._stopping import stop_reason
-from spaces import CNNConfig, Recipe
+from spaces import CNNConfig, Recipe, deployed_model
 
 EVAL_BATCH = 1024
 
@@ -138,7 +138,8 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         train_time_s=0.0, median_seed=runs[median].seed, val_curves=[r.curve for r in runs],
         stopped_reason=stopped, precision=precision, epochs_run=sum(r.epochs for r in runs))
     if keep_model and not stopped:
-        outcome.model_keras = _to_bytes(_as_float32(config, runs[median].model, data))
+        outcome.model_keras = _to_bytes(deployed_model(config, runs[median].model,
+                                                       data.input_shape, data.num_classes))
     outcome.train_time_s = time.perf_counter() - started
     keras.backend.clear_session()
     return outcome
@@ -166,7 +167,7 @@ class _Resident:
             if split is not None:
                 self.x[name], self.y[name] = tf.constant(split.x), tf.constant(
                     split.y.astype(np.int32))
-        self.num_classes = class_count(train, val)
+        self.num_classes = class_count(*(s for s in (train, val) if s is not None))
         self.input_shape = tuple(int(d) for d in train.x.shape[1:])
         self.n_train = int(train.x.shape[0])
         self._counters: dict[tuple[int, ...], Any] = {}  # one traced function per model group
@@ -216,11 +217,13 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
         keras.utils.set_random_seed(seed)  # the initial weights (and dropout) of this seed
         model = build_model(config, data.input_shape, data.num_classes,
                             dtype=None if precision == "float32" else precision)
-        optimizer = keras.optimizers.get({"class_name": recipe.optimizer,
-                                          "config": {"learning_rate": recipe.learning_rate}})
+        optimizer = recipe.make_optimizer(math.ceil(data.n_train / recipe.batch_size))
         optimizer.build(model.trainable_variables)
         replicas.append(_Replica(seed, model, optimizer, np.random.default_rng(seed)))
     run_epoch = _epoch_function(replicas, data, recipe.batch_size)
+    # Under a decaying learning rate most of the gain comes late, so a curve's recent slope says
+    # little about where it ends: only the exact check after the last epoch applies then.
+    extrapolate = recipe.schedule == "constant"
     for epoch in range(recipe.epochs):
         orders = np.stack([r.order.permutation(data.n_train) for r in replicas]).astype(np.int32)
         mean_losses = run_epoch(orders).numpy()
@@ -230,7 +233,7 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
                                      f"({config.summary()}); try a lower --learning-rate")
             replica.epochs += 1
         last = epoch == recipe.epochs - 1
-        if not (last or curves or required_accuracy is not None):
+        if not (last or curves or (required_accuracy is not None and extrapolate)):
             continue  # validation costs ~8% of a small model's epoch: only when needed
         for replica, acc in zip(replicas, data.accuracy([r.model for r in replicas], "val")):
             replica.curve.append(acc)
@@ -238,7 +241,7 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
             continue
         for replica in replicas:
             reason = stop_reason(replica.curve, recipe.epochs, required_accuracy,
-                                 data.num_classes)
+                                 data.num_classes, extrapolate)
             if reason:
                 return replicas, f"seed {replica.seed}: {reason}"
     return replicas, None
@@ -275,13 +278,17 @@ def _epoch_function(replicas: list[_Replica], data: _Resident, batch_size: int) 
     return run_epoch
 
 
-def _as_float32(config: CNNConfig, model: Any, data: _Resident) -> Any:
-    """A default-precision copy (what export and serving expect); the weights are float32 already."""
-    from spaces import build_model
+def saved_model_accuracy(model_keras: bytes, split: Any) -> float:
+    """Accuracy on `split` of a model saved by `train_seeds` (a deployed float32 model)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
 
-    plain = build_model(config, data.input_shape, data.num_classes)
-    plain.set_weights(model.get_weights())
-    return plain
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(model_keras)
+        model = keras.saving.load_model(path, compile=False)
+    data = _Resident(split, None, None)
+    return data.accuracy([model], "train")[0]
 
 
 def _to_bytes(model: Any) -> bytes:

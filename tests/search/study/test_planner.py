@@ -12,7 +12,7 @@ from search.study._open import open_study
 from search.study._optuna_private import frozen as stored
 from search.study._peers import Peers
 from search.study._planner import (DUPLICATE, OUT_OF_FOCUS, OVER_BUDGET, FocusPlanner, Planner,
-                                   planner_class)
+                                   SmallestPlanner, planner_class)
 from spaces import Recipe, SearchSpace
 
 SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
@@ -20,6 +20,9 @@ SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), 
 
 
 def planner(tmp_path, space=SPACE, **overrides) -> Planner:
+    """The front strategy without a validation margin unless `overrides` say otherwise, so the
+    thresholds below read as the floor itself."""
+    overrides = {"strategy": "front", "confidence": 0.5} | overrides
     settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
     cls = planner_class(settings)
     ctx = open_study(settings, space, Recipe(epochs=1), (28, 28, 1), 10,
@@ -152,3 +155,40 @@ def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path
             assert all(d is not None and 1 <= d <= MAX_DRAWS + MAX_RANDOM_DRAWS
                        for _, d in proposed), proposed
     assert over[True] == 0 and over[False] >= 1, over
+
+
+def test_the_default_strategy_races_against_the_floor_plus_its_margin(tmp_path):
+    plan = planner(tmp_path, strategy="smallest", confidence=0.95)
+    assert type(plan) is SmallestPlanner
+    study = plan.ctx.study
+    # 1.645 * sqrt(0.95 * 0.05 / 5000) = 0.00507 above the floor, whatever the front holds
+    big = propose_filters(plan, 4)
+    assert big.train_options["required_accuracy"] == pytest.approx(0.95507, abs=1e-5)
+    study.tell(big.trial, [0.99, big.footprint.params])
+    bigger = propose_filters(plan, 4)  # dominated by the first, still only the floor to reach
+    assert bigger.decided == DUPLICATE
+    small = propose_filters(plan, 2)
+    assert small.train_options["required_accuracy"] == pytest.approx(0.95507, abs=1e-5)
+
+
+def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
+    """What TPE's split into good and bad trials sees through SizeView: single objective, the
+    size; infeasible trials (below the floor) last."""
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    from search.study._optuna_private import SizeView
+
+    plan = planner(tmp_path, strategy="smallest", confidence=0.5)
+    study = plan.ctx.study
+    outcomes = {2: 0.90, 3: 0.97, 4: 0.99}  # filters -> worst-case validation accuracy
+    for filters, accuracy in outcomes.items():
+        proposal = propose_filters(plan, filters)
+        proposal.trial.set_constraint("accuracy_floor", 0.95 - accuracy)
+        study.tell(proposal.trial, [accuracy, proposal.footprint.params])
+    view = SizeView(study)
+    assert not view._is_multi_objective() and len(view.directions) == 1
+    trials = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert [t.values for t in trials] == [[t.values[1]] for t in study.trials]
+    below, above = _split_trials(view, trials, 1)
+    assert [t.params["filters_0"] for t in below] == [3]  # the smallest feasible, not filters 2
+    assert study.trials[0].values[0] == 0.90  # the study's own trials are untouched
