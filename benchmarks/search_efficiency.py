@@ -1,25 +1,70 @@
-"""slimtune vs Keras Tuner (Bayesian optimisation) vs random search at the same wall budget.
+"""slimtune vs Optuna, Keras Tuner (Bayesian optimisation, Hyperband) and random search, at the
+same wall budget per engine.
 
     python benchmarks/search_efficiency.py [--budget-min 20] [--floor 0.95] [--seeds 3]
-        [--epochs 5] [--train-size 55000] [--engines slimtune,keras-tuner,random]
-        [--confirm-candidates 3] [--focus] [--out DIR]
+        [--epochs 5] [--train-size 50000] [--repeats 1] [--peer-recipe usual|slimtune]
+        [--engines slimtune,optuna,keras-tuner,hyperband,random] [--confirm-candidates 3]
+        [--out DIR]
 
-Same default space (spaces/default.toml), same train/validation split, `--budget-min` minutes of
-wall clock per engine, engines run one after another. slimtune is `slimtune search` with its
-defaults (TPE, fast trainer, racing + early stopping), plus `--focus` if given (use another
---out for it: the engine folder is reused). Keras Tuner's BayesianOptimization and
-RandomSearch train each trial as Keras Tuner does (plain `model.fit` per seed) and maximise one
-score that folds in what Keras Tuner cannot express as constraints: infeasible trials score their
-worst-case validation accuracy (< floor); feasible ones score 2 - log10(params) / 10, so smaller
-is better. Each engine runs in a child process stopped by SIGTERM when its budget is spent; its
-trials are on disk as they finish (slimtune: its Optuna study; Keras Tuner: its project folder and
-DIR/<engine>/trials.jsonl), and a rerun spends only the budget left. Afterwards every engine's
-feasible-on-validation configurations are confirmed smallest first with fresh seeds on the test
-split (outside the budget, same trainer for all). Only trials that finished within
-`--budget-min` count, so an engine run longer can be read again at a shorter budget. Reported
-last per engine: the pick, its params, worst-case test accuracy, when it was first found, the
-trials run, and the hypervolume of (log10 params, worst-case validation accuracy) over all trials
-and over those above the floor.
+Data. Every engine sees the same split of the MNIST training file: validation is its last 5,000
+images, the 5,000 before them are held out (slimtune's recheck split, `--recheck-size 5000`),
+and the first `--train-size` of the rest are trained on (`DataSource.train_val(5000,
+train_size, holdout=5000)`, at most 50,000). The test split is read only after the searches.
+
+Engines, one after another, each in a child process with `--budget-min` minutes of wall clock
+(its imports and start-up included), all over the default space (spaces/default.toml):
+
+- slimtune: `python -m slimtune search` with its own defaults (strategy smallest, TPE, its fast
+  trainer with racing and early stopping, Adam 1e-2 with cosine decay, the validation margin of
+  `--confidence 0.95`, the recheck split) plus `--timeout <budget seconds left>`. It is not killed
+  at the budget: no trial starts after its timeout (its clock starts when its trial loop does),
+  the running ones finish, then it analyses, rechecks its candidates and reads the test split
+  once for its pick. The benchmark waits up to 20 minutes past the budget for that and kills it
+  only then. Its pick is its own `result.json` (`chosen`), selected by its own rule and not
+  reconfirmed here; `confirmations[0].passed` says whether its first candidate held.
+- optuna: Optuna as a user writes it: `create_study(direction="minimize",
+  sampler=TPESampler(seed=repeat))` in SQLite under the engine folder (resumed with
+  load_if_exists), an objective that samples with `SearchSpace.suggest(trial)`, trains each seed
+  with plain `model.fit`, sets `trial.set_constraint("accuracy_floor", floor - worst-case
+  validation accuracy)` and returns the deployed parameter count. A configuration that cannot be
+  built gets the constraint `floor` (accuracy 0, infeasible for TPE) and is pruned.
+- keras-tuner, random: Keras Tuner's BayesianOptimization and RandomSearch (seed = repeat). Each
+  trial trains every seed with plain `model.fit` and reports one score that folds in what Keras
+  Tuner cannot express as a constraint: an infeasible trial scores its worst-case validation
+  accuracy (< floor), a feasible one 2 - log10(params) / 10, so smaller is better.
+- hyperband: Keras Tuner's Hyperband (max_epochs = --epochs, factor 3, seed = repeat), same score.
+  Each trial trains from scratch for the epochs Hyperband asks (`tuner/epochs`); only trials
+  trained for the full --epochs have a final accuracy (the others are trials, never candidates).
+
+Sizes are deployed parameters (`spaces.footprint`, BatchNorm folded) for every engine. The peers
+(every engine but slimtune) train with plain `model.fit` (float32), --seeds seeds, batch 128 and
+--epochs epochs, under `--peer-recipe`: `usual` (Adam 1e-3, constant; engine folders
+DIR/<engine>) or `slimtune` (slimtune's Adam 1e-2 with cosine decay over the epochs of each fit;
+folders DIR/<engine>+recipe, so both variants can share one DIR).
+
+Repeats. Repeat r (0-based, `--repeats N`) runs every engine, engines in turn, with sampler seed
+r, training seeds 1000 r + k and confirmation seeds 1000 r + 500 + k (slimtune: `--seed r`, the
+same scheme), in DIR/<folder>/r<r> (a run made before repeats existed, DIR/<folder>/state.json,
+is read as repeat 0).
+
+Resume. Each engine's trials are on disk as they finish (slimtune and optuna: their Optuna study;
+the peers: DIR/<folder>/r<r>/trials.jsonl, Keras Tuner also its project folder) and the budget
+spent is in state.json, so a rerun spends only what is left; a peer is stopped by SIGTERM when
+its budget is spent. A slimtune run stopped before it finished is run again with a tiny timeout
+(no new trials: analysis, recheck and confirmation only).
+
+Confirmation. Only peer trials that finished within `--budget-min` count (so a run can be read
+again at a shorter budget); for slimtune every trial counts (none started after its timeout). A
+peer's configurations feasible on validation are retrained smallest first with fresh seeds and
+tested on the test split with slimtune's trainer (`search.train_seeds`) under the recipe that
+peer searched with, up to --confirm-candidates, after the budgets; the first that holds the floor
+is its pick (cached in DIR/confirmations.json). Per engine and repeat: the pick, its params, its
+worst-case test accuracy, when it was first trained (seconds into the budget), whether the first
+candidate held, the trials trained and the hypervolume of (log10 params, worst-case validation
+accuracy) over all trials and over those above the floor. Printed last, one line per engine over
+the repeats: picks found, median and min-max params, median time to the pick, median hypervolume
+above the floor, median trials, and per repeat whether the first candidate held (y/n/-).
+Everything is also in DIR/search_efficiency_<floor>.json.
 """
 from __future__ import annotations
 
@@ -28,51 +73,119 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import _common
 
-ENGINES = ("slimtune", "keras-tuner", "random")
+ENGINES = ("slimtune", "optuna", "keras-tuner", "hyperband", "random")
+KERAS_TUNERS = ("keras-tuner", "hyperband", "random")
 HV_REFERENCE = (7.0, 0.0)  # log10(params) to minimise, worst-case accuracy to maximise
+VAL_SIZE = RECHECK_SIZE = 5000  # slimtune's defaults; the peers get the same training split
+SLIMTUNE_GRACE_S = 20 * 60  # slimtune's analysis, recheck and confirmation after its timeout
 
 
-# --- the engines (run in a child process) ------------------------------------------------------
+# --- recipes, seeds, data ------------------------------------------------------------------------
+def peer_recipe(args: argparse.Namespace) -> Any:
+    """How the peers train (and their picks are confirmed): their usual recipe or slimtune's."""
+    from search import SearchSettings
+    from spaces import Recipe
+
+    if args.peer_recipe == "slimtune":
+        return replace(SearchSettings().recipe, epochs=args.epochs, batch_size=128)
+    return Recipe(epochs=args.epochs, batch_size=128, learning_rate=1e-3, schedule="constant")
+
+
+def splits(args: argparse.Namespace) -> tuple[Any, Any]:
+    from search import resolve_dataset as resolve
+
+    source = resolve("mnist", _common.data_dir())
+    return source.train_val(VAL_SIZE, args.train_size, holdout=RECHECK_SIZE)
+
+
+# --- the peer engines (run in a child process) -----------------------------------------------
 def kt_config(hp: Any) -> Any:
-    """The default slimtune space as Keras Tuner hyperparameters."""
+    """The default slimtune space as Keras Tuner hyperparameters; a dimension with one choice
+    is fixed, as in `SearchSpace.suggest`."""
     from spaces import CNNConfig, ConvBlock, load_space
 
     space = load_space()
+
+    def choice(name: str, values: tuple[Any, ...]) -> Any:
+        if len(values) == 1:
+            return values[0]
+        return hp.Boolean(name) if set(values) == {False, True} else hp.Choice(name, list(values))
+
+    def integer(name: str, bounds: tuple[int, int], log: bool = False) -> int:
+        return bounds[0] if bounds[0] == bounds[1] else \
+            hp.Int(name, *bounds, sampling="log" if log else "linear")
+
     blocks = tuple(
-        ConvBlock(hp.Choice(f"kernel_size_{i}", list(space.kernel_size)),
-                  hp.Int(f"filters_{i}", *space.filters, sampling="log"),
-                  hp.Choice(f"pool_{i}", list(space.pool)),
-                  hp.Choice(f"padding_{i}", list(space.padding)))
-        for i in range(hp.Int("n_blocks", *space.blocks)))
-    dense = hp.Boolean("hidden_dense")
-    return CNNConfig(blocks, hp.Choice("head", list(space.head)),
-                     hp.Int("dense_units", *space.dense_units, sampling="log") if dense else 0,
-                     hp.Choice("dropout", list(space.dropout)) if dense else 0.0)
+        ConvBlock(choice(f"kernel_size_{i}", space.kernel_size),
+                  integer(f"filters_{i}", space.filters, log=True),
+                  choice(f"pool_{i}", space.pool), choice(f"padding_{i}", space.padding),
+                  choice(f"separable_{i}", space.separable))
+        for i in range(integer("n_blocks", space.blocks)))
+    batch_norm = choice("batch_norm", space.batch_norm)
+    head = choice("head", space.head)
+    dense = choice("hidden_dense", (False, True) if space.dense_optional else (True,))
+    return CNNConfig(blocks, head,
+                     integer("dense_units", space.dense_units, log=True) if dense else 0,
+                     float(choice("dropout", space.dropout)) if dense else 0.0,
+                     batch_norm=batch_norm)
+
+
+def kt_space() -> Any:
+    """Every hyperparameter of `kt_config` declared up front, as Keras Tuner does for a hypermodel
+    (it builds it until every conditional one has shown up); Hyperband draws only declared ones."""
+    import keras_tuner as kt
+
+    from spaces import load_space
+
+    hp, space = kt.HyperParameters(), load_space()
+    kt_config(hp)
+    for name, value in (("n_blocks", space.blocks[1]), ("hidden_dense", True)):
+        if name in hp.values:
+            hp.values[name] = value
+    kt_config(hp)  # the hyperparameters of the deeper blocks and the hidden layer
+    return hp
 
 
 def score(worst: float, params: int, floor: float) -> float:
     return 2 - math.log10(params) / 10 if worst >= floor else worst
 
 
-def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace, offset_s: float) -> None:
+class TrialLog:
+    """DIR/<folder>/r<r>/trials.jsonl: one row per trained trial, timed into the budget."""
+
+    def __init__(self, folder: Path, offset_s: float) -> None:
+        self.path, self.offset_s, self.started = folder / "trials.jsonl", offset_s, time.monotonic()
+
+    def write(self, config: Any, params: int, worst: float | None, epochs: int) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"config": config.to_dict(), "params": params,
+                                     "worst_val": worst, "epochs": epochs,
+                                     "engine_s": self.offset_s + time.monotonic() - self.started})
+                         + "\n")
+
+
+def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace) -> None:
     import keras_tuner as kt
 
-    from search import resolve_dataset as resolve
+    from search import search_seeds
     from spaces import footprint
     from throughput import plain_fit
 
-    train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
-    log = folder / "trials.jsonl"
-    started = time.monotonic()
-    base = kt.BayesianOptimization if engine == "keras-tuner" else kt.RandomSearch
+    train, val = splits(args)
+    recipe, seeds = peer_recipe(args), search_seeds(args.worker_repeat, args.seeds)
+    log = TrialLog(folder, args.offset_s)
+    base = {"keras-tuner": kt.BayesianOptimization, "hyperband": kt.Hyperband,
+            "random": kt.RandomSearch}[engine]
 
     class Tuner(base):  # type: ignore[misc, valid-type]
         def run_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> dict[str, float]:
@@ -81,52 +194,107 @@ def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace, offset_
                 params = footprint(config, (28, 28, 1), 10).params
             except ValueError:  # cannot be built: the worst score
                 return {"score": 0.0}
-            worst = min(plain_fit(config, train, val, list(range(args.seeds)), args.epochs,
-                                  128))
-            with log.open("a") as handle:
-                handle.write(json.dumps({"config": config.to_dict(), "params": params,
-                                         "worst_val": worst, "engine_s": offset_s +
-                                         time.monotonic() - started}) + "\n")
+            # Hyperband asks for fewer epochs in its early rounds; the others train them all.
+            epochs = trial.hyperparameters.values.get("tuner/epochs", args.epochs)
+            worst = min(plain_fit(config, train, val, seeds, epochs, recipe.batch_size,
+                                  recipe=replace(recipe, epochs=epochs)))
+            log.write(config, params, worst if epochs >= args.epochs else None, epochs)
             return {"score": score(worst, params, args.floor)}
 
-    tuner = Tuner(objective=kt.Objective("score", "max"), max_trials=100_000, seed=0,
+    budget = ({"max_epochs": args.epochs, "factor": 3, "hyperband_iterations": 10_000}
+              if engine == "hyperband" else {"max_trials": 100_000})
+    tuner = Tuner(objective=kt.Objective("score", "max"), seed=args.worker_repeat,
+                  hyperparameters=kt_space(),
                   directory=str(folder), project_name="kt", overwrite=False,
-                  max_consecutive_failed_trials=100)
+                  max_consecutive_failed_trials=100, **budget)
     tuner.search()
 
 
-def slimtune_command(folder: Path, args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "slimtune", "search", "--trials", "100000",
-            "--min-accuracy", str(args.floor), "--seeds", str(args.seeds), "--epochs",
-            str(args.epochs), "--train-subset", str(args.train_size), "--out", str(folder),
-            "--study-name", "efficiency", *(["--focus"] if args.focus else [])]
+def run_optuna(folder: Path, args: argparse.Namespace) -> None:
+    import optuna
+
+    from search import search_seeds
+    from spaces import footprint, load_space
+    from throughput import plain_fit
+
+    train, val = splits(args)
+    recipe, seeds = peer_recipe(args), search_seeds(args.worker_repeat, args.seeds)
+    space = load_space()
+    log = TrialLog(folder, args.offset_s)
+
+    def objective(trial: optuna.Trial) -> int:
+        config = space.suggest(trial)
+        try:
+            params = footprint(config, (28, 28, 1), 10).params
+        except ValueError:
+            trial.set_constraint("accuracy_floor", args.floor)  # as if accuracy 0: infeasible
+            raise optuna.TrialPruned("cannot be built") from None
+        worst = min(plain_fit(config, train, val, seeds, recipe.epochs, recipe.batch_size,
+                              recipe=recipe))
+        trial.set_constraint("accuracy_floor", args.floor - worst)
+        log.write(config, params, worst, recipe.epochs)
+        return params
+
+    study = optuna.create_study(
+        study_name="optuna", storage=f"sqlite:///{folder / 'optuna.db'}", direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=args.worker_repeat), load_if_exists=True)
+    # Until the budget's SIGTERM; a training that crashes (TensorFlow errors on some tiny
+    # models) fails its trial and the study goes on, as Keras Tuner does.
+    study.optimize(objective, catch=(Exception,))
 
 
-# --- budget, resume, analysis -------------------------------------------------------------------
-def run_engine(engine: str, args: argparse.Namespace) -> None:
+def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
+                     timeout_s: float) -> list[str]:
+    data = ["--data-dir", str(_common.data_dir())] if _common.data_dir() else []
+    return [sys.executable, "-m", "slimtune", "search", "--trials", "100000", "--timeout",
+            f"{timeout_s:.3f}", "--min-accuracy", str(args.floor), "--seeds", str(args.seeds),
+            "--epochs", str(args.epochs), "--train-subset", str(args.train_size), "--val-size",
+            str(VAL_SIZE), "--recheck-size", str(RECHECK_SIZE), "--seed", str(repeat), *data,
+            "--out", str(folder), "--study-name", "efficiency"]
+
+
+# --- budget, resume ---------------------------------------------------------------------------
+def folder_name(engine: str, args: argparse.Namespace) -> str:
+    return engine + ("+recipe" if engine != "slimtune" and args.peer_recipe == "slimtune" else "")
+
+
+def engine_folder(engine: str, repeat: int, args: argparse.Namespace) -> Path:
+    base = args.out / folder_name(engine, args)
+    if repeat == 0 and (base / "state.json").exists():  # a run from before --repeats
+        return base
+    return base / f"r{repeat}"
+
+
+def run_engine(engine: str, repeat: int, args: argparse.Namespace, argv: list[str]) -> None:
     """Spend what is left of `engine`'s budget in a child process; the state survives a kill."""
-    folder = args.out / engine
+    folder = engine_folder(engine, repeat, args)
     folder.mkdir(parents=True, exist_ok=True)
     state_path = folder / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"elapsed_s": 0.0,
                                                                              "sessions": []}
     left_s = args.budget_min * 60 - state["elapsed_s"]
-    if left_s <= 5:
+    name = f"{folder_name(engine, args)} r{repeat}"
+    slimtune = engine == "slimtune"
+    if left_s <= 5 and not (slimtune and not state.get("done")):
         return
     env = {**os.environ, "PYTHONPATH": str(_common.REPO)}
-    if engine == "slimtune":
-        command = slimtune_command(folder, args)
+    if slimtune:  # not killed at the budget: its --timeout stops new trials
+        command = slimtune_command(folder, args, repeat, max(left_s, 0.001))
+        wait_s = max(left_s, 0.0) + SLIMTUNE_GRACE_S
     else:
-        command = [sys.executable, __file__, "--engine-worker", engine, "--offset-s",
-                   str(state["elapsed_s"]), *sys.argv[1:]]
-    print(f"{engine}: {left_s / 60:.1f} min of budget left", flush=True)
+        command = [sys.executable, __file__, *argv, "--engine-worker", engine, "--worker-repeat",
+                   str(repeat), "--worker-folder", str(folder), "--offset-s",
+                   str(state["elapsed_s"])]
+        wait_s = left_s
+    print(f"{name}: {left_s / 60:.1f} min of budget left" if left_s > 5 else
+          f"{name}: budget spent, finishing its analysis and confirmation", flush=True)
     started_wall = time.time()
     started = time.monotonic()
     with open(folder / "engine.log", "a") as output:
         child = subprocess.Popen(command, cwd=_common.REPO, env=env, stdout=output,
                                  stderr=subprocess.STDOUT)
         try:
-            child.wait(timeout=left_s)
+            child.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGTERM)
             try:
@@ -134,17 +302,19 @@ def run_engine(engine: str, args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-    spent = min(time.monotonic() - started, left_s)
+    spent = min(time.monotonic() - started, max(left_s, 0.0))
     state["sessions"].append({"start_unix": started_wall, "offset_s": state["elapsed_s"],
                               "spent_s": spent})
     state["elapsed_s"] += spent
+    if slimtune:
+        state["done"] = child.returncode == 0  # its result.json holds its pick
     _common.write_json(state_path, state)
 
 
-def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every trained trial: config, params, worst-case val accuracy (None if stopped early),
-    seconds into the engine's budget when it finished."""
-    folder = args.out / engine
+# --- analysis ---------------------------------------------------------------------------------
+def engine_trials(engine: str, folder: Path) -> list[dict[str, Any]]:
+    """Every trained trial: config, params, worst-case val accuracy (None if stopped early or
+    trained for fewer epochs), seconds into the engine's budget when it finished."""
     if engine != "slimtune":
         path = folder / "trials.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() \
@@ -161,8 +331,9 @@ def engine_trials(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]
     study = optuna.load_study(study_name="efficiency", storage=f"sqlite:///{db}")
     rows = []
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if "footprint" not in t.user_attrs or str(t.user_attrs.get("prune_reason", "")) \
-                .startswith((FOCUS_REASON, "over budget")):
+        if "footprint" not in t.user_attrs or "duplicate_of" in t.user_attrs \
+                or str(t.user_attrs.get("prune_reason", "")).startswith((FOCUS_REASON,
+                                                                         "over budget")):
             continue  # never trained
         done = t.datetime_complete.timestamp()
         session = max((s for s in sessions if s["start_unix"] <= done),
@@ -189,85 +360,168 @@ def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> f
     return round(area, 4)
 
 
-def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, cache: dict[str, Any],
-            splits: tuple[Any, Any, Any]) -> dict[str, Any] | None:
-    """The smallest feasible-on-validation configuration that holds the floor on test."""
-    from search import confirmation_seeds, train_seeds
-    from spaces import CNNConfig, Recipe
+def first_trained_s(rows: list[dict[str, Any]], summary: str) -> float | None:
+    from spaces import CNNConfig
 
+    times = [r["engine_s"] for r in rows if CNNConfig.from_dict(r["config"]).summary() == summary]
+    return round(min(times), 1) if times else None
+
+
+def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, repeat: int,
+            cache: dict[str, Any], data: tuple[Any, Any, Any]) -> tuple[dict | None, bool | None]:
+    """A peer's pick: the smallest feasible-on-validation configuration that holds the floor on
+    test, retrained with fresh seeds under the peer's recipe; and whether the first held."""
+    from search import confirmation_seeds, train_seeds
+    from spaces import CNNConfig
+
+    recipe = peer_recipe(args)
     feasible = sorted((r for r in rows if r["worst_val"] is not None
                        and r["worst_val"] >= args.floor), key=lambda r: (r["params"], r["engine_s"]))
-    seen = set()
+    seen: list[str] = []
     for row in feasible:
         config = CNNConfig.from_dict(row["config"])
-        if config.summary() in seen or len(seen) >= args.confirm_candidates:
+        summary = config.summary()
+        if summary in seen or len(seen) >= args.confirm_candidates:
             continue
-        seen.add(config.summary())
-        if config.summary() not in cache:
-            outcome = train_seeds(config, *splits[:2], Recipe(epochs=args.epochs),
-                                  confirmation_seeds(0, args.seeds), test=splits[2],
+        seen.append(summary)
+        # The usual recipe at repeat 0 keeps the keys of runs from before --peer-recipe/--repeats.
+        key = summary if (args.peer_recipe, repeat) == ("usual", 0) else \
+            f"{args.peer_recipe}|r{repeat}|{summary}"
+        if key not in cache:
+            outcome = train_seeds(config, *data[:2], recipe,
+                                  confirmation_seeds(repeat, args.seeds), test=data[2],
                                   keep_model=False)
-            cache[config.summary()] = min(outcome.test_accuracies)
-        if cache[config.summary()] >= args.floor:
-            first = min(r["engine_s"] for r in rows
-                        if CNNConfig.from_dict(r["config"]).summary() == config.summary())
-            return {"summary": config.summary(), "config": config.to_dict(),
-                    "params": row["params"], "worst_test": cache[config.summary()],
-                    "first_found_s": round(first, 1)}
-    return None
+            cache[key] = min(outcome.test_accuracies)
+        if cache[key] >= args.floor:
+            return ({"summary": summary, "config": config.to_dict(), "params": row["params"],
+                     "worst_test": cache[key], "first_found_s": first_trained_s(rows, summary)},
+                    len(seen) == 1)
+    return None, (False if seen else None)
+
+
+def slimtune_pick(folder: Path, rows: list[dict[str, Any]]) -> tuple[dict | None, bool | None]:
+    """slimtune's own pick from its result.json, and whether its first candidate held."""
+    path = folder / "result.json"
+    if not path.exists():
+        return None, None
+    result = json.loads(path.read_text())
+    confirmations = result.get("confirmations") or []
+    first_held = bool(confirmations[0]["passed"]) if confirmations else None
+    chosen = result.get("chosen")
+    if not chosen:
+        return None, first_held
+    return ({"summary": chosen["summary"], "config": chosen["config"],
+             "params": chosen["footprint"]["params"],
+             "worst_test": chosen["worst_case_test_accuracy"],
+             "first_found_s": first_trained_s(rows, chosen["summary"])}, first_held)
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine over the repeats."""
+    params = [r["pick"]["params"] for r in runs if r["pick"]]
+    found = [r["pick"]["first_found_s"] for r in runs
+             if r["pick"] and r["pick"]["first_found_s"] is not None]
+    return {"repeats": len(runs), "picks": len(params), "median_params": median(params),
+            "min_params": min(params, default=None), "max_params": max(params, default=None),
+            "median_first_found_s": median(found),
+            "median_hypervolume_feasible": median([r["hypervolume_feasible"] for r in runs]),
+            "median_trials": median([r["trials"] for r in runs]),
+            "first_candidate_held": [r["first_candidate_held"] for r in runs]}
+
+
+def engine_line(name: str, s: dict[str, Any]) -> str:
+    held = " ".join("-" if h is None else "y" if h else "n" for h in s["first_candidate_held"])
+    found = "?" if s["median_first_found_s"] is None else f"{s['median_first_found_s']:.0f}s"
+    if s["picks"]:
+        size = (f"params {s['median_params']:,.0f} [{s['min_params']:,}-{s['max_params']:,}]  "
+                f"pick trained at {found}")
+    else:
+        size = "no pick held the floor"
+    return (f"{name:18s} picks {s['picks']}/{s['repeats']}  {size}  hypervolume above the floor "
+            f"{s['median_hypervolume_feasible']:.4f}  trials {s['median_trials']:g}  "
+            f"first candidate held: {held}")
+
+
+def stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-min", type=float, default=20.0)
     parser.add_argument("--floor", type=float, default=0.95)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--train-size", type=int, default=55_000)
+    parser.add_argument("--train-size", type=int, default=50_000)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--peer-recipe", choices=("usual", "slimtune"), default="usual",
+                        help="the peers train with Adam 1e-3 constant (usual) or slimtune's "
+                             "Adam 1e-2 cosine")
     parser.add_argument("--confirm-candidates", type=int, default=3)
-    parser.add_argument("--focus", action="store_true", help="run slimtune with --focus")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))
     parser.add_argument("--engine-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-repeat", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--offset-s", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.out = args.out.absolute()
+    engines = args.engines.split(",")
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        parser.error(f"--engines: unknown {unknown[0]!r}; use some of {','.join(ENGINES)}")
+    if args.engine_worker == "optuna":
+        signal.signal(signal.SIGTERM, stop)  # the running trial is recorded as failed
+        run_optuna(args.worker_folder, args)
+        return {}
     if args.engine_worker:
-        run_keras_tuner(args.engine_worker, args.out / args.engine_worker, args, args.offset_s)
+        run_keras_tuner(args.engine_worker, args.worker_folder, args)
         return {}
 
     from search import resolve_dataset as resolve
 
-    engines = args.engines.split(",")
-    for engine in engines:
-        run_engine(engine, args)
-    source = resolve("mnist", _common.data_dir())
-    splits = (*source.train_val(5000, args.train_size), source.test())
+    for repeat in range(args.repeats):
+        for engine in engines:
+            run_engine(engine, repeat, args, argv)
+    data = (*splits(args), resolve("mnist", _common.data_dir()).test())
     cache_path = args.out / "confirmations.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     report = {}
     for engine in engines:
-        # Only what finished within --budget-min counts, so a longer run's study can also be
-        # read at a shorter budget: the search does not know its budget, so its first N minutes
-        # are the run it would have made with N minutes.
-        rows = [r for r in engine_trials(engine, args) if r["engine_s"] <= args.budget_min * 60]
-        pick = confirm(rows, args, cache, splits)
-        _common.write_json(cache_path, cache)
-        report[engine] = {"trials": len(rows), "hypervolume": hypervolume(rows),
-                          "hypervolume_feasible": hypervolume(rows, args.floor), "pick": pick}
+        runs = []
+        for repeat in range(args.repeats):
+            folder = engine_folder(engine, repeat, args)
+            rows = engine_trials(engine, folder)
+            if engine == "slimtune":  # every trial started within its --timeout
+                pick, first_held = slimtune_pick(folder, rows)
+            else:
+                # Only what finished within --budget-min counts, so a longer run can also be
+                # read at a shorter budget: the search does not know its budget, so its first
+                # N minutes are the run it would have made with N minutes.
+                rows = [r for r in rows if r["engine_s"] <= args.budget_min * 60]
+                pick, first_held = confirm(rows, args, repeat, cache, data)
+                _common.write_json(cache_path, cache)
+            runs.append({"repeat": repeat, "trials": len(rows),
+                         "hypervolume": hypervolume(rows),
+                         "hypervolume_feasible": hypervolume(rows, args.floor), "pick": pick,
+                         "first_candidate_held": first_held})
+        report[folder_name(engine, args)] = {"summary": summarise(runs), "runs": runs}
     result = {"machine": _common.machine(), "budget_min": args.budget_min, "floor": args.floor,
-              "seeds": args.seeds, "epochs": args.epochs, "train_size": args.train_size,
+              "seeds": args.seeds, "epochs": args.epochs, "train_size": len(data[0].x),
+              "repeats": args.repeats, "peer_recipe": peer_recipe(args).to_dict(),
               "engines": report}
     _common.write_json(args.out / f"search_efficiency_{args.floor}.json", result)
+    recipe = peer_recipe(args)
     print(f"budget {args.budget_min} min per engine, floor {args.floor}, {args.seeds} seeds, "
-          f"{args.epochs} epochs, {args.train_size:,} training images")
-    for engine, r in report.items():
-        pick = r["pick"]
-        found = (f"pick {pick['summary']} {pick['params']:,} params, worst test "
-                 f"{pick['worst_test']:.4f}, first found at {pick['first_found_s']:.0f}s"
-                 if pick else "no pick held the floor")
-        print(f"{engine:12s} trials {r['trials']:4d}  hypervolume {r['hypervolume']:.4f} "
-              f"(above the floor {r['hypervolume_feasible']:.4f})  {found}")
+          f"{args.epochs} epochs, {len(data[0].x):,} training images, {args.repeats} repeat(s); "
+          f"peers: {recipe.optimizer} {recipe.learning_rate:g} {recipe.schedule}")
+    for name, r in report.items():
+        print(engine_line(name, r["summary"]))
     return result
 
 

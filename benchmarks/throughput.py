@@ -10,30 +10,43 @@ tracing included) and the mean worst-case validation accuracy of each; the ratio
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 
+if TYPE_CHECKING:
+    from spaces import Recipe
+
 
 def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
-              batch_size: int) -> list[float]:
-    """Keras Tuner's inner loop: compile, fit with shuffling, evaluate, once per seed."""
+              batch_size: int, recipe: Recipe | None = None) -> list[float]:
+    """Keras Tuner's inner loop: compile, fit with shuffling, evaluate, once per seed.
+
+    Without `recipe`: Adam(1e-3), `epochs` and `batch_size`. With a `spaces.Recipe`, its optimizer
+    and learning-rate schedule (`recipe.make_optimizer`), its epochs and its batch size replace
+    them; its precision is not used (plain `model.fit` trains in float32)."""
     import keras
 
     from spaces import build_model
 
+    if recipe is not None:
+        epochs, batch_size = recipe.epochs, recipe.batch_size
     x, y = train.x.astype(np.float32) / 255.0, train.y
     x_val = val.x.astype(np.float32) / 255.0
+    steps_per_epoch = math.ceil(len(x) / batch_size)
     accuracies = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)
         model = build_model(config, x.shape[1:], 10)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer = keras.optimizers.Adam(1e-3) if recipe is None else \
+            recipe.make_optimizer(steps_per_epoch)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
         model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
         predicted = np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)
         accuracies.append(float(np.mean(predicted == val.y)))

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spaces import HEADS, CNNConfig, ConvBlock, Recipe, RecipeError, read_toml
+from spaces import (HEADS, MODEL_NAME_BATCH_NORM, CNNConfig, ConvBlock, Recipe, RecipeError,
+                    read_toml)
 from trackers import write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def config_from_model(model: keras.Model) -> CNNConfig:
         conv = layers[f"conv{i}"]
         pool = layers.get(f"pool{i}", {}).get("pool_size", (1, 1))
         blocks.append(ConvBlock(kernel_size=int(conv["kernel_size"][0]), filters=int(conv["filters"]),
-                                pool=int(pool[0]), padding=str(conv["padding"])))
+                                pool=int(pool[0]), padding=str(conv["padding"]),
+                                separable="depth_multiplier" in conv))
     head = "flatten" if "flatten" in layers else "gap" if "gap" in layers else None
     expected = {f"conv{i}" for i in range(len(blocks))} | {f"pool{i}" for i in range(len(blocks))}
     unknown = set(layers) - expected - {"image", "flatten", "gap", "hidden", "dropout", "classes"}
@@ -105,7 +107,9 @@ def config_from_model(model: keras.Model) -> CNNConfig:
                             "`slimtune train`")
     return CNNConfig(blocks=tuple(blocks), head=head,
                      dense_units=int(layers.get("hidden", {}).get("units", 0)),
-                     dropout=float(layers.get("dropout", {}).get("rate", 0.0)))
+                     dropout=float(layers.get("dropout", {}).get("rate", 0.0)),
+                     # deployed models carry BatchNorm folded; the name says it trained with it
+                     batch_norm=model.name == MODEL_NAME_BATCH_NORM)
 
 
 def _known(data: Any, known: set[str], what: str) -> None:

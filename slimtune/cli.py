@@ -200,7 +200,8 @@ def evaluate(
     train_subset: Annotated[Opt[int], typer.Option()] = None,
     seeds: Annotated[int, typer.Option()] = 3,
     epochs: Annotated[int, typer.Option()] = 5,
-    learning_rate: Annotated[float, typer.Option()] = 1e-3,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-2,
+    schedule: Annotated[Schedule, typer.Option()] = Schedule.cosine,
     threads: Annotated[int, typer.Option(help="TensorFlow threads.")] = 1,
 ) -> None:
     """Train one configuration with several seeds; print its footprint and validation accuracy."""
@@ -210,7 +211,7 @@ def evaluate(
     from spaces import preset as named_preset
 
     check_seed_count(seeds)
-    recipe = Recipe(epochs=epochs, learning_rate=learning_rate)
+    recipe = Recipe(epochs=epochs, learning_rate=learning_rate, schedule=schedule.value)
     _check_threads(threads)
     if (preset is None) == (config_json is None):
         raise UsageError("give exactly one of --preset NAME or --config-json JSON")

@@ -41,7 +41,8 @@ class Footprint:
 def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes: int) -> Footprint:
     """Footprint of `config` on inputs of `input_shape` (H, W, C) with `num_classes` outputs.
 
-    Raises ValueError when a 'valid' convolution does not fit the feature map.
+    Raises ValueError when a 'valid' convolution does not fit the feature map, or for a separable
+    block of kernel_size 1.
     """
     height, width, channels = input_shape
     weights = biases = macs = 0
@@ -53,6 +54,11 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
 
     for block in config.blocks:
         k = block.kernel_size
+        if block.separable and k == 1:
+            # A 1 x 1 depthwise convolution only scales each channel, and under TensorFlow's
+            # oneDNN it breaks the convolutions of every later model in the process ("could not
+            # create a primitive descriptor for the reorder primitive"): never built.
+            raise ValueError("a separable block needs kernel_size > 1")
         in_elements = height * width * channels
         if block.padding == "valid":
             height, width = height - k + 1, width - k + 1

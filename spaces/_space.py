@@ -101,13 +101,7 @@ class SearchSpace:
     def suggest(self, trial: Suggester) -> CNNConfig:
         """Draw one configuration; parameters named ``n_blocks``, ``kernel_size_0``, ..."""
         n_blocks = _int(trial, "n_blocks", self.blocks)
-        blocks = tuple(
-            ConvBlock(kernel_size=_choice(trial, f"kernel_size_{i}", self.kernel_size),
-                      filters=_int(trial, f"filters_{i}", self.filters, log=True),
-                      pool=_choice(trial, f"pool_{i}", self.pool),
-                      padding=_choice(trial, f"padding_{i}", self.padding),
-                      separable=_choice(trial, f"separable_{i}", self.separable))
-            for i in range(n_blocks))
+        blocks = tuple(self._suggest_block(trial, i) for i in range(n_blocks))
         batch_norm = _choice(trial, "batch_norm", self.batch_norm)
         head = _choice(trial, "head", self.head)
         has_dense = _choice(trial, "hidden_dense", (False, True) if self.dense_optional else (True,))
@@ -115,6 +109,17 @@ class SearchSpace:
         dropout = _choice(trial, "dropout", self.dropout) if has_dense else 0.0
         return CNNConfig(blocks=blocks, head=head, dense_units=dense_units, dropout=float(dropout),
                          batch_norm=batch_norm)
+
+    def _suggest_block(self, trial: Suggester, i: int) -> ConvBlock:
+        kernel_size = _choice(trial, f"kernel_size_{i}", self.kernel_size)
+        # Separable only where it means something: a 1 x 1 kernel has no spatial part to split
+        # off (and cannot be built, see spaces/_footprint.py).
+        separable = kernel_size > 1 and _choice(trial, f"separable_{i}", self.separable)
+        return ConvBlock(kernel_size=kernel_size,
+                         filters=_int(trial, f"filters_{i}", self.filters, log=True),
+                         pool=_choice(trial, f"pool_{i}", self.pool),
+                         padding=_choice(trial, f"padding_{i}", self.padding),
+                         separable=separable)
 
     def contains(self, config: CNNConfig) -> bool:
         """Whether `config` is a point of this space."""

@@ -10,7 +10,7 @@ TAG_PREFIX = "slimtune."
 CHAMPION_ALIAS = "champion"
 # Recipe values recorded as params of the search's (or `slimtune train`'s) parent run; a design
 # template reads them back.
-RECIPE_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": float}
+RECIPE_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": float, "schedule": str}
 
 
 def resolve_tracking_uri(flag: str | None, out: Path | str) -> str:

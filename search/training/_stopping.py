@@ -38,15 +38,19 @@ def optimistic_final_accuracy(curve: list[float], epochs: int, num_classes: int 
     return min(1.0, max(curve) + (epochs - done) * gain + TOLERANCE)
 
 
-def stop_reason(curve: list[float], epochs: int, required: float,
-                num_classes: int = 10, extrapolate: bool = True) -> str | None:
-    """Why this seed should stop now, or None to keep training."""
+def stop_reason(curve: list[float], epochs: int, required: float, num_classes: int = 10,
+                extrapolate: bool = True, final: bool | None = None) -> str | None:
+    """Why this seed should stop now, or None to keep training. `final`: the curve's last point
+    was measured after the last epoch (default: the curve has `epochs` points)."""
+    final = len(curve) >= epochs if final is None else final
+    if final:
+        if curve[-1] >= required:
+            return None
+        return (f"validation accuracy {curve[-1]:.4f} after all {epochs} epochs is below the "
+                f"required {required:.4f}")
     bound = optimistic_final_accuracy(curve, epochs, num_classes, extrapolate)
     if bound >= required:
         return None
-    if len(curve) >= epochs:
-        return (f"validation accuracy {curve[-1]:.4f} after all {epochs} epochs is below the "
-                f"required {required:.4f}")
     return (f"validation accuracy {curve[-1]:.4f} after epoch {len(curve)}/{epochs} cannot "
             f"plausibly reach the required {required:.4f} (optimistic bound {bound:.4f})")
 

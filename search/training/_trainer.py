@@ -240,8 +240,10 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
         if required_accuracy is None:
             continue
         for replica in replicas:
+            # After the last epoch the rule compares the final accuracy itself, also when the
+            # curve holds only that one point (no per-epoch validation under the cosine schedule).
             reason = stop_reason(replica.curve, recipe.epochs, required_accuracy,
-                                 data.num_classes, extrapolate)
+                                 data.num_classes, extrapolate, final=last)
             if reason:
                 return replicas, f"seed {replica.seed}: {reason}"
     return replicas, None

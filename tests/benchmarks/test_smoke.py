@@ -67,14 +67,22 @@ def test_scaling_runs_one_and_two_workers(mnist_dir, tmp_path):
 
 @pytest.mark.integration
 def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
-    args = ["--budget-min", "0.25", *TINY, "--seeds", "1", "--floor", "0.5", "--out", tmp_path]
+    engines = ["slimtune", "optuna", "keras-tuner", "hyperband", "random"]
+    args = ["--budget-min", "0.25", *TINY, "--seeds", "1", "--floor", "0.5", "--engines",
+            ",".join(engines), "--out", tmp_path]
     out = bench("search_efficiency.py", *args, mnist_dir=mnist_dir)
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines[-3:]] == ["slimtune", "keras-tuner", "random"]
-    state = json.loads((tmp_path / "random" / "state.json").read_text())
-    assert state["elapsed_s"] >= 10  # the budget was spent, and is recorded for a resume
+    assert [line.split()[0] for line in lines[-5:]] == engines
+    assert all(" picks " in line and "first candidate held: " in line for line in lines[-5:])
+    for engine in engines:  # each spent its budget, recorded for a resume
+        state = json.loads((tmp_path / engine / "r0" / "state.json").read_text())
+        assert state["elapsed_s"] >= 10, engine
+    assert json.loads((tmp_path / "slimtune" / "r0" / "state.json").read_text())["done"]
+    result = json.loads((tmp_path / "search_efficiency_0.5.json").read_text())
+    assert list(result["engines"]) == engines
+    assert result["engines"]["optuna"]["summary"]["repeats"] == 1
     rerun = bench("search_efficiency.py", *args, mnist_dir=mnist_dir)  # budget spent: analyse only
-    assert "budget left" not in rerun
+    assert "budget left" not in rerun and "finishing its analysis" not in rerun
 
 
 def test_samplers_compare_at_equal_trials(mnist_dir, tmp_path):

@@ -23,12 +23,16 @@ CONFIGS = {
     "three-blocks-gap-dense": CNNConfig((ConvBlock(3, 16, 1), ConvBlock(3, 32, 2),
                                          ConvBlock(3, 64, 2)), "gap", 64),
     "wide": CNNConfig((ConvBlock(5, 32, 2), ConvBlock(5, 64, 2)), "flatten", 256),
+    "separable-bn": CNNConfig((ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap",
+                              batch_norm=True),
 }
 
 
 def ops(config: CNNConfig) -> int:
-    """TFLite ops: conv (+ pool) per block, flatten/GAP, the hidden dense, the classifier."""
-    return sum(1 + (b.pool > 1) for b in config.blocks) + 1 + bool(config.dense_units) + 1
+    """TFLite ops: conv (two when separable) (+ pool) per block, flatten/GAP, the hidden dense,
+    the classifier."""
+    return sum(1 + b.separable + (b.pool > 1) for b in config.blocks) + 1 + \
+        bool(config.dense_units) + 1
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def calibration() -> np.ndarray:
 def test_int8_file_size_matches_the_analytic_footprint(name, calibration):
     config = CONFIGS[name]
     fp = footprint(config, (28, 28, 1), 10)
-    model = build_model(config, (28, 28, 1), 10)
+    model = build_model(config, (28, 28, 1), 10, deployed=True)  # as `slimtune search` logs it
     int8_bytes = len(tflite_bytes(model, calibration))
     channels = sum(b.filters for b in config.blocks) + config.dense_units + 10
     print(f"{name}: int8 file {int8_bytes} B, analytic {fp.weight_bytes_int8} B, "

@@ -11,6 +11,7 @@ CONFIGS = [
     preset("paper-base"),
     CNNConfig((ConvBlock(3, 4, 2), ConvBlock(5, 8, 1, "valid")), "gap"),
     CNNConfig((ConvBlock(1, 1, 4),), "flatten", dense_units=17),
+    CNNConfig((ConvBlock(3, 4, 2, separable=True), ConvBlock(3, 8, 2)), "gap", batch_norm=True),
 ]
 
 
@@ -29,7 +30,7 @@ def test_template_round_trips_through_toml(tmp_path):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.summary())
 def test_config_is_read_back_from_the_built_model(config):
-    assert config_from_model(build_model(config, (28, 28, 1), 10)) == config
+    assert config_from_model(build_model(config, (28, 28, 1), 10, deployed=True)) == config
 
 
 def test_a_foreign_model_is_refused():

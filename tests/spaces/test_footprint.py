@@ -14,10 +14,12 @@ def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
     configs = []
     while len(configs) < count:
         blocks = tuple(ConvBlock(rng.choice(space.kernel_size), rng.randint(1, 64),
-                                 rng.choice(space.pool), rng.choice(space.padding))
+                                 rng.choice(space.pool), rng.choice(space.padding),
+                                 rng.choice((False, True)))
                        for _ in range(rng.randint(1, 3)))
         dense = rng.choice([0, rng.randint(8, 1024)])
-        config = CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0)
+        config = CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0,
+                           batch_norm=rng.choice((False, True)))
         try:
             footprint(config, (28, 28, 1), 10)
         except ValueError:
@@ -31,15 +33,20 @@ def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
                                                          preset("paper-1x1")],
                          ids=lambda c: c.summary())
 def test_params_equal_keras_count_params(config):
-    model = build_model(config, (28, 28, 1), 10)
+    """Deployed params: the model as deployed (BatchNorm folded) has exactly these."""
+    model = build_model(config, (28, 28, 1), 10, deployed=True)
     assert footprint(config, (28, 28, 1), 10).params == model.count_params()
+    if config.batch_norm:  # as trained: 4 BatchNorm values per channel, convolutions bias-free
+        channels = sum(b.filters for b in config.blocks)
+        assert build_model(config, (28, 28, 1), 10).count_params() == \
+            model.count_params() + 4 * channels - channels
 
 
 @pytest.mark.parametrize("shape, classes", [((32, 32, 3), 10), ((28, 28, 1), 47)])
 def test_params_equal_keras_on_other_shapes(shape, classes):
     for config in random_configs(4, seed=11):
         assert footprint(config, shape, classes).params == \
-            build_model(config, shape, classes).count_params()
+            build_model(config, shape, classes, deployed=True).count_params()
 
 
 def test_paper_models_match_the_paper():
@@ -87,3 +94,12 @@ def test_valid_pooling_rounds_down_and_must_fit():
     too_small = CNNConfig((ConvBlock(7, 2, 4, "valid"), ConvBlock(3, 2, 4, "valid")), "gap")
     with pytest.raises(ValueError, match="pool 4 with padding 'valid' does not fit"):
         footprint(too_small, (28, 28, 1), 10)  # 22 -> 5 -> 3 -> pool 4 leaves nothing
+
+
+def test_a_separable_block_by_hand():
+    config = CNNConfig((ConvBlock(3, 4, 2), ConvBlock(3, 8, 1, separable=True)), "gap")
+    fp = footprint(config, (28, 28, 1), 10)
+    # conv 3*3*1*4 + 4; depthwise 3*3*4, pointwise 4*8 + 8; classifier 8*10 + 10
+    assert fp.params == 40 + 36 + 40 + 90
+    assert fp.weight_bytes_int8 == (36 + 36 + 32 + 80) + 4 * (4 + 8 + 10)
+    assert fp.macs == 28 * 28 * 36 + 14 * 14 * (36 + 32) + 80

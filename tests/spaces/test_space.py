@@ -92,3 +92,25 @@ def test_contains_rejects_points_outside():
     assert not space.contains(preset("paper-base"))
     assert not space.contains(CNNConfig((ConvBlock(3, 4, 3),), "flatten", 0, 0.0))
     assert space.contains(CNNConfig((ConvBlock(3, 4, 2),), "gap", 0, 0.0))
+
+
+def test_separable_blocks_are_sampled_only_with_a_spatial_kernel():
+    import optuna
+
+    from spaces import CNNConfig, ConvBlock, footprint
+
+    space = SearchSpace(kernel_size=(1, 3), separable=(False, True), batch_norm=(False, True))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = [space.suggest(study.ask()) for _ in range(200)]
+    blocks = [b for c in configs for b in c.blocks]
+    assert {b.separable for b in blocks if b.kernel_size == 3} == {False, True}
+    assert not any(b.separable for b in blocks if b.kernel_size == 1)
+    assert {c.batch_norm for c in configs} == {False, True}
+    assert all(space.contains(c) for c in configs)
+    with pytest.raises(ValueError, match="separable block needs kernel_size > 1"):
+        footprint(CNNConfig((ConvBlock(1, 4, 1, separable=True),), "gap"), (28, 28, 1), 10)
+
+
+def test_flags_must_be_true_or_false():
+    with pytest.raises(SpaceError, match=r"space key 'separable' = \[1\]: expected true, false"):
+        SearchSpace.from_dict({"separable": [1]})

@@ -13,7 +13,8 @@ from spaces import Recipe, RecipeError
 from spaces import CNNConfig, ConvBlock
 
 CONFIG = CNNConfig((ConvBlock(3, 4, 4),), "flatten")
-FP32 = Recipe(epochs=2, batch_size=64, learning_rate=3e-3, precision="float32")
+FP32 = Recipe(epochs=2, batch_size=64, learning_rate=3e-3, precision="float32",
+              schedule="constant")
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,33 @@ def test_unknown_precision_is_refused():
 def test_without_racing_validation_runs_once_at_the_end(splits):
     outcome = train_seeds(CONFIG, *splits, FP32, [1], keep_model=False)
     assert [len(c) for c in outcome.val_curves] == [1] and outcome.epochs_run == FP32.epochs
+
+
+def test_a_batch_norm_model_is_saved_folded_and_as_accurate(splits):
+    """The saved model is the deployed one: BatchNorm folded into the convolutions, the
+    footprint's params, and the accuracy the trainer reported for it."""
+    from search.training import saved_model_accuracy
+    from spaces import footprint
+
+    config = CNNConfig((ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap",
+                       batch_norm=True)
+    train, val = splits
+    outcome = train_seeds(config, train, val, Recipe(epochs=2, batch_size=64), [7])
+    with tempfile.TemporaryDirectory() as folder:
+        import keras
+
+        path = Path(folder) / "m.keras"
+        path.write_bytes(outcome.model_keras)
+        model = keras.models.load_model(path)
+    assert not any(layer.name.startswith("bn") for layer in model.layers)
+    assert model.count_params() == footprint(config, (28, 28, 1), 10).params
+    assert saved_model_accuracy(outcome.model_keras, val) == \
+        pytest.approx(outcome.val_accuracies[0], abs=0.005)
+
+
+def test_under_the_cosine_schedule_a_seed_is_stopped_only_after_its_last_epoch(splits):
+    cosine = Recipe(epochs=2, batch_size=64, precision="float32")
+    assert cosine.schedule == "cosine"
+    outcome = train_seeds(CONFIG, *splits, cosine, [1, 2, 3], required_accuracy=0.999)
+    assert outcome.seeds == [1] and outcome.epochs_run == cosine.epochs
+    assert "after all 2 epochs" in outcome.stopped_reason
