@@ -27,11 +27,14 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
   load_if_exists), an objective that samples with `SearchSpace.suggest(trial)`, trains each seed
   with plain `model.fit`, sets `trial.set_constraint("accuracy_floor", floor - worst-case
   validation accuracy)` and returns the deployed parameter count. A configuration that cannot be
-  built gets the constraint `floor` (accuracy 0, infeasible for TPE) and is pruned.
+  built gets the constraint `floor` (accuracy 0, so TPE counts it infeasible) and is pruned; a
+  training that crashes fails its trial (`optimize(catch=(Exception,))`), as in Keras Tuner.
 - keras-tuner, random: Keras Tuner's BayesianOptimization and RandomSearch (seed = repeat). Each
   trial trains every seed with plain `model.fit` and reports one score that folds in what Keras
   Tuner cannot express as a constraint: an infeasible trial scores its worst-case validation
-  accuracy (< floor), a feasible one 2 - log10(params) / 10, so smaller is better.
+  accuracy (< floor), a feasible one 2 - log10(params) / 10, so smaller is better; one that
+  cannot be built scores 0. The whole space is declared up front (`kt_space`), as Keras Tuner does
+  for a hypermodel.
 - hyperband: Keras Tuner's Hyperband (max_epochs = --epochs, factor 3, seed = repeat), same score.
   Each trial trains from scratch for the epochs Hyperband asks (`tuner/epochs`); only trials
   trained for the full --epochs have a final accuracy (the others are trials, never candidates).
@@ -47,24 +50,30 @@ r, training seeds 1000 r + k and confirmation seeds 1000 r + 500 + k (slimtune: 
 same scheme), in DIR/<folder>/r<r> (a run made before repeats existed, DIR/<folder>/state.json,
 is read as repeat 0).
 
-Resume. Each engine's trials are on disk as they finish (slimtune and optuna: their Optuna study;
-the peers: DIR/<folder>/r<r>/trials.jsonl, Keras Tuner also its project folder) and the budget
-spent is in state.json, so a rerun spends only what is left; a peer is stopped by SIGTERM when
-its budget is spent. A slimtune run stopped before it finished is run again with a tiny timeout
-(no new trials: analysis, recheck and confirmation only).
+Resume. Each engine's trials are on disk as they finish (slimtune: its Optuna study; the peers:
+DIR/<folder>/r<r>/trials.jsonl, and their Optuna study or Keras Tuner project, which resume the
+sampler) and the budget spent is in DIR/<folder>/r<r>/state.json, so a rerun spends only what is
+left. A peer is stopped by SIGTERM when its budget is spent (optuna records its running trial as
+failed). A slimtune run stopped before it finished is run again with a tiny timeout (no new
+trials: analysis, recheck and confirmation only).
 
 Confirmation. Only peer trials that finished within `--budget-min` count (so a run can be read
 again at a shorter budget); for slimtune every trial counts (none started after its timeout). A
-peer's configurations feasible on validation are retrained smallest first with fresh seeds and
-tested on the test split with slimtune's trainer (`search.train_seeds`) under the recipe that
-peer searched with, up to --confirm-candidates, after the budgets; the first that holds the floor
-is its pick (cached in DIR/confirmations.json). Per engine and repeat: the pick, its params, its
-worst-case test accuracy, when it was first trained (seconds into the budget), whether the first
-candidate held, the trials trained and the hypervolume of (log10 params, worst-case validation
-accuracy) over all trials and over those above the floor. Printed last, one line per engine over
-the repeats: picks found, median and min-max params, median time to the pick, median hypervolume
-above the floor, median trials, and per repeat whether the first candidate held (y/n/-).
-Everything is also in DIR/search_efficiency_<floor>.json.
+peer's candidates are its configurations whose worst seed reached the floor on validation (no
+margin), smallest first; after the budgets, up to --confirm-candidates of them are retrained
+with fresh seeds by slimtune's trainer (`search.train_seeds`) under the recipe that peer searched
+with (float32) and tested on the test split; the first that holds the floor is its pick (cached
+in DIR/confirmations.json).
+
+Report, per engine and repeat: the pick, its params, its worst-case test accuracy, when it was
+first trained (seconds into the budget at which a trial of its configuration first finished
+with a final accuracy),
+whether the first candidate held on test (None: no candidate), the trials trained and the
+hypervolume of (log10 params, worst-case validation accuracy) over all trials and over those
+above the floor. Printed last, one line per engine over the repeats: picks found, median and
+min-max params of the picks, median time to the pick, median hypervolume above the floor, median
+trials, and per repeat whether the first candidate held (y, n, - for none). Everything is also
+in DIR/search_efficiency_<floor>.json.
 """
 from __future__ import annotations
 
@@ -84,7 +93,6 @@ from typing import Any
 import _common
 
 ENGINES = ("slimtune", "optuna", "keras-tuner", "hyperband", "random")
-KERAS_TUNERS = ("keras-tuner", "hyperband", "random")
 HV_REFERENCE = (7.0, 0.0)  # log10(params) to minimise, worst-case accuracy to maximise
 VAL_SIZE = RECHECK_SIZE = 5000  # slimtune's defaults; the peers get the same training split
 SLIMTUNE_GRACE_S = 20 * 60  # slimtune's analysis, recheck and confirmation after its timeout
@@ -92,13 +100,16 @@ SLIMTUNE_GRACE_S = 20 * 60  # slimtune's analysis, recheck and confirmation afte
 
 # --- recipes, seeds, data ------------------------------------------------------------------------
 def peer_recipe(args: argparse.Namespace) -> Any:
-    """How the peers train (and their picks are confirmed): their usual recipe or slimtune's."""
+    """How the peers train (and their picks are confirmed): their usual recipe or slimtune's, in
+    float32 as plain `model.fit` trains."""
     from search import SearchSettings
     from spaces import Recipe
 
     if args.peer_recipe == "slimtune":
-        return replace(SearchSettings().recipe, epochs=args.epochs, batch_size=128)
-    return Recipe(epochs=args.epochs, batch_size=128, learning_rate=1e-3, schedule="constant")
+        return replace(SearchSettings().recipe, epochs=args.epochs, batch_size=128,
+                       precision="float32")
+    return Recipe(epochs=args.epochs, batch_size=128, learning_rate=1e-3, schedule="constant",
+                  precision="float32")
 
 
 def splits(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -245,7 +256,8 @@ def run_optuna(folder: Path, args: argparse.Namespace) -> None:
 
 def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
                      timeout_s: float) -> list[str]:
-    data = ["--data-dir", str(_common.data_dir())] if _common.data_dir() else []
+    data_dir = _common.data_dir()
+    data = ["--data-dir", str(data_dir.absolute())] if data_dir else []
     return [sys.executable, "-m", "slimtune", "search", "--trials", "100000", "--timeout",
             f"{timeout_s:.3f}", "--min-accuracy", str(args.floor), "--seeds", str(args.seeds),
             "--epochs", str(args.epochs), "--train-subset", str(args.train_size), "--val-size",
@@ -275,7 +287,8 @@ def run_engine(engine: str, repeat: int, args: argparse.Namespace, argv: list[st
     left_s = args.budget_min * 60 - state["elapsed_s"]
     name = f"{folder_name(engine, args)} r{repeat}"
     slimtune = engine == "slimtune"
-    if left_s <= 5 and not (slimtune and not state.get("done")):
+    finished = not slimtune or state.get("done")  # slimtune: its result.json is written
+    if left_s <= 5 and finished:
         return
     env = {**os.environ, "PYTHONPATH": str(_common.REPO)}
     if slimtune:  # not killed at the budget: its --timeout stops new trials
@@ -361,9 +374,11 @@ def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> f
 
 
 def first_trained_s(rows: list[dict[str, Any]], summary: str) -> float | None:
+    """Seconds into the budget when a trial of `summary` first finished with a final accuracy."""
     from spaces import CNNConfig
 
-    times = [r["engine_s"] for r in rows if CNNConfig.from_dict(r["config"]).summary() == summary]
+    times = [r["engine_s"] for r in rows if r["worst_val"] is not None
+             and CNNConfig.from_dict(r["config"]).summary() == summary]
     return round(min(times), 1) if times else None
 
 
@@ -384,9 +399,7 @@ def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, repeat: int,
         if summary in seen or len(seen) >= args.confirm_candidates:
             continue
         seen.append(summary)
-        # The usual recipe at repeat 0 keeps the keys of runs from before --peer-recipe/--repeats.
-        key = summary if (args.peer_recipe, repeat) == ("usual", 0) else \
-            f"{args.peer_recipe}|r{repeat}|{summary}"
+        key = f"{args.peer_recipe}|r{repeat}|{summary}"
         if key not in cache:
             outcome = train_seeds(config, *data[:2], recipe,
                                   confirmation_seeds(repeat, args.seeds), test=data[2],
@@ -446,7 +459,7 @@ def engine_line(name: str, s: dict[str, Any]) -> str:
             f"first candidate held: {held}")
 
 
-def stop(signum: int, frame: Any) -> None:
+def interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -476,7 +489,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"--engines: unknown {unknown[0]!r}; use some of {','.join(ENGINES)}")
     if args.engine_worker == "optuna":
-        signal.signal(signal.SIGTERM, stop)  # the running trial is recorded as failed
+        signal.signal(signal.SIGTERM, interrupt)  # the running trial is recorded as failed
         run_optuna(args.worker_folder, args)
         return {}
     if args.engine_worker:

@@ -13,13 +13,14 @@ Why each part exists, with the runs that showed it: BENCHMARKS.md §4b.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study._optuna_private import FocusedView, set_user_attr
+from search.study._wrapping import WrappingSampler
 
 MAX_DRAWS = 32  # a relative draw of TPE costs 10-30 ms with a few hundred trials
 MAX_RANDOM_DRAWS = 1000  # a random draw costs well under 1 ms
@@ -37,13 +38,13 @@ def smallest_feasible(study: optuna.Study, feasible: Feasible) -> FrozenTrial | 
                 if feasible(t)), key=lambda t: t.values[1], default=None)
 
 
-class FocusedSampler(optuna.samplers.BaseSampler):
+class FocusedSampler(WrappingSampler):
     """`base`, seeing the study through `FocusedView`, with relative proposals redrawn until they
     describe a configuration not tried yet and smaller than the smallest feasible trial so far."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, describe: Describe,
                  feasible: Feasible, seed: int | None = None) -> None:
-        self.base = base
+        super().__init__(base)
         self.describe = describe
         self.feasible = feasible
         self.random = optuna.samplers.RandomSampler(seed=seed)
@@ -52,10 +53,6 @@ class FocusedSampler(optuna.samplers.BaseSampler):
         smallest = smallest_feasible(study, self.feasible)
         cap = None if smallest is None else smallest.values[1]
         return (study if cap is None else FocusedView(study, cap)), cap
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
-                                    ) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
@@ -86,13 +83,6 @@ class FocusedSampler(optuna.samplers.BaseSampler):
                            param_distribution: BaseDistribution) -> Any:
         view, _ = self._view(study)
         return self.base.sample_independent(view, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.base.before_trial(study, trial)
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self.base.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()

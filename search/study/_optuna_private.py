@@ -64,31 +64,42 @@ def stale_trial_callback(study: optuna.Study
     return storage_of(study).get_heartbeat_stale_trial_callback()
 
 
-class FocusedView:
-    """`study` as a sampler sees it, with each completed trial above `cap` (size objective, the
-    second value) carrying a `focus` constraint > 0. Reads only; everything else delegates."""
+class StudyView:
+    """`study` as a sampler sees it: every trial it reads passes through `_show`, which may return
+    a changed copy (never the study's own trial). Reads only; everything else delegates."""
 
-    def __init__(self, study: optuna.Study, cap: float) -> None:
+    def __init__(self, study: optuna.Study) -> None:
         self._study = study
-        self._cap = cap
-        self._focused: dict[int, FrozenTrial] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
-        return [self._focus(t) for t in self._study._get_trials(
+        return [self._show(t) for t in self._study._get_trials(
             deepcopy=deepcopy, states=states, use_cache=use_cache)]
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return [self._focus(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
+        return [self._show(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
 
     @property
     def trials(self) -> list[FrozenTrial]:
         return self.get_trials()
 
-    def _focus(self, trial: FrozenTrial) -> FrozenTrial:
+    def _show(self, trial: FrozenTrial) -> FrozenTrial:
+        return trial
+
+
+class FocusedView(StudyView):
+    """`study` with each completed trial above `cap` (size objective, the second value) carrying
+    a `focus` constraint > 0."""
+
+    def __init__(self, study: optuna.Study, cap: float) -> None:
+        super().__init__(study)
+        self._cap = cap
+        self._focused: dict[int, FrozenTrial] = {}
+
+    def _show(self, trial: FrozenTrial) -> FrozenTrial:
         if trial.state != TrialState.COMPLETE or trial.values[1] <= self._cap:
             return trial
         if trial.number not in self._focused:
@@ -98,18 +109,15 @@ class FocusedView:
         return self._focused[trial.number]
 
 
-class SizeView:
+class SizeView(StudyView):
     """`study` as a single-objective sampler sees it: minimise the size objective (the second
     value) under the trials' constraints (the accuracy floor among them). Completed trials carry
     [size] as their only value; TPE then ranks feasible trials by size and infeasible ones by how
-    far they miss, so its "good" group is the smallest feasible trials. Reads only."""
+    far they miss, so its "good" group is the smallest feasible trials."""
 
     def __init__(self, study: optuna.Study) -> None:
-        self._study = study
+        super().__init__(study)
         self._sized: dict[int, FrozenTrial] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
 
     @property
     def directions(self) -> list[optuna.study.StudyDirection]:
@@ -122,28 +130,11 @@ class SizeView:
     def _is_multi_objective(self) -> bool:
         return False
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        return [self._size(t) for t in self._study._get_trials(
-            deepcopy=deepcopy, states=states, use_cache=use_cache)]
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return [self._size(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
-
-    @property
-    def best_trial(self) -> FrozenTrial:
-        raise AttributeError("SizeView has no best trial: samplers do not need one")
-
-    def _size(self, trial: FrozenTrial) -> FrozenTrial:
+    def _show(self, trial: FrozenTrial) -> FrozenTrial:
         if trial.state != TrialState.COMPLETE or trial.values is None or len(trial.values) != 2:
             return trial
-        cached = self._sized.get(trial.number)
-        if cached is None or cached.state != trial.state:
-            cached = copy.copy(trial)  # the study's own copy must stay as stored
-            cached.values = [trial.values[1]]
-            self._sized[trial.number] = cached
-        return cached
+        if trial.number not in self._sized:
+            sized = copy.copy(trial)  # the study's own copy must stay as stored
+            sized.values = [trial.values[1]]
+            self._sized[trial.number] = sized
+        return self._sized[trial.number]

@@ -59,7 +59,8 @@ def champion(tmp_path_factory, mnist_dir) -> Path:
     done = run_cli("search", "--data-dir", mnist_dir, "--space", out / "space.toml",
                    "--device", out / "device.toml", "--trials", 5, "--epochs", 1,
                    "--train-subset", 2000, "--seeds", 2, "--workers", 2, "--min-accuracy", FLOOR,
-                   "--learning-rate", 0.01, "--seed", 0, "--out", out, "--study-name", "deploy",
+                   "--learning-rate", 0.01, "--schedule", "constant", "--seed", 0, "--out", out,
+                   "--study-name", "deploy",
                    "--tracking-uri", store(out))
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
@@ -171,7 +172,8 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
     template = DesignTemplate.from_toml(template_path)
     result = json.loads((champion / "result.json").read_text())
     assert template.config.to_dict() == result["chosen"]["config"]
-    assert template.recipe == Recipe(epochs=1, batch_size=128, learning_rate=0.01)
+    assert template.recipe == Recipe(epochs=1, batch_size=128, learning_rate=0.01,
+                                     schedule="constant")  # as the search trained it
     assert template.floor == FLOOR
     assert template.source == f"models:/slimtune-mnist/{result['mlflow']['registered_model_version']}"
 

@@ -56,15 +56,26 @@ def test_result_json_holds_the_contract(first_search):
     assert len(chosen["test_accuracies"]) == len(chosen["val_accuracies"]) == 2
     assert chosen["worst_case_test_accuracy"] == min(chosen["test_accuracies"]) >= FLOOR
     assert set(chosen["seeds"]).isdisjoint(chosen["search_seeds"])  # fresh seeds
-    assert min(chosen["search_val_accuracies"]) >= FLOOR
+    selection = result["selection"]
+    # the floor plus 1.645 binomial standard errors on the 5,000 validation / recheck images
+    margin = 1.645 * (FLOOR * (1 - FLOOR) / 5000) ** 0.5
+    assert selection["validation_floor"] == pytest.approx(FLOOR + margin, abs=1e-4)
+    assert selection["recheck_floor"] == pytest.approx(FLOOR + margin, abs=1e-4)
+    assert selection["strategy"] == "smallest" and selection["recheck_size"] == 5000
+    assert min(chosen["search_val_accuracies"]) >= selection["validation_floor"]
+    assert min(chosen["recheck_accuracies"]) >= selection["recheck_floor"]
     assert result["front"] and all(p["params"] > 0 for p in result["front"])
     sizes = [p["params"] for p in result["front"]]
     assert sizes == sorted(sizes)
-    # Anything feasible and smaller than the choice was confirmed first and failed on test.
-    rejected = {c["trial_number"] for c in result["confirmations"] if not c["passed"]}
-    assert all(p["trial_number"] in rejected for p in result["front"]
+    # Anything feasible and smaller than the choice was rechecked first and failed there; the
+    # test split was read for the pick only.
+    *rejected, pick = result["confirmations"]
+    assert pick["trial_number"] == chosen["trial_number"] and pick["recheck_passed"]
+    assert pick["passed"] and pick["test_accuracies"] == chosen["test_accuracies"]
+    assert all(not c["recheck_passed"] and c["test_accuracies"] == [] for c in rejected)
+    assert all(p["trial_number"] in {c["trial_number"] for c in rejected} for p in result["front"]
                if p["feasible"] and p["params"] < chosen["footprint"]["params"])
-    assert result["confirmations"][-1]["passed"] and len(result["confirmations"]) <= 3
+    assert len(result["confirmations"]) <= 3
     assert result["baseline"]["footprint"]["params"] == 3_274_634
     assert result["baseline"]["reduction"]["params"] == pytest.approx(
         3_274_634 / chosen["footprint"]["params"])

@@ -1,0 +1,119 @@
+"""The selection rule after the trials (search/analysis/_confirm.py), with a scripted executor:
+recheck smallest first, the first that holds the recheck floor is the pick, the test split is
+read for the pick only, and a pick that misses on test is reported, never replaced."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from search._progress import Progress
+from search._settings import SearchSettings
+from search.analysis import _confirm
+from search.analysis.pareto import TrialPoint
+from search.study._context import StudyContext
+from search.training import SeedsOutcome
+from spaces import Recipe, SearchSpace
+
+FLOOR = 0.95
+HELD_OUT = 0.9551  # recheck floor with the default margin on 5,000 images, rounded up
+
+
+class ScriptedExecutor:
+    """Each candidate's fresh-seed accuracy on the held-out split, by filters of its block."""
+
+    def __init__(self, held_out: dict[int, float]) -> None:
+        self.held_out = held_out
+        self.trained: list[int] = []
+
+    def put(self, value):
+        return value
+
+    def submit(self, config, train, val, recipe, seeds, test=None):
+        filters = config["blocks"][0]["filters"]
+        self.trained.append(filters)
+        return SeedsOutcome(seeds=seeds, val_accuracies=[0.97], test_accuracies=[
+            self.held_out[filters]], train_time_s=0.0, median_seed=seeds[0],
+            model_keras=f"model {filters}".encode())
+
+    def result(self, ref):
+        return ref
+
+
+@dataclass
+class Records:
+    spool: Path
+    online = True
+
+    def attempt(self, write):
+        return None  # MLflow unreachable: the records keep run_id None
+
+
+class Source:
+    def __init__(self) -> None:
+        self.test_reads = 0
+
+    def recheck(self, val_size, size):
+        return "recheck split"
+
+    def test(self):
+        self.test_reads += 1
+        return "test split"
+
+
+def point(number: int, filters: int) -> TrialPoint:
+    config = {"blocks": [{"kernel_size": 3, "filters": filters, "pool": 2, "padding": "same"}],
+              "head": "gap", "dense_units": 0, "dropout": 0.0}
+    return TrialPoint(number=number, config=config, summary=f"c3x{filters}-p2|gap",
+                      worst_case_val_accuracy=0.97, size=filters * 10, params=filters * 10,
+                      within_budgets=True)
+
+
+def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
+    test_models = []
+
+    def on_test(model_keras: bytes, split) -> float:
+        assert split == "test split"
+        test_models.append(model_keras)
+        return test_accuracy
+
+    monkeypatch.setattr(_confirm, "saved_model_accuracy", on_test)
+    s = SearchSettings(min_accuracy=FLOOR, seeds=2, **settings)
+    ctx = StudyContext(s, optuna.create_study(directions=["maximize", "minimize"]),
+                       SearchSpace(), Recipe(), (28, 28, 1), 10)
+    executor, source = ScriptedExecutor(held_out), Source()
+    chosen, confirmations, record = _confirm.confirm_candidates(
+        ctx, executor, Records(tmp_path), ("train", "val"), source,
+        [point(0, 2), point(1, 3), point(2, 4)], Progress())
+    return chosen, confirmations, executor, source, test_models
+
+
+def test_the_first_candidate_to_hold_the_recheck_floor_is_the_pick(tmp_path, monkeypatch):
+    chosen, confirmations, executor, source, models = confirm(
+        tmp_path, monkeypatch, {2: 0.953, 3: 0.957, 4: 0.99}, 0.96)
+    assert chosen.number == 1  # 0.953 holds the floor but not its margin on the recheck split
+    assert executor.trained == [2, 2, 3, 3]  # one task per fresh seed; the third never trained
+    assert [c.recheck_passed for c in confirmations] == [False, True]
+    assert confirmations[0].test_accuracies == [] and confirmations[0].worst_case_test_accuracy \
+        is None
+    assert source.test_reads == 1 and models == [b"model 3", b"model 3"]
+    assert confirmations[1].passed and confirmations[1].worst_case_test_accuracy == 0.96
+
+
+def test_a_pick_below_the_floor_on_test_is_reported_and_not_replaced(tmp_path, monkeypatch):
+    chosen, confirmations, executor, source, _ = confirm(
+        tmp_path, monkeypatch, {2: 0.96, 3: 0.99, 4: 0.99}, 0.94)
+    assert chosen is None and len(confirmations) == 1
+    assert confirmations[0].recheck_passed and not confirmations[0].passed
+    assert executor.trained == [2, 2] and source.test_reads == 1
+
+
+def test_without_a_recheck_split_candidates_are_confirmed_on_test(tmp_path, monkeypatch):
+    chosen, confirmations, executor, source, models = confirm(
+        tmp_path, monkeypatch, {2: 0.94, 3: 0.951, 4: 0.99}, 0.0, recheck_size=0)
+    assert chosen.number == 1 and [c.passed for c in confirmations] == [False, True]
+    assert [c.recheck_passed for c in confirmations] == [None, None]
+    assert confirmations[1].test_accuracies == [0.951, 0.951] and models == []
