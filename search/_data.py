@@ -76,6 +76,10 @@ class DataSource:
             train = Split(train.x[:train_subset], train.y[:train_subset])
         return train, Split(x[-val_size:], y[-val_size:])
 
+    def training_images(self) -> int:
+        """How many images the training file holds (read from its labels)."""
+        return len(self._read("y_train"))
+
     def recheck(self, val_size: int, size: int) -> Split:
         """The `size` training-file images just before the validation images: held out of the
         search, read only to recheck candidates with fresh seeds before the test split is read."""

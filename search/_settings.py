@@ -27,7 +27,7 @@ class SearchSettings:
     data_dir: str | None = None
     space: str | None = None
     train_subset: int | None = None
-    val_size: int = 5000
+    val_size: int | None = None  # None: held_out_size(training-file images), see sized_for
     trials: int = 30
     timeout: float | None = None  # seconds per invocation, like Optuna's optimize(timeout=)
     seeds: int = 3
@@ -37,7 +37,7 @@ class SearchSettings:
     schedule: str = "cosine"
     min_accuracy: float = 0.95
     confidence: float = 0.95  # one-sided: the validation margin (see validation_floor)
-    recheck_size: int = 5000  # training-file images held out to recheck candidates
+    recheck_size: int | None = None  # training-file images held out to recheck; None: as val
     max_params: int | None = None
     max_flash_bytes: int | None = None
     max_ram_bytes: int | None = None
@@ -66,13 +66,13 @@ class SearchSettings:
         if not 0.5 <= self.confidence < 1.0:
             _bad("confidence", self.confidence, "use a probability in [0.5, 1), e.g. 0.95 (0.5 "
                  "means no margin)")
-        if self.recheck_size < 0:
+        if self.recheck_size is not None and self.recheck_size < 0:
             _bad("recheck-size", self.recheck_size, "use 0 (confirm on the test split directly) "
                  "or more images, e.g. 5000")
         if self.strategy not in STRATEGIES:
             _bad("strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}")
         for name in ("trials", "cpus_per_trial", "confirm_candidates", "val_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more")
         check_seed_count(self.seeds)
         try:
@@ -115,6 +115,13 @@ class SearchSettings:
         """How every trial trains (spaces.Recipe checks the values)."""
         return Recipe(epochs=self.epochs, batch_size=self.batch_size,
                       learning_rate=self.learning_rate, schedule=self.schedule)
+
+    def sized_for(self, training_images: int) -> SearchSettings:
+        """The held-out sizes left to their default, filled from the training file's size: the
+        validation split `held_out_size(training_images)`, the recheck split as large."""
+        val_size = self.val_size or held_out_size(training_images)
+        return replace(self, val_size=val_size,
+                       recheck_size=val_size if self.recheck_size is None else self.recheck_size)
 
     @property
     def validation_floor(self) -> float:
@@ -174,10 +181,18 @@ class SearchSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def margin(floor: float, images: int, confidence: float) -> float:
+def held_out_size(training_images: int) -> int:
+    """Default size of the validation and of the recheck split: a twelfth of the training file,
+    at most 5,000 images (MNIST: the paper's 5,000 of 60,000; a 6,000-image dataset: 500 each)."""
+    return max(1, min(5000, training_images // 12))
+
+
+def margin(floor: float, images: int | None, confidence: float) -> float:
     """One-sided binomial margin of an accuracy near `floor` measured on `images` images."""
     from statistics import NormalDist
 
+    if images is None:
+        raise ValueError("held-out sizes are not resolved yet: call sized_for first")
     if images < 1:
         return 0.0
     return NormalDist().inv_cdf(confidence) * (floor * (1.0 - floor) / images) ** 0.5

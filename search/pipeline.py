@@ -3,6 +3,7 @@ analyse, confirm, register, write result.json."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     ensure_writable(out)
     source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
     source.check()
+    s = s.sized_for(source.training_images())
     space = load_space(Path(s.space) if s.space else None)
     if not server_reachable(s.tracking_uri):
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
@@ -88,6 +90,8 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
     samplers, and tests. `sampler` replaces the planner's. Resumes like `run_search` (same
     storage and study name)."""
     s = settings.resolved()
+    # The caller split the data: validation is `val`, and nothing is held out for a recheck.
+    s = replace(s, val_size=len(val.x), recheck_size=s.recheck_size or 0)
     ensure_writable(Path(s.out))
     space = space or load_space(Path(s.space) if s.space else None)
     with storage_lock(s):

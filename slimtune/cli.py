@@ -69,7 +69,8 @@ def search(
     train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images.",
                                                    rich_help_panel=DATA)] = None,
     val_size: Annotated[Opt[int], typer.Option(help="Validation images taken from the end of the "
-                                               "training file [default: 5000].",
+                                               "training file [default: a twelfth of it, at "
+                                               "most 5000].",
                                                rich_help_panel=DATA)] = None,
     space: Annotated[Opt[str], typer.Option(help="Search-space TOML [default: spaces/default.toml].",
                                             rich_help_panel=SEARCH)] = None,
@@ -103,8 +104,8 @@ def search(
         "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
         "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
     focus: Annotated[Opt[bool], typer.Option(
-        "--focus/--no-focus", help="With --strategy front: spend the budget on new "
-        "configurations smaller than the smallest feasible one found so far (see README) "
+        "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
+        "smallest feasible one found so far; larger ones are pruned untrained (see README) "
         "[default: off].", rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
@@ -129,7 +130,7 @@ def search(
     recheck_size: Annotated[Opt[int], typer.Option(help="Training-file images held out to "
                                                    "recheck candidates with fresh seeds before "
                                                    "the test split is read (0: confirm on test "
-                                                   "directly) [default: 5000].",
+                                                   "directly) [default: as --val-size].",
                                                    rich_help_panel=DATA)] = None,
     confirm_candidates: Annotated[Opt[int], typer.Option(help="Candidates rechecked, smallest "
                                                          "first [default: 3].",

@@ -201,7 +201,8 @@ class FocusPlanner(Planner):
     def sampler(cls, settings: SearchSettings, space: SearchSpace,
                 input_shape: tuple[int, int, int], num_classes: int
                 ) -> optuna.samplers.BaseSampler:
-        return FocusedSampler(base_sampler(settings),
+        # The strategy's own sampler (see SmallestFocusPlanner), focused.
+        return FocusedSampler(super().sampler(settings, space, input_shape, num_classes),
                               _describe_params(settings, space, input_shape, num_classes),
                               lambda trial: holds_floor_and_budgets(settings, trial),
                               seed=settings.seed)
@@ -242,11 +243,17 @@ class SmallestPlanner(Planner):
         return self.ctx.settings.validation_floor
 
 
+class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
+    """--strategy smallest --focus: the size view's sampler, focused below the smallest feasible
+    trial (what is larger cannot become the pick: it is pruned untrained), racing against the
+    validation floor."""
+
+
 def planner_class(settings: SearchSettings) -> type[Planner]:
-    """The strategy `settings` ask for (--focus refines the front strategy)."""
-    if settings.focus:
-        return FocusPlanner
-    return SmallestPlanner if settings.strategy == "smallest" else Planner
+    """The strategy `settings` ask for; --focus refines either."""
+    if settings.strategy == "smallest":
+        return SmallestFocusPlanner if settings.focus else SmallestPlanner
+    return FocusPlanner if settings.focus else Planner
 
 
 def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:

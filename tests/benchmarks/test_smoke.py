@@ -90,3 +90,13 @@ def test_samplers_compare_at_equal_trials(mnist_dir, tmp_path):
                 "tpe,random", "--seeds", "1", "--floor", "0.5", "--out", tmp_path,
                 mnist_dir=mnist_dir)
     assert [line.split()[0] for line in out.strip().splitlines()[-2:]] == ["tpe", "random"]
+
+
+def test_recipe_compares_both_recipes_per_configuration(mnist_dir, tmp_path):
+    config = json.dumps({"blocks": [{"kernel_size": 3, "filters": 2, "pool": 4}], "head": "gap"})
+    out = bench("recipe.py", *TINY, "--configs", config, "--seeds", "1", "--out", tmp_path,
+                mnist_dir=mnist_dir)
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("c3x2-p4|gap") and "new/old time" in last
+    rows = json.loads((tmp_path / "recipe.json").read_text())["rows"]
+    assert [r["recipe"] for r in rows] == ["old", "new"] and rows[0]["params"] == 50

@@ -26,6 +26,17 @@ def test_idx_folder_splits_like_the_paper(tmp_path, gz):
     assert source.test().x.shape == (30, 8, 8, 1)
 
 
+def test_the_recheck_split_is_held_out_between_train_and_validation(tmp_path):
+    source = resolve(str(make_dataset(tmp_path / "d")))  # labels: index % 3
+    assert source.training_images() == 120
+    train, val = source.train_val(val_size=20, holdout=30)
+    recheck = source.recheck(20, 30)
+    assert len(train.x) == 70 and len(recheck.x) == 30 and len(val.x) == 20
+    assert list(recheck.y[:2]) == [70 % 3, 71 % 3] and list(val.y[:1]) == [100 % 3]
+    with pytest.raises(UsageError, match="--recheck-size 100 does not fit 120 training images"):
+        source.train_val(val_size=20, holdout=100)
+
+
 def test_npz_folder(tmp_path):
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 255, (50, 6, 6, 3), dtype=np.uint8),

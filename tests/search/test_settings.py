@@ -40,3 +40,26 @@ def test_budgets_map_to_footprint_fields():
     settings = SearchSettings(max_params=10, max_ram_bytes=5)
     assert settings.budgets() == {"max_params": ("params", 10),
                                   "max_ram_bytes": ("peak_activation_bytes_int8", 5)}
+
+
+def test_held_out_sizes_follow_the_data_unless_given():
+    from search._settings import held_out_size
+
+    assert held_out_size(60_000) == 5000 and held_out_size(6_000) == 500
+    sized = SearchSettings().sized_for(60_000)
+    assert (sized.val_size, sized.recheck_size) == (5000, 5000)
+    small = SearchSettings().sized_for(1_797)
+    assert (small.val_size, small.recheck_size) == (149, 149)
+    assert small.validation_floor > sized.validation_floor  # fewer images, a wider margin
+    given = SearchSettings(val_size=1000, recheck_size=0).sized_for(60_000)
+    assert (given.val_size, given.recheck_size) == (1000, 0)
+    assert given.recheck_floor == given.min_accuracy  # no recheck split, no margin
+    with pytest.raises(ValueError, match="call sized_for first"):
+        SearchSettings().validation_floor  # noqa: B018
+
+
+def test_the_margin_is_the_one_sided_binomial_bound():
+    settings = SearchSettings(min_accuracy=0.99, confidence=0.95).sized_for(60_000)
+    assert settings.validation_floor == pytest.approx(0.99 + 1.6449 * (0.99 * 0.01 / 5000) ** 0.5,
+                                                      abs=1e-6)
+    assert SearchSettings(confidence=0.5).sized_for(60_000).validation_floor == 0.95

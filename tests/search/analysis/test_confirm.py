@@ -81,7 +81,7 @@ def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
         return test_accuracy
 
     monkeypatch.setattr(_confirm, "saved_model_accuracy", on_test)
-    s = SearchSettings(min_accuracy=FLOOR, seeds=2, **settings)
+    s = SearchSettings(min_accuracy=FLOOR, seeds=2, **settings).sized_for(60_000)
     ctx = StudyContext(s, optuna.create_study(directions=["maximize", "minimize"]),
                        SearchSpace(), Recipe(), (28, 28, 1), 10)
     executor, source = ScriptedExecutor(held_out), Source()

@@ -15,7 +15,8 @@ def test_the_loop_runs_the_planners_trials_to_the_target_and_resumes(tmp_path):
     source = resolve_dataset(str(make_dataset(tmp_path / "data")))
     train, val = source.train_val(val_size=20)
     settings = SearchSettings(out=str(tmp_path / "out"), trials=4, seeds=2, epochs=1,
-                              min_accuracy=0.2, workers=1, study_name="inline")
+                              min_accuracy=0.2, workers=1, study_name="inline",
+                              confidence=0.5)  # no margin: 20 validation images would make it 0.15
     study = run_study_in_process(settings, train, val, space=SPACE)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 4

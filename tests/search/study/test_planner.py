@@ -23,7 +23,8 @@ def planner(tmp_path, space=SPACE, **overrides) -> Planner:
     """The front strategy without a validation margin unless `overrides` say otherwise, so the
     thresholds below read as the floor itself."""
     overrides = {"strategy": "front", "confidence": 0.5} | overrides
-    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
+    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved() \
+        .sized_for(60_000)
     cls = planner_class(settings)
     ctx = open_study(settings, space, Recipe(epochs=1), (28, 28, 1), 10,
                      cls.sampler(settings, space, (28, 28, 1), 10))
@@ -192,3 +193,20 @@ def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
     below, above = _split_trials(view, trials, 1)
     assert [t.params["filters_0"] for t in below] == [3]  # the smallest feasible, not filters 2
     assert study.trials[0].values[0] == 0.90  # the study's own trials are untouched
+
+
+def test_focus_composes_with_the_smallest_strategy(tmp_path):
+    from search.study._focus import FocusedSampler
+    from search.study._planner import SmallestFocusPlanner
+    from search.study._smallest import SizeSampler
+
+    plan = planner(tmp_path, strategy="smallest", focus=True, confidence=0.5)
+    assert type(plan) is SmallestFocusPlanner
+    sampler = plan.ctx.study.sampler
+    assert isinstance(sampler, FocusedSampler) and isinstance(sampler.base, SizeSampler)
+    study = plan.ctx.study
+    mid = propose_filters(plan, 3)
+    assert mid.train_options["required_accuracy"] == 0.95
+    study.tell(mid.trial, [0.96, mid.footprint.params])
+    assert propose_filters(plan, 4).decided == OUT_OF_FOCUS
+    assert propose_filters(plan, 2).decided is None
