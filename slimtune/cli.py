@@ -313,6 +313,9 @@ def print_result(result: dict, out: Path) -> None:
         table.add_row(key, value, f"{base[key]:,}", ratio)
     if chosen:
         table.add_row("worst-case val acc", f"{chosen['worst_case_val_accuracy']:.4f}", "", "")
+        if chosen.get("recheck_accuracies"):
+            table.add_row("worst-case recheck acc", f"{min(chosen['recheck_accuracies']):.4f}",
+                          "", "")
         table.add_row("worst-case test acc", f"{chosen['worst_case_test_accuracy']:.4f}", "", "")
     out_console.print(table)
     out_console.print(f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
