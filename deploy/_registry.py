@@ -97,8 +97,8 @@ def load_keras_model(source: SourceModel) -> keras.Model:
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:
-    """Training recipe values (epochs, batch_size, learning_rate, schedule) recorded on the model's run or
-    its parent (the `slimtune search` or `slimtune train` invocation); missing keys are absent."""
+    """Training recipe values (epochs, batch_size, learning_rate, schedule) recorded on the
+    model's run or its parent (the `slimtune search` or `slimtune train` invocation); missing keys are absent."""
     from mlflow import MlflowClient
 
     client = MlflowClient(source.tracking_uri)

@@ -31,10 +31,10 @@ class SearchSettings:
     trials: int = 30
     timeout: float | None = None  # seconds per invocation, like Optuna's optimize(timeout=)
     seeds: int = 3
-    epochs: int = 5
-    batch_size: int = 128
-    learning_rate: float = 1e-2
-    schedule: str = "cosine"
+    epochs: int = Recipe.epochs  # the recipe's defaults live in spaces.Recipe
+    batch_size: int = Recipe.batch_size
+    learning_rate: float = Recipe.learning_rate
+    schedule: str = Recipe.schedule
     min_accuracy: float = 0.95
     confidence: float = 0.95  # one-sided: the validation margin (see validation_floor)
     recheck_size: int | None = None  # training-file images held out to recheck; None: as val

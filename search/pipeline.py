@@ -91,7 +91,7 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
     storage and study name)."""
     s = settings.resolved()
     # The caller split the data: validation is `val`, and nothing is held out for a recheck.
-    s = replace(s, val_size=len(val.x), recheck_size=s.recheck_size or 0)
+    s = replace(s, val_size=len(val.x), recheck_size=0)
     ensure_writable(Path(s.out))
     space = space or load_space(Path(s.space) if s.space else None)
     with storage_lock(s):

@@ -9,7 +9,8 @@ from spaces._recipe import OPTIMIZERS, PRECISIONS, SCHEDULES, Recipe, RecipeErro
 from spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_space
 from spaces._toml import read_toml
 
-__all__ = ["CNNConfig", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model", "deployed_model", "MODEL_NAME_BATCH_NORM", "preset", "presets",
+__all__ = ["CNNConfig", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
+           "deployed_model", "MODEL_NAME_BATCH_NORM", "preset", "presets",
            "SearchSpace", "SpaceError", "load_space", "DEFAULT_SPACE_PATH",
            "DeviceProfile", "DeviceError", "device_profiles", "load_device",
            "Recipe", "RecipeError", "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "read_toml"]

@@ -13,7 +13,7 @@ of an accuracy near 0.95 on 5,000 images is 0.003). After the last epoch the rul
 final accuracy itself is compared. benchmarks/early_stopping.py measures how often it is wrong.
 
 The rule was measured under a constant learning rate. Under the cosine schedule curves rise
-late (the rate falls), so the trainer applies only the exact check after the last epoch; the
+late (the rate falls), so the trainer asks for the rule only after the last epoch (exact); the
 seeds still race (the first trains alone), which is where most of the saving is.
 """
 from __future__ import annotations
@@ -22,24 +22,20 @@ TOLERANCE = 0.01
 RULE_VERSION = 2  # 1: last gain only (one dip could zero it)
 
 
-def optimistic_final_accuracy(curve: list[float], epochs: int, num_classes: int = 10,
-                              extrapolate: bool = True) -> float:
-    """The most this seed is expected to reach by epoch `epochs`, given its curve so far.
-    `extrapolate=False` (a decaying learning-rate schedule) bounds nothing before the end."""
+def optimistic_final_accuracy(curve: list[float], epochs: int, num_classes: int = 10) -> float:
+    """The most this seed is expected to reach by epoch `epochs`, given its curve so far."""
     if not curve:
         return 1.0
     done = len(curve)
     if done >= epochs:
         return curve[-1]
-    if not extrapolate:
-        return 1.0
     points = [1.0 / num_classes] + list(curve)
     gain = max(max([b - a for a, b in zip(points, points[1:])][-2:]), 0.0)
     return min(1.0, max(curve) + (epochs - done) * gain + TOLERANCE)
 
 
 def stop_reason(curve: list[float], epochs: int, required: float, num_classes: int = 10,
-                extrapolate: bool = True, final: bool | None = None) -> str | None:
+                final: bool | None = None) -> str | None:
     """Why this seed should stop now, or None to keep training. `final`: the curve's last point
     was measured after the last epoch (default: the curve has `epochs` points)."""
     final = len(curve) >= epochs if final is None else final
@@ -48,7 +44,7 @@ def stop_reason(curve: list[float], epochs: int, required: float, num_classes: i
             return None
         return (f"validation accuracy {curve[-1]:.4f} after all {epochs} epochs is below the "
                 f"required {required:.4f}")
-    bound = optimistic_final_accuracy(curve, epochs, num_classes, extrapolate)
+    bound = optimistic_final_accuracy(curve, epochs, num_classes)
     if bound >= required:
         return None
     return (f"validation accuracy {curve[-1]:.4f} after epoch {len(curve)}/{epochs} cannot "

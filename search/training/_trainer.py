@@ -237,13 +237,13 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
             continue  # validation costs ~8% of a small model's epoch: only when needed
         for replica, acc in zip(replicas, data.accuracy([r.model for r in replicas], "val")):
             replica.curve.append(acc)
-        if required_accuracy is None:
+        if required_accuracy is None or not (last or extrapolate):
             continue
         for replica in replicas:
             # After the last epoch the rule compares the final accuracy itself, also when the
             # curve holds only that one point (no per-epoch validation under the cosine schedule).
             reason = stop_reason(replica.curve, recipe.epochs, required_accuracy,
-                                 data.num_classes, extrapolate, final=last)
+                                 data.num_classes, final=last)
             if reason:
                 return replicas, f"seed {replica.seed}: {reason}"
     return replicas, None
@@ -289,8 +289,8 @@ def saved_model_accuracy(model_keras: bytes, split: Any) -> float:
         path = Path(folder) / "model.keras"
         path.write_bytes(model_keras)
         model = keras.saving.load_model(path, compile=False)
-    data = _Resident(split, None, None)
-    return data.accuracy([model], "train")[0]
+    # The split is made resident as the "train" split: only its chunked counter is used here.
+    return _Resident(split, None, None).accuracy([model], "train")[0]
 
 
 def _to_bytes(model: Any) -> bytes:

@@ -53,3 +53,12 @@ def test_the_rule_imports_no_heavy_module():
     code = ("import sys, search.training._stopping; heavy = {'tensorflow', 'ray', 'mlflow', 'optuna'} & "
             "set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_final_point_is_judged_exactly_whatever_the_curve_length():
+    """Under the cosine schedule the trainer validates only after the last epoch: a one-point
+    curve marked final is compared as it is, not extrapolated."""
+    assert stop_reason([0.90], epochs=5, required=0.95) is None  # extrapolated: may still reach it
+    assert stop_reason([0.90], epochs=5, required=0.95, final=True) == (
+        "validation accuracy 0.9000 after all 5 epochs is below the required 0.9500")
+    assert stop_reason([0.96], epochs=5, required=0.95, final=True) is None
