@@ -4,7 +4,7 @@ same wall budget per engine.
     python benchmarks/search_efficiency.py [--budget-min 20] [--floor 0.95] [--seeds 3]
         [--epochs 5] [--train-size 50000] [--repeats 1] [--peer-recipe usual|slimtune]
         [--engines slimtune,optuna,keras-tuner,hyperband,random] [--confirm-candidates 3]
-        [--slimtune-focus]
+        [--slimtune-focus | --slimtune-no-focus]
         [--out DIR]
 
 Data. Every engine sees the same split of the MNIST training file: validation is its last 5,000
@@ -23,8 +23,9 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
   once for its pick. The benchmark waits up to 20 minutes past the budget for that and kills it
   only then. Its pick is its own `result.json` (`chosen`), selected by its own rule and not
   reconfirmed here; `confirmations[0].passed` says whether its first candidate held.
-  `--slimtune-focus` adds `--focus` (configurations larger than the smallest feasible one are
-  pruned untrained), in DIR/slimtune+focus.
+  `--focus` (configurations larger than the smallest feasible one pruned untrained) is slimtune's
+  default under the smallest strategy; `--slimtune-no-focus` runs it with `--no-focus`, in
+  DIR/slimtune-focus (`--slimtune-focus` passes `--focus` explicitly, in DIR/slimtune+focus).
 - optuna: Optuna as a user writes it: `create_study(direction="minimize",
   sampler=TPESampler(seed=repeat))` in SQLite under the engine folder (resumed with
   load_if_exists), an objective that samples with `SearchSpace.suggest(trial)`, trains each seed
@@ -266,13 +267,15 @@ def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
             "--epochs", str(args.epochs), "--train-subset", str(args.train_size), "--val-size",
             str(VAL_SIZE), "--recheck-size", str(RECHECK_SIZE), "--seed", str(repeat), *data,
             "--out", str(folder), "--study-name", "efficiency",
-            *(["--focus"] if args.slimtune_focus else [])]
+            *(["--focus"] if args.slimtune_focus else []),
+            *(["--no-focus"] if args.slimtune_no_focus else [])]
 
 
 # --- budget, resume ---------------------------------------------------------------------------
 def folder_name(engine: str, args: argparse.Namespace) -> str:
     if engine == "slimtune":
-        return engine + ("+focus" if args.slimtune_focus else "")
+        return engine + ("+focus" if args.slimtune_focus else "") + \
+            ("-focus" if args.slimtune_no_focus else "")
     return engine + ("+recipe" if args.peer_recipe == "slimtune" else "")
 
 
@@ -483,6 +486,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="the peers train with Adam 1e-3 constant (usual) or slimtune's "
                              "Adam 1e-2 cosine")
     parser.add_argument("--confirm-candidates", type=int, default=3)
+    parser.add_argument("--slimtune-no-focus", action="store_true",
+                        help="run slimtune with --no-focus (the default before 2026-12-02), in "
+                             "DIR/slimtune-focus")
     parser.add_argument("--slimtune-focus", action="store_true",
                         help="run slimtune with --focus, in DIR/slimtune+focus")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))

@@ -130,8 +130,10 @@ def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
     if dataset != "mnist":
         path = Path(dataset)
         if not path.is_dir():
-            raise UsageError(f"unknown --dataset {dataset!r}: use 'mnist' or the path of a folder "
-                             "holding IDX files or a Keras-layout .npz")
+            why = ("is a file, not a folder" if path.exists() else "is not 'mnist' and no such "
+                   "folder exists")
+            raise UsageError(f"unknown --dataset {dataset!r}: {why}; use 'mnist' or the path of a "
+                             "folder holding IDX files or a Keras-layout .npz")
         return _folder_source(str(path), path)
     env_dir = os.environ.get("SLIMTUNE_DATA_DIR")
     for chosen, flag in ((data_dir, "--data-dir"), (env_dir, "SLIMTUNE_DATA_DIR")):
@@ -170,7 +172,8 @@ def _download_mnist() -> Path:
 
         keras.datasets.mnist.load_data()
     except Exception as exc:  # any network or HTTP failure
-        raise UsageError(f"could not download MNIST ({type(exc).__name__}); {LOCAL_HINT}") from None
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UsageError(f"could not download MNIST ({detail}); {LOCAL_HINT}") from None
     return Path.home() / ".keras" / "datasets" / "mnist.npz"
 
 

@@ -47,7 +47,9 @@ class SearchSettings:
     sampler: str = "tpe"
     strategy: str = "smallest"
     early_stopping: bool = True  # racing over seeds + per-epoch stopping (search/_stopping.py)
-    focus: bool = False  # search/_focus.py: only configurations below the smallest feasible
+    # search/study/_focus.py: only configurations below the smallest feasible one are trained;
+    # None: on under --strategy smallest (measured: BENCHMARKS.md §8), off under front
+    focus: bool | None = None
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None
@@ -167,6 +169,7 @@ class SearchSettings:
             workers=self.workers or os.cpu_count() or 1,
             tracking_uri=resolve_tracking_uri(self.tracking_uri, out),
             model_name=self.model_name or f"slimtune-{self.dataset_name}",
+            focus=self.strategy == "smallest" if self.focus is None else self.focus,
             **{name: limit for name, (_, limit) in self.budgets().items()})
 
     def budgets(self) -> dict[str, tuple[str, int]]:

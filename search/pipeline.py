@@ -22,6 +22,7 @@ from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor
 from search.study import (NoRecords, Peers, StudyContext, TrialRecords, count_states,
                           creation_lock, footprint_of, mutex, open_study, planner_class,
                           requeue_interrupted, storage_lock, trial_points)
+from search.testing.faults import fail_point
 from spaces import CNNConfig, Footprint, SearchSpace, load_space, preset
 from trackers import MlflowTracker, TrackerUnavailable, server_reachable, write_json_atomic
 
@@ -35,10 +36,8 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     progress = progress or Progress()
     s = settings.resolved()
     out = Path(s.out)
-    ensure_writable(out)
-    source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
-    source.check()
-    s = s.sized_for(source.training_images())
+    # Every input is checked before anything is created (the --out folder) or fetched (MNIST).
+    check_writable(out)
     space = load_space(Path(s.space) if s.space else None)
     if not server_reachable(s.tracking_uri):
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
@@ -47,6 +46,10 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     if s.ray_address and not ray_address_reachable(s.ray_address):
         raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
                          "first (ray start --head) or leave the flag out for a local Ray")
+    source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
+    source.check()
+    s = s.sized_for(source.training_images())
+    ensure_writable(out)
     train, val = source.train_val(s.val_size, s.train_subset, holdout=s.recheck_size)
     with storage_lock(s) as exclusive:
         with creation_lock(s.storage):
@@ -75,6 +78,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
             raise
         finally:
             ctx.peers.finish()
+        fail_point("result.writing")
         write_json_atomic(out / "result.json", result.to_dict())
         records.attempt(lambda: tracker.end_parent("FINISHED"))
     return result
@@ -103,6 +107,19 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
     return ctx.study
 
 
+def check_writable(folder: Path) -> None:
+    """Refuse a `folder` that could not be created or written, without creating it."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {folder}: {existing} is a file, not a folder; choose a folder "
+                         "you can write to")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {folder}: not writable ({existing} is read-only to you); choose "
+                         "a folder you can write to")
+
+
 def ensure_writable(folder: Path) -> None:
     """Create `folder` and prove it is writable, before anything else is touched."""
     try:
@@ -126,7 +143,7 @@ def _open(s: SearchSettings, space: SearchSpace, train: Split, val: Split,
 def _tracker(s: SearchSettings, out: Path) -> MlflowTracker:
     try:
         return MlflowTracker(s.tracking_uri, s.study_name,
-                             artifact_location=_local_artifacts(s, out))
+                             artifact_location=_local_artifacts(s, out), checkpoint=fail_point)
     except TrackerUnavailable:
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server stopped "
                          "answering; start it and run the same command again") from None

@@ -39,7 +39,8 @@ def pull(
                                          "training split calibrates int8, its test split "
                                          "measures the export.")] = "mnist",
     data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or "
-                                               "SLIMTUNE_DATA_DIR).")] = None,
+                                               "SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
+                                               "mnist.npz, else a download].")] = None,
     calibration_images: Annotated[int, typer.Option(help="Training images that calibrate int8 "
                                                     "quantization.")] = 500,
     val_size: Annotated[int, typer.Option(help="Validation images at the end of the training "
@@ -49,7 +50,7 @@ def pull(
     allow_below_floor: Annotated[bool, typer.Option(help="Keep an export whose accuracy is "
                                                     "below the floor.")] = False,
     report: Annotated[Opt[Path], typer.Option(help="Also write the measurements as JSON "
-                                              "here.")] = None,
+                                              "here [default: none].")] = None,
 ) -> None:
     """Export a registered model for a device and measure the exported file on the test split."""
     from deploy import ExportBelowFloor, calibration_rows, locate_pull, pull_model
@@ -114,9 +115,10 @@ def train(
                                            "export-template).")],
     dataset: Annotated[str, typer.Option(help="'mnist' or a folder of IDX files / .npz.")] = "mnist",
     data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or "
-                                               "SLIMTUNE_DATA_DIR).")] = None,
+                                               "SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
+                                               "mnist.npz, else a download].")] = None,
     train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training "
-                                                   "images.")] = None,
+                                                   "images [default: all].")] = None,
     val_size: Annotated[int, typer.Option(help="Validation images from the end of the training "
                                           "file.")] = 5000,
     seeds: Annotated[int, typer.Option(help="Seeds to train.")] = 3,

@@ -23,7 +23,13 @@ _CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
 EXIT_BELOW_FLOOR = 4
 _IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
 
+DATA_DIR_HELP = ("Local MNIST folder (or SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
+                 "mnist.npz, else a download].")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  # Plain Click help: Rich reads "[default: ...]" as markup and drops it, and its
+                  # table cuts option names at 80 columns.
+                  rich_markup_mode=None,
                   help="Find the smallest CNN that still meets a worst-case accuracy floor.")
 out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
@@ -61,18 +67,22 @@ RUN = "Where it runs and records"
 def search(
     ctx: typer.Context,
     config: Annotated[Opt[Path], typer.Option(help="Study TOML with the same keys as these flags; "
-                                              "flags given here override it.")] = None,
-    dataset: Annotated[Opt[str], typer.Option(help="'mnist' or a folder of IDX files / .npz.",
+                                              "flags given here override it "
+                                              "[default: none].")] = None,
+    dataset: Annotated[Opt[str], typer.Option(help="'mnist' or a folder of IDX files / .npz "
+                                              "[default: mnist].",
                                               rich_help_panel=DATA)] = None,
-    data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or SLIMTUNE_DATA_DIR).",
+    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP,
                                                rich_help_panel=DATA)] = None,
-    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images.",
+    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images "
+                                                   "[default: all].",
                                                    rich_help_panel=DATA)] = None,
     val_size: Annotated[Opt[int], typer.Option(help="Validation images taken from the end of the "
                                                "training file [default: a twelfth of it, at "
                                                "most 5000].",
                                                rich_help_panel=DATA)] = None,
-    space: Annotated[Opt[str], typer.Option(help="Search-space TOML [default: spaces/default.toml].",
+    space: Annotated[Opt[str], typer.Option(help="Search-space TOML "
+                                            "[default: spaces/default.toml].",
                                             rich_help_panel=SEARCH)] = None,
     trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
                                              "[default: 30].", rich_help_panel=SEARCH)] = None,
@@ -82,8 +92,9 @@ def search(
         "[default: none].", rich_help_panel=SEARCH)] = None,
     seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].",
                                             rich_help_panel=SEARCH)] = None,
-    epochs: Annotated[Opt[int], typer.Option(help="[default: 5]", rich_help_panel=SEARCH)] = None,
-    batch_size: Annotated[Opt[int], typer.Option(help="[default: 128]",
+    epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].",
+                                             rich_help_panel=SEARCH)] = None,
+    batch_size: Annotated[Opt[int], typer.Option(help="Batch size [default: 128].",
                                                  rich_help_panel=SEARCH)] = None,
     learning_rate: Annotated[Opt[float], typer.Option(help="Adam's peak learning rate "
                                                       "[default: 0.01].",
@@ -96,7 +107,8 @@ def search(
                                                     "holds the floor; front: the whole "
                                                     "accuracy/size front [default: smallest].",
                                                     rich_help_panel=SEARCH)] = None,
-    sampler: Annotated[Opt[Sampler], typer.Option(help="[default: tpe]",
+    sampler: Annotated[Opt[Sampler], typer.Option(
+        help="Optuna sampler under the strategy [default: tpe].",
                                                   rich_help_panel=SEARCH)] = None,
     seed: Annotated[Opt[int], typer.Option(help="Sampler and training seed base [default: 0].",
                                            rich_help_panel=SEARCH)] = None,
@@ -106,21 +118,28 @@ def search(
     focus: Annotated[Opt[bool], typer.Option(
         "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
         "smallest feasible one found so far; larger ones are pruned untrained (see README) "
-        "[default: off].", rich_help_panel=SEARCH)] = None,
+        "[default: on with --strategy smallest, off with front].",
+        rich_help_panel=SEARCH)] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].",
                                                      rich_help_panel=BUDGETS)] = None,
-    max_params: Annotated[Opt[int], typer.Option(rich_help_panel=BUDGETS)] = None,
-    max_flash_bytes: Annotated[Opt[int], typer.Option(help="Budget on int8 weight bytes.",
+    max_params: Annotated[Opt[int], typer.Option(help="Budget on parameters [default: none].",
+                                                 rich_help_panel=BUDGETS)] = None,
+    max_flash_bytes: Annotated[Opt[int], typer.Option(
+        help="Budget on int8 weight bytes [default: none].",
                                                       rich_help_panel=BUDGETS)] = None,
-    max_ram_bytes: Annotated[Opt[int], typer.Option(help="Budget on int8 peak activation bytes.",
+    max_ram_bytes: Annotated[Opt[int], typer.Option(
+        help="Budget on int8 peak activation bytes [default: none].",
                                                     rich_help_panel=BUDGETS)] = None,
-    max_macs: Annotated[Opt[int], typer.Option(help="Budget on multiply-accumulates per image.",
+    max_macs: Annotated[Opt[int], typer.Option(
+        help="Budget on multiply-accumulates per image [default: none].",
                                                rich_help_panel=BUDGETS)] = None,
     device: Annotated[Opt[str], typer.Option(help="Device profile (mcu-256k, mcu-1m, phone) or a "
                                              "profile TOML: sets the flash, RAM and MAC budgets "
-                                             "not given above.", rich_help_panel=BUDGETS)] = None,
-    size_objective: Annotated[Opt[SizeObjective], typer.Option(help="[default: params]",
+                                             "not given above [default: none].",
+                                             rich_help_panel=BUDGETS)] = None,
+    size_objective: Annotated[Opt[SizeObjective], typer.Option(
+        help="What 'smaller' means [default: params].",
                                                                rich_help_panel=BUDGETS)] = None,
     confidence: Annotated[Opt[float], typer.Option(help="One-sided confidence of the margin a "
                                                    "worst case must clear above the floor on "
@@ -135,7 +154,8 @@ def search(
     confirm_candidates: Annotated[Opt[int], typer.Option(help="Candidates rechecked, smallest "
                                                          "first [default: 3].",
                                                          rich_help_panel=BUDGETS)] = None,
-    study_name: Annotated[Opt[str], typer.Option(help="[default: slimtune-<dataset>]",
+    study_name: Annotated[Opt[str], typer.Option(help="Optuna study and MLflow experiment name "
+                                                 "[default: slimtune-<dataset>].",
                                                  rich_help_panel=RUN)] = None,
     storage: Annotated[Opt[str], typer.Option(help="Optuna RDB URL [default: sqlite:///<out>/"
                                               "optuna.db].", rich_help_panel=RUN)] = None,
@@ -143,7 +163,8 @@ def search(
                                           rich_help_panel=RUN)] = None,
     workers: Annotated[Opt[int], typer.Option(help="Trials at once [default: CPUs].",
                                               rich_help_panel=RUN)] = None,
-    cpus_per_trial: Annotated[Opt[int], typer.Option(help="[default: 1]",
+    cpus_per_trial: Annotated[Opt[int], typer.Option(
+        help="CPU cores (TensorFlow threads) per trial [default: 1].",
                                                      rich_help_panel=RUN)] = None,
     max_retries: Annotated[Opt[int], typer.Option(help="Ray retries of a trial whose worker died "
                                                   "[default: 2].", rich_help_panel=RUN)] = None,
@@ -169,7 +190,8 @@ def search(
 
 @app.command("space")
 def show_space(
-    space: Annotated[Opt[Path], typer.Option(help="Search-space TOML to show.")] = None,
+    space: Annotated[Opt[Path], typer.Option(help="Search-space TOML to show "
+                                             "[default: spaces/default.toml].")] = None,
     input_shape: Annotated[str, typer.Option(help="H,W,C of the images.")] = "28,28,1",
     classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
 ) -> None:
@@ -193,12 +215,15 @@ def show_space(
 
 @app.command()
 def evaluate(
-    preset: Annotated[Opt[str], typer.Option(help="A named preset, e.g. paper-final.")] = None,
+    preset: Annotated[Opt[str], typer.Option(help="A named preset, e.g. paper-final "
+                                             "[default: none].")] = None,
     config_json: Annotated[Opt[str], typer.Option(help="A configuration as JSON (as in "
-                                                  "result.json's chosen.config).")] = None,
+                                                  "result.json's chosen.config) "
+                                                  "[default: none].")] = None,
     dataset: Annotated[str, typer.Option()] = "mnist",
-    data_dir: Annotated[Opt[str], typer.Option()] = None,
-    train_subset: Annotated[Opt[int], typer.Option()] = None,
+    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
+    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images "
+                                                   "[default: all].")] = None,
     seeds: Annotated[int, typer.Option()] = 3,
     epochs: Annotated[int, typer.Option()] = 5,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-2,
@@ -254,7 +279,7 @@ def submit(
     job_id: Annotated[Opt[str], typer.Option(help="Job id to use [default: Ray picks one].")] = None,
     working_dir: Annotated[Opt[str], typer.Option(help="Ship this folder as the job's Ray runtime "
                                                   "environment (clusters without the slimtune "
-                                                  "image).")] = None,
+                                                  "image) [default: none].")] = None,
 ) -> None:
     """Submit a whole search as a Ray Job: `slimtune submit [--address URL] -- SEARCH FLAGS`.
     Prints the job id; follow it with `slimtune status JOB` and `slimtune logs JOB`."""
@@ -283,7 +308,7 @@ def logs(
     job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
     address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job "
-                                         "ends.")] = False,
+                                         "ends [default: print once].")] = False,
 ) -> None:
     """Print a submitted search's output (its progress lines and closing table)."""
     from deploy import follow_job_logs, job_logs

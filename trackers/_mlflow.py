@@ -61,7 +61,10 @@ class MlflowTracker:
     """Records a study in MLflow. Everything it writes goes through one process (the driver)."""
 
     def __init__(self, tracking_uri: str, experiment_name: str,
-                 artifact_location: str | None = None) -> None:
+                 artifact_location: str | None = None,
+                 checkpoint: Callable[[str], None] | None = None) -> None:
+        """`checkpoint(name)` is called between the writes of a run and of a registration (a
+        crash-safety test's fail points; by default nothing)."""
         from mlflow import MlflowClient
 
         for key, value in HTTP_RETRY_DEFAULTS.items():
@@ -75,6 +78,7 @@ class MlflowTracker:
         self.experiment_id = experiment.experiment_id if experiment else \
             self._create_experiment(experiment_name, artifact_location)
         self.parent_run_id: str | None = None
+        self.checkpoint = checkpoint or (lambda name: None)
 
     def _create_experiment(self, name: str, artifact_location: str | None) -> str:
         """Create the experiment; another driver of the same study may win the race to it."""
@@ -144,21 +148,54 @@ class MlflowTracker:
 
     def log_confirmation(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
                          tags: dict[str, str], model_keras: bytes) -> tuple[str, str]:
-        """Child run of a confirmation; returns (run_id, model_uri)."""
-        run_id = self._child(run_name, params, metrics, tags | {"role": "confirmation"},
-                             "FINISHED", model_keras)
+        """Child run of a confirmation; returns (run_id, model_uri). Written once: a complete run
+        with the same tags (left by a driver that died before storing its id) is returned
+        instead, and half-written ones are deleted first."""
+        tags = tags | {"role": "confirmation"}
+        run_id = self._complete_run_tagged(tags)
+        if run_id is None:
+            run_id = self._child(run_name, params, metrics, tags, "FINISHED", model_keras)
         return run_id, f"runs:/{run_id}/model"
 
     def register_champion(self, run_id: str, model_name: str, tags: dict[str, str]) -> int:
         """Register the run's model, point the alias CHAMPION_ALIAS at it; returns the version."""
         import mlflow
 
-        with using_tracking_uri(self.tracking_uri):
-            version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
+        # Once per run: a version a driver created before it died is completed, not duplicated.
+        version = self._version_of_run(model_name, run_id)
+        if version is None:
+            with using_tracking_uri(self.tracking_uri):
+                version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
+            self.checkpoint("register.created")
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, value)
         self.client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        self.checkpoint("register.aliased")
         return int(version)
+
+    def _version_of_run(self, model_name: str, run_id: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self.client.search_model_versions(
+                f"name = '{model_name}' and run_id = '{run_id}'")
+        except MlflowException:
+            return None  # no such registered model yet
+        return min((v.version for v in versions), key=int, default=None)
+
+    def _complete_run_tagged(self, tags: dict[str, str]) -> str | None:
+        """A complete run of this experiment carrying every tag in `tags`; half-written runs with
+        those tags are deleted (they are written again in full)."""
+        tagged = " and ".join(f"tags.`{k}` = '{v}'" for k, v in _tags(tags).items()
+                              if "'" not in v)
+        found = None
+        for run in self.client.search_runs([self.experiment_id], filter_string=tagged,
+                                           max_results=1000):
+            if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
+                found = found or run.info.run_id
+            else:
+                self.client.delete_run(run.info.run_id)
+        return found
 
     # --- helpers --------------------------------------------------------------------------------
     def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
@@ -170,15 +207,18 @@ class MlflowTracker:
             self.experiment_id, run_name=run_name,
             tags=_tags(tags) | {"mlflow.parentRunId": self.parent_run_id or ""})
         run_id = run.info.run_id
+        self.checkpoint("run.created")
         self._log(run_id, params=params, metrics=metrics)
         if model_keras is not None:
             with using_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id):
                 _log_keras_model(model_keras)
+        self.checkpoint("run.model_logged")
         # Written last, in one batch: a run without `logged` was interrupted mid-log (see
         # logged_trial_numbers); `end_status` lets close_stale_runs end a run whose driver died
         # between this write and set_terminated with the status it was meant to have.
         self.client.log_batch(run_id, tags=[RunTag(f"{TAG_PREFIX}logged", "true"),
                                             RunTag(f"{TAG_PREFIX}end_status", status)])
+        self.checkpoint("run.complete")
         self.client.set_terminated(run_id, status)
         return run_id
 

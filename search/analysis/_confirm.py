@@ -17,6 +17,7 @@ from search.analysis._result import Confirmation
 from search.analysis.pareto import TrialPoint
 from search.execution import Executor, TrialError
 from search.study import StudyContext, TrialRecords
+from search.testing.faults import fail_point
 from search.training import SeedsOutcome, saved_model_accuracy
 from trackers import seed_metrics, write_bytes_atomic
 
@@ -46,6 +47,7 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
             progress.note(f"confirming trial {point.number} {point.summary} with fresh seeds "
                           f"{ctx.confirm_seeds} on {where}")
             record = _retrain(ctx, executor, records, data_refs, held_out_ref, point)
+            fail_point("confirm.trained")
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
         if recheck and record.get("recheck_passed") and "test_accuracies" not in record:
             progress.note(f"  worst-case recheck accuracy {min(record['recheck_accuracies']):.4f}"
@@ -103,6 +105,7 @@ def _test_pick(ctx: StudyContext, records: TrialRecords, source: DataSource, poi
     record = record | {"test_accuracies": accuracies,
                        "passed": min(accuracies) >= ctx.settings.min_accuracy}
     ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
+    fail_point("confirm.tested")
     return record
 
 
@@ -124,15 +127,19 @@ def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint
     logged = records.attempt(lambda: records.tracker.log_confirmation(
         f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number},
         metrics, {"study": ctx.settings.study_name, "trial_number": str(trial_number),
-                  "summary": summary, "passed": str(bool(record.get("passed"))).lower(),
+                  "summary": summary, "seeds": ",".join(map(str, seeds)),
+                  "passed": str(bool(record.get("passed"))).lower(),
                   "floor": str(ctx.settings.min_accuracy)},
         model_path.read_bytes()))
     if logged is None:
         return record
+    fail_point("confirm.logged")
+    record = record | {"run_id": logged[0]}
+    # Stored before the spooled models go: a driver killed in between finds the run id, not a
+    # record that points at models no longer there.
+    ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + summary, record)
     for seed in seeds:
         _spooled_model(records, summary, seed).unlink(missing_ok=True)
-    record = record | {"run_id": logged[0]}
-    ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + summary, record)
     return record
 
 

@@ -14,6 +14,7 @@ from search.execution._interrupt import Interrupted, uninterruptible
 from search.execution._protocol import Executor, TrialError
 from search.study import (Planner, Proposal, TrialRecords, frozen_trial, heartbeat_interval,
                           record_heartbeat)
+from search.testing.faults import fail_point
 
 WAIT_FOR_OTHERS_S = 2.0
 
@@ -104,6 +105,7 @@ def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs
             handle = executor.submit(proposal.config.to_dict(), data_refs[0], data_refs[1],
                                      ctx.recipe, ctx.search_seeds, **proposal.train_options)
             run.pending[handle] = proposal
+            fail_point("trial.submitted")
 
 
 def _finish(planner: Planner, executor: Executor, records: TrialRecords, progress: Progress,
@@ -118,6 +120,7 @@ def _finish(planner: Planner, executor: Executor, records: TrialRecords, progres
         _record(planner, records, progress, proposal)
         return
     planner.tell_trained(proposal, outcome)
+    fail_point("trial.told")
     run.finished += 1
     _record(planner, records, progress, proposal, outcome.model_keras)
 

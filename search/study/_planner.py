@@ -25,6 +25,7 @@ from search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
 from search.study._open import base_sampler
 from search.study._peers import Peers
 from search.study._smallest import SizeSampler
+from search.testing.faults import fail_point
 from search.training import SeedsOutcome, required_accuracy
 from spaces import CNNConfig, Footprint, SearchSpace, footprint
 
@@ -69,6 +70,7 @@ class Planner:
         trial = self.peers.ask(ctx.settings.trials)
         if trial is None:
             return None
+        fail_point("trial.asked")
         config = ctx.space.suggest(trial)
         try:
             fp = footprint_of(ctx, config)
@@ -77,6 +79,7 @@ class Planner:
             return Proposal(trial, config, None, UNBUILDABLE)
         record_proposal(trial, config, fp)
         trial.set_user_attr("seeds", ctx.search_seeds)
+        fail_point("trial.recorded")
         for decided, rule in self.untrained_rules():
             if rule(trial, fp):
                 return Proposal(trial, config, fp, decided)

@@ -8,33 +8,65 @@ Keys, each a regular expression matched against a configuration's summary (e.g. 
 - ``raise_when``: raise ``InjectedFault`` in the task before training.
 - ``record_to``: a file to which each training task appends "<pid> <trial|confirm> <summary>",
   so a test can count what was trained (and retrained).
+- ``kill_at``: one of `FAIL_POINTS`; the driver SIGKILLs itself the ``kill_on_hit``-th time
+  (default 1) it reaches that point in this process, so a test can stop it at every seam in turn
+  instead of hoping a random moment hits one (tests/integration/test_seams.py).
 
-The file is read inside the Ray task, so a test can change it while a search runs.
+The file is read where it is used (inside the Ray task, at each fail point), so a test can change
+it while a search runs.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
-import copy
+import signal
+from collections import Counter
 from typing import Any
 
 ENV_VAR = "SLIMTUNE_FAULTS"
+
+# The driver's seams, in the order a search reaches them. A kill at any of them must leave a study
+# that the same command resumes (README "When things go wrong").
+FAIL_POINTS = (
+    "trial.asked",          # Optuna asked a trial; nothing about it recorded yet
+    "trial.recorded",       # its configuration and footprint recorded, not yet submitted
+    "trial.submitted",      # its training handed to the executor
+    "trial.told",           # Optuna told how it ended; no MLflow run yet
+    "run.created",          # inside the child run's writes: the run exists, nothing in it
+    "run.model_logged",     # params, metrics and the model written; not marked complete
+    "run.complete",         # marked complete; not yet ended (still RUNNING in MLflow)
+    "confirm.trained",      # a candidate retrained with fresh seeds; not yet stored
+    "confirm.tested",       # the pick's test accuracies stored; no confirmation run yet
+    "confirm.logged",       # the confirmation run written; its id not yet stored
+    "register.created",     # a registry version created; no tags, no alias
+    "register.aliased",     # alias set; the version not yet stored in the study
+    "result.writing",       # everything stored; result.json not yet written
+)
+_hits: Counter[str] = Counter()
 
 
 class InjectedFault(RuntimeError):
     """Raised where a test asked for a failure."""
 
 
+def fail_point(name: str) -> None:
+    """Kill this process here (SIGKILL: no cleanup runs) if the faults file asks for `name`."""
+    if name not in FAIL_POINTS:
+        raise ValueError(f"unknown fail point {name!r}; add it to FAIL_POINTS")
+    faults = _faults()
+    if faults.get("kill_at") != name:
+        return
+    _hits[name] += 1
+    if _hits[name] >= int(faults.get("kill_on_hit", 1)):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def apply_faults(summary: str, recipe: Any, kind: str = "trial") -> Any:
     """The recipe to train with: unchanged unless a test asked for a fault on `summary`."""
-    path = os.environ.get(ENV_VAR)
-    if not path:
-        return recipe
-    try:
-        with open(path) as handle:
-            faults: dict[str, str] = json.load(handle)
-    except (OSError, ValueError):
+    faults = _faults()
+    if not faults:
         return recipe
     if faults.get("record_to"):
         with open(faults["record_to"], "a") as record:
@@ -47,3 +79,14 @@ def apply_faults(summary: str, recipe: Any, kind: str = "trial") -> Any:
         object.__setattr__(broken, "learning_rate", float("nan"))
         return broken
     return recipe
+
+
+def _faults() -> dict[str, Any]:
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return {}
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}

@@ -112,7 +112,10 @@ def assert_one_run_per_trial(study, runs: list) -> None:
 
     trial_runs = [r for r in runs if r.data.tags.get("slimtune.role") == "trial"]
     by_number = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
-    states = {t.number: t.state for t in study.trials if t.state.is_finished()}
+    # A trial without a recorded configuration never started (the driver died right after
+    # Optuna's ask): no run.
+    states = {t.number: t.state for t in study.trials
+              if t.state.is_finished() and "config" in t.user_attrs}
     assert by_number == Counter(states.keys()), (by_number, states)
     for run in trial_runs:
         state = states[int(run.data.tags["slimtune.trial_number"])]
@@ -169,6 +172,59 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     assert json.loads((out / "result.json").read_text())["study"]["n_complete"] >= 1
     # The local Ray each killed driver started goes too (its agents notice within about a minute).
     wait_for(lambda: not any(alive(p) for p in family), 120, "Ray processes to exit")
+
+
+def test_driver_killed_at_every_seam_then_resumed(tmp_path, mnist_dir, space_file):
+    """The driver SIGKILLs itself at each named fail point in turn (search/testing/faults.py),
+    each time resumed with the same command; then one run with no fault finishes the study."""
+    import mlflow
+    from optuna.trial import TrialState
+
+    from search.testing.faults import FAIL_POINTS
+
+    out = tmp_path / "out"
+    faults = tmp_path / "faults.json"
+    trained = tmp_path / "trained.log"
+    env = {"SLIMTUNE_FAULTS": str(faults)}
+    args = search_args(out, mnist_dir, space_file, 5, "--epochs", 2)
+    kept: dict[int, tuple] = {}
+    for point in FAIL_POINTS:
+        faults.write_text(json.dumps({"record_to": str(trained), "kill_at": point}))
+        killed = run_cli(*args, env=env, timeout=600)
+        assert killed.returncode == -signal.SIGKILL, \
+            f"{point}: never reached (exit {killed.returncode}): {killed.stderr[-2000:]}"
+        if (out / "optuna.db").exists():
+            now = completed(load_study(out))
+            assert {n: now[n] for n in kept} == kept, f"a completed trial changed at {point}"
+            kept = now
+    faults.write_text(json.dumps({"record_to": str(trained)}))
+    done = run_cli(*args, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["chosen"] is not None, result["message"]
+    study = load_study(out)
+    finished = completed(study)
+    assert len(finished) == 5 and {n: finished[n] for n in kept} == kept
+    assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # No completed trial trained again: only trainings a kill cut short were repeated.
+    failed = [t for t in study.trials if t.state == TrialState.FAIL and "summary" in t.user_attrs]
+    interrupted = Counter(t.user_attrs["summary"] for t in failed)
+    trained_once = Counter(t.user_attrs["summary"] for t in study.trials
+                           if t.number in finished and "duplicate_of" not in t.user_attrs)
+    for summary, count in trainings(trained).items():
+        assert count <= trained_once[summary] + interrupted[summary], summary
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    runs = study_runs(uri)
+    assert_one_run_per_trial(study, runs)
+    confirmations = Counter((r.data.tags["slimtune.summary"], r.data.tags["slimtune.seeds"])
+                            for r in runs if r.data.tags.get("slimtune.role") == "confirmation")
+    assert confirmations and set(confirmations.values()) == {1}, confirmations
+    name = result["mlflow"]["registered_model_name"]
+    client = mlflow.MlflowClient(uri)
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert [int(v.version) for v in versions] == [result["mlflow"]["registered_model_version"]]
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert champion.tags["summary"] == result["chosen"]["summary"]
 
 
 def test_worker_killed_mid_trial_is_retried(tmp_path, mnist_dir, space_file):

@@ -63,3 +63,10 @@ def test_the_margin_is_the_one_sided_binomial_bound():
     assert settings.validation_floor == pytest.approx(0.99 + 1.6449 * (0.99 * 0.01 / 5000) ** 0.5,
                                                       abs=1e-6)
     assert SearchSettings(confidence=0.5).sized_for(60_000).validation_floor == 0.95
+
+
+def test_focus_is_on_for_the_smallest_strategy_unless_asked_otherwise():
+    assert SearchSettings().resolved().focus is True
+    assert SearchSettings(strategy="front").resolved().focus is False
+    assert SearchSettings(focus=False).resolved().focus is False
+    assert SearchSettings(strategy="front", focus=True).resolved().focus is True
