@@ -350,7 +350,14 @@ def print_result(result: dict, out: Path) -> None:
     out_console.print(f"result: {out / 'result.json'}")
     out_console.print(f"MLflow: {mlflow['tracking_uri']} (experiment {mlflow['experiment']}"
                       + (f", model {mlflow.get('model_uri')}" if mlflow.get("model_uri") else "")
-                      + f"); browse with: mlflow ui --backend-store-uri {mlflow['tracking_uri']}")
+                      + f"); browse with: {_mlflow_command()} ui --backend-store-uri "
+                      f"{mlflow['tracking_uri']}", markup=False, soft_wrap=True)
+
+
+def _mlflow_command() -> str:
+    """The `mlflow` next to this Python (the venv's), so the line runs without activating it."""
+    beside = Path(sys.executable).parent / "mlflow"
+    return str(beside) if beside.exists() else "mlflow"
 
 
 def _shape(text: str) -> tuple[int, int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,6 +20,8 @@ PROBE_TIMEOUT_S = 3.0
 HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+LOG_BATCH_METRICS = 1000  # the most metrics one MLflow log_batch call accepts
 
 
 @contextmanager
@@ -140,11 +143,13 @@ class MlflowTracker:
 
     def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
                   metrics: dict[str, float], tags: dict[str, str], status: str,
-                  model_keras: bytes | None = None) -> str:
-        """One child run of the current parent, closed with `status` (FINISHED, FAILED, KILLED)."""
+                  model_keras: bytes | None = None,
+                  curves: dict[str, list[float]] | None = None) -> str:
+        """One child run of the current parent, closed with `status` (FINISHED, FAILED, KILLED).
+        `curves` are logged as stepped metrics (step = epoch, from 1), so MLflow draws them."""
         return self._child(run_name, params, metrics,
                            tags | {"role": "trial", "trial_number": str(trial_number)},
-                           status, model_keras)
+                           status, model_keras, curves)
 
     def log_confirmation(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
                          tags: dict[str, str], model_keras: bytes) -> tuple[str, str]:
@@ -199,7 +204,8 @@ class MlflowTracker:
 
     # --- helpers --------------------------------------------------------------------------------
     def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
-               tags: dict[str, str], status: str, model_keras: bytes | None) -> str:
+               tags: dict[str, str], status: str, model_keras: bytes | None,
+               curves: dict[str, list[float]] | None = None) -> str:
         import mlflow
         from mlflow.entities import RunTag
 
@@ -208,7 +214,7 @@ class MlflowTracker:
             tags=_tags(tags) | {"mlflow.parentRunId": self.parent_run_id or ""})
         run_id = run.info.run_id
         self.checkpoint("run.created")
-        self._log(run_id, params=params, metrics=metrics)
+        self._log(run_id, params=params, metrics=metrics, curves=curves)
         if model_keras is not None:
             with using_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id):
                 _log_keras_model(model_keras)
@@ -223,13 +229,18 @@ class MlflowTracker:
         return run_id
 
     def _log(self, run_id: str, params: dict[str, Any] | None = None,
-             metrics: dict[str, float] | None = None) -> None:
+             metrics: dict[str, float] | None = None,
+             curves: dict[str, list[float]] | None = None) -> None:
         from mlflow.entities import Metric, Param
 
-        self.client.log_batch(
-            run_id,
-            metrics=[Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()],
-            params=[Param(k, str(v)) for k, v in (params or {}).items()])
+        now = int(time.time() * 1000)  # when it was recorded: MLflow shows it, and sorts by it
+        points = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        points += [Metric(k, float(v), now, step) for k, curve in (curves or {}).items()
+                   for step, v in enumerate(curve, start=1)]
+        params_list = [Param(k, str(v)) for k, v in (params or {}).items()]
+        for start in range(0, max(len(points), 1), LOG_BATCH_METRICS):  # MLflow's batch limit
+            self.client.log_batch(run_id, metrics=points[start:start + LOG_BATCH_METRICS],
+                                  params=params_list if start == 0 else [])
 
 
 def _tags(tags: dict[str, str]) -> dict[str, str]:

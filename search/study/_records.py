@@ -87,7 +87,8 @@ class TrialRecords:
         try:
             self._call(lambda: self.tracker.log_trial(
                 trial.number, f"trial-{trial.number}", config_params(trial.user_attrs["config"]),
-                _metrics(trial), self._tags(trial), status or _run_status(trial), model_keras))
+                _metrics(trial), self._tags(trial), status or _run_status(trial), model_keras,
+                _curves(trial)))
         except _Offline:
             return
         self.logged.add(trial.number)
@@ -153,6 +154,13 @@ def _metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
         metrics |= {"worst_case_val_accuracy": trial.values[0],
                     "train_time_s": attrs.get("train_time_s", 0.0)}
     return metrics
+
+
+def _curves(trial: optuna.trial.FrozenTrial) -> dict[str, list[float]]:
+    """Each seed's validation accuracy after every epoch it trained (racing may cut one short)."""
+    attrs = trial.user_attrs
+    return {f"epoch_val_accuracy_seed_{seed}": list(curve)
+            for seed, curve in zip(attrs.get("seeds", []), attrs.get("val_curves", []))}
 
 
 def _run_status(trial: optuna.trial.FrozenTrial) -> str:

@@ -139,6 +139,28 @@ def postgres_server() -> Iterator[Postgres]:
 
 
 # --- MLflow ---------------------------------------------------------------------------------------
+def wait_for_health(uri: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Wait until the MLflow server at `uri` answers GET /health with 200. Under load its port
+    opens tens of seconds before it serves (35-50 s measured on a loaded 2-core machine), so a
+    port check alone lets a test talk to a server that cannot answer yet."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {process.returncode}")
+        try:
+            answer = requests.get(uri.rstrip("/") + "/health", timeout=2)
+            if answer.status_code == 200:
+                return
+            last = f"HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(0.5)
+    raise TimeoutError(f"mlflow server at {uri}: /health not OK after {timeout_s:.0f}s ({last})")
+
+
 @contextmanager
 def mlflow_server(backend_store_uri: str, artifacts: Path,
                   env: dict[str, str] | None = None) -> Iterator[str]:
@@ -153,7 +175,7 @@ def mlflow_server(backend_store_uri: str, artifacts: Path,
         start_new_session=True)
     try:
         try:
-            wait_for_port(port, 180, server)
+            wait_for_health(f"http://127.0.0.1:{port}", 180, server)
         except (RuntimeError, TimeoutError) as exc:
             log.seek(0)
             raise RuntimeError(f"mlflow server did not start: {exc}\n"

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +9,6 @@ import numpy as np
 import optuna
 import pytest
 
-from search.testing.services import free_port
 from support.cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -179,24 +175,10 @@ def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_
 
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+    from search.testing.services import mlflow_server as real_mlflow_server
+
+    with real_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts") as uri:
         yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, mlflow_server):

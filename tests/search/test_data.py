@@ -61,7 +61,8 @@ def test_mnist_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, mnist_dir
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(UsageError, match="unknown --dataset 'cifar': use 'mnist' or the path"):
+    with pytest.raises(UsageError, match="unknown --dataset 'cifar': is not 'mnist' and no such "
+                                         "folder exists; use 'mnist' or the path"):
         resolve("cifar")
 
 

@@ -120,14 +120,30 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(existing_out, mnist_di
     assert snapshot(existing_out) == before
 
 
+def test_bad_input_is_found_before_any_folder_or_download(tmp_path):
+    """A fresh user without a local MNIST: a bad space file is reported (not a failed download),
+    a missing --dataset path is named as missing, and no --out folder is created either way."""
+    home = tmp_path / "home"  # no ~/.keras cache: resolving MNIST would download it
+    home.mkdir()
+    env = {"HOME": str(home), "SLIMTUNE_DATA_DIR": "", "KERAS_HOME": str(home / ".keras")}
+    out = tmp_path / "out"
+    done = run_cli("search", "--out", out, "--space", "/etc/passwd", env=env, timeout=120)
+    assert done.returncode == 2 and "/etc/passwd" in done.stderr and "MNIST" not in done.stderr
+    missing = run_cli("search", "--out", out, "--dataset", "/nonexistent", env=env, timeout=120)
+    assert missing.returncode == 2
+    assert "'/nonexistent': is not 'mnist' and no such folder exists" in missing.stderr
+    assert not out.exists() and not (home / ".keras").exists()
+
+
 def test_unwritable_out_is_refused(tmp_path, mnist_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     done = run_cli("search", "--out", blocker / "out", "--data-dir", mnist_dir, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"slimtune: error: --out {blocker / 'out'}: not writable (Not a directory); choose a "
+        f"slimtune: error: --out {blocker / 'out'}: {blocker} is a file, not a folder; choose a "
         "folder you can write to"]
+    assert not (blocker.parent / "out").exists()
 
 
 def test_changed_recipe_on_resume_is_refused_and_study_untouched(tmp_path, mnist_dir):

@@ -45,3 +45,22 @@ def test_runs_left_running_end_with_the_status_they_were_meant_to_have(tmp_path)
         assert status == {"study": "KILLED", "trial-0": "FINISHED", "trial-1": "FAILED"}
         assert resumed.client.get_run(half).info.lifecycle_stage == "deleted"
         assert resumed.close_stale_runs(STUDY) == 0
+
+
+def test_trial_runs_carry_real_timestamps_and_per_epoch_curves(tmp_path):
+    """The MLflow compare view draws a metric with steps; one logged at step 0 with timestamp 0
+    shows as a single point dated 1970."""
+    import time
+
+    started = int(time.time() * 1000)
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", STUDY)
+    tracker.start_parent("study", {}, {"study": STUDY})
+    run_id = tracker.log_trial(0, "trial-0", {"x": 1}, {"worst_case_val_accuracy": 0.9}, {},
+                               "FINISHED", curves={"epoch_val_accuracy_seed_0": [0.5, 0.8, 0.9],
+                                                   "epoch_val_accuracy_seed_1": [0.6, 0.7]})
+    history = tracker.client.get_metric_history(run_id, "epoch_val_accuracy_seed_0")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.8), (3, 0.9)]
+    assert len(tracker.client.get_metric_history(run_id, "epoch_val_accuracy_seed_1")) == 2
+    (final,) = tracker.client.get_metric_history(run_id, "worst_case_val_accuracy")
+    assert started <= final.timestamp <= int(time.time() * 1000)
+    assert all(m.timestamp >= started for m in history)

@@ -159,7 +159,7 @@ def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path
 
 
 def test_the_default_strategy_races_against_the_floor_plus_its_margin(tmp_path):
-    plan = planner(tmp_path, strategy="smallest", confidence=0.95)
+    plan = planner(tmp_path, strategy="smallest", confidence=0.95, focus=False)
     assert type(plan) is SmallestPlanner
     study = plan.ctx.study
     # 1.645 * sqrt(0.95 * 0.05 / 5000) = 0.00507 above the floor, whatever the front holds
@@ -179,7 +179,7 @@ def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
 
     from search.study._optuna_private import SizeView
 
-    plan = planner(tmp_path, strategy="smallest", confidence=0.5)
+    plan = planner(tmp_path, strategy="smallest", confidence=0.5, focus=False)
     study = plan.ctx.study
     outcomes = {2: 0.90, 3: 0.97, 4: 0.99}  # filters -> worst-case validation accuracy
     for filters, accuracy in outcomes.items():
