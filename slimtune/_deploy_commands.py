@@ -15,6 +15,10 @@ from rich.table import Table
 
 from search import UsageError
 
+# The lookup order of search/_data.py `resolve` (README "Data").
+DATA_DIR_HELP = ("Local MNIST folder [default: SLIMTUNE_DATA_DIR, ~/.keras/datasets/mnist.npz, "
+                 "/usr/share/datasets/mnist, else a Keras download].")
+
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 Opt = Optional
 
@@ -38,9 +42,7 @@ def pull(
     dataset: Annotated[str, typer.Option(help="'mnist' or a folder of IDX files / .npz: its "
                                          "training split calibrates int8, its test split "
                                          "measures the export.")] = "mnist",
-    data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or "
-                                               "SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
-                                               "mnist.npz, else a download].")] = None,
+    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
     calibration_images: Annotated[int, typer.Option(help="Training images that calibrate int8 "
                                                     "quantization.")] = 500,
     val_size: Annotated[int, typer.Option(help="Validation images at the end of the training "
@@ -114,9 +116,7 @@ def train(
     template: Annotated[Path, typer.Option(help="Design template TOML (slimtune "
                                            "export-template).")],
     dataset: Annotated[str, typer.Option(help="'mnist' or a folder of IDX files / .npz.")] = "mnist",
-    data_dir: Annotated[Opt[str], typer.Option(help="Local MNIST folder (or "
-                                               "SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
-                                               "mnist.npz, else a download].")] = None,
+    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
     train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training "
                                                    "images [default: all].")] = None,
     val_size: Annotated[int, typer.Option(help="Validation images from the end of the training "

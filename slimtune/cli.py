@@ -17,14 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from search import UsageError
+from slimtune._deploy_commands import DATA_DIR_HELP
 
 # Typer vendors Click; its UsageError is the base of every bad-flag error it raises.
 _CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
 EXIT_BELOW_FLOOR = 4
 _IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
-
-DATA_DIR_HELP = ("Local MNIST folder (or SLIMTUNE_DATA_DIR) [default: ~/.keras/datasets/"
-                 "mnist.npz, else a download].")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   # Plain Click help: Rich reads "[default: ...]" as markup and drops it, and its
@@ -57,10 +55,6 @@ class Schedule(str, Enum):
 
 
 Opt = Optional
-DATA = "Data"
-SEARCH = "Search"
-BUDGETS = "Floor and budgets"
-RUN = "Where it runs and records"
 
 
 @app.command()
@@ -70,113 +64,84 @@ def search(
                                               "flags given here override it "
                                               "[default: none].")] = None,
     dataset: Annotated[Opt[str], typer.Option(help="'mnist' or a folder of IDX files / .npz "
-                                              "[default: mnist].",
-                                              rich_help_panel=DATA)] = None,
-    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP,
-                                               rich_help_panel=DATA)] = None,
+                                              "[default: mnist].")] = None,
+    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
     train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images "
-                                                   "[default: all].",
-                                                   rich_help_panel=DATA)] = None,
+                                                   "[default: all].")] = None,
     val_size: Annotated[Opt[int], typer.Option(help="Validation images taken from the end of the "
                                                "training file [default: a twelfth of it, at "
-                                               "most 5000].",
-                                               rich_help_panel=DATA)] = None,
+                                               "most 5000].")] = None,
     space: Annotated[Opt[str], typer.Option(help="Search-space TOML "
-                                            "[default: spaces/default.toml].",
-                                            rich_help_panel=SEARCH)] = None,
+                                            "[default: spaces/default.toml].")] = None,
     trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
-                                             "[default: 30].", rich_help_panel=SEARCH)] = None,
+                                             "[default: 30].")] = None,
     timeout: Annotated[Opt[float], typer.Option(
         help="Seconds after which no new trial starts; running ones finish, then the study is "
         "analysed and confirmed as usual (per invocation, like Optuna's timeout) "
-        "[default: none].", rich_help_panel=SEARCH)] = None,
-    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].",
-                                            rich_help_panel=SEARCH)] = None,
-    epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].",
-                                             rich_help_panel=SEARCH)] = None,
-    batch_size: Annotated[Opt[int], typer.Option(help="Batch size [default: 128].",
-                                                 rich_help_panel=SEARCH)] = None,
+        "[default: none].")] = None,
+    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].")] = None,
+    epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].")] = None,
+    batch_size: Annotated[Opt[int], typer.Option(help="Batch size [default: 128].")] = None,
     learning_rate: Annotated[Opt[float], typer.Option(help="Adam's peak learning rate "
-                                                      "[default: 0.01].",
-                                                      rich_help_panel=SEARCH)] = None,
+                                                      "[default: 0.01].")] = None,
     schedule: Annotated[Opt[Schedule], typer.Option(help="Learning-rate schedule: cosine decay "
                                                     "to 0 over all epochs, or constant "
-                                                    "[default: cosine].",
-                                                    rich_help_panel=SEARCH)] = None,
-    strategy: Annotated[Opt[Strategy], typer.Option(help="smallest: the smallest model that "
-                                                    "holds the floor; front: the whole "
-                                                    "accuracy/size front [default: smallest].",
-                                                    rich_help_panel=SEARCH)] = None,
+                                                    "[default: cosine].")] = None,
+    strategy: Annotated[Opt[Strategy], typer.Option(
+        help="smallest: the smallest model that holds the floor; front: the whole accuracy/size "
+        "front [default: smallest].")] = None,
     sampler: Annotated[Opt[Sampler], typer.Option(
-        help="Optuna sampler under the strategy [default: tpe].",
-                                                  rich_help_panel=SEARCH)] = None,
-    seed: Annotated[Opt[int], typer.Option(help="Sampler and training seed base [default: 0].",
-                                           rich_help_panel=SEARCH)] = None,
+        help="Optuna sampler under the strategy [default: tpe].")] = None,
+    seed: Annotated[Opt[int], typer.Option(
+        help="Sampler and training seed base [default: 0].")] = None,
     early_stopping: Annotated[Opt[bool], typer.Option(
         "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
-        "reach the floor or improve the front [default: on].", rich_help_panel=SEARCH)] = None,
+        "reach the floor or improve the front [default: on].")] = None,
     focus: Annotated[Opt[bool], typer.Option(
         "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
         "smallest feasible one found so far; larger ones are pruned untrained (see README) "
-        "[default: on with --strategy smallest, off with front].",
-        rich_help_panel=SEARCH)] = None,
+        "[default: on with --strategy smallest, off with front].")] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
-                                                     "[default: 0.95].",
-                                                     rich_help_panel=BUDGETS)] = None,
-    max_params: Annotated[Opt[int], typer.Option(help="Budget on parameters [default: none].",
-                                                 rich_help_panel=BUDGETS)] = None,
+                                                     "[default: 0.95].")] = None,
+    max_params: Annotated[Opt[int], typer.Option(
+        help="Budget on parameters [default: none].")] = None,
     max_flash_bytes: Annotated[Opt[int], typer.Option(
-        help="Budget on int8 weight bytes [default: none].",
-                                                      rich_help_panel=BUDGETS)] = None,
+        help="Budget on int8 weight bytes [default: none].")] = None,
     max_ram_bytes: Annotated[Opt[int], typer.Option(
-        help="Budget on int8 peak activation bytes [default: none].",
-                                                    rich_help_panel=BUDGETS)] = None,
+        help="Budget on int8 peak activation bytes [default: none].")] = None,
     max_macs: Annotated[Opt[int], typer.Option(
-        help="Budget on multiply-accumulates per image [default: none].",
-                                               rich_help_panel=BUDGETS)] = None,
+        help="Budget on multiply-accumulates per image [default: none].")] = None,
     device: Annotated[Opt[str], typer.Option(help="Device profile (mcu-256k, mcu-1m, phone) or a "
                                              "profile TOML: sets the flash, RAM and MAC budgets "
-                                             "not given above [default: none].",
-                                             rich_help_panel=BUDGETS)] = None,
+                                             "not given above [default: none].")] = None,
     size_objective: Annotated[Opt[SizeObjective], typer.Option(
-        help="What 'smaller' means [default: params].",
-                                                               rich_help_panel=BUDGETS)] = None,
+        help="What 'smaller' means [default: params].")] = None,
     confidence: Annotated[Opt[float], typer.Option(help="One-sided confidence of the margin a "
                                                    "worst case must clear above the floor on "
                                                    "validation and recheck (0.5: none) "
-                                                   "[default: 0.95].",
-                                                   rich_help_panel=BUDGETS)] = None,
+                                                   "[default: 0.95].")] = None,
     recheck_size: Annotated[Opt[int], typer.Option(help="Training-file images held out to "
                                                    "recheck candidates with fresh seeds before "
                                                    "the test split is read (0: confirm on test "
-                                                   "directly) [default: as --val-size].",
-                                                   rich_help_panel=DATA)] = None,
+                                                   "directly) [default: as --val-size].")] = None,
     confirm_candidates: Annotated[Opt[int], typer.Option(help="Candidates rechecked, smallest "
-                                                         "first [default: 3].",
-                                                         rich_help_panel=BUDGETS)] = None,
+                                                         "first [default: 3].")] = None,
     study_name: Annotated[Opt[str], typer.Option(help="Optuna study and MLflow experiment name "
-                                                 "[default: slimtune-<dataset>].",
-                                                 rich_help_panel=RUN)] = None,
+                                                 "[default: slimtune-<dataset>].")] = None,
     storage: Annotated[Opt[str], typer.Option(help="Optuna RDB URL [default: sqlite:///<out>/"
-                                              "optuna.db].", rich_help_panel=RUN)] = None,
-    out: Annotated[Opt[str], typer.Option(help="Output folder [default: runs/slimtune].",
-                                          rich_help_panel=RUN)] = None,
-    workers: Annotated[Opt[int], typer.Option(help="Trials at once [default: CPUs].",
-                                              rich_help_panel=RUN)] = None,
+                                              "optuna.db].")] = None,
+    out: Annotated[Opt[str], typer.Option(help="Output folder [default: runs/slimtune].")] = None,
+    workers: Annotated[Opt[int], typer.Option(help="Trials at once [default: CPUs].")] = None,
     cpus_per_trial: Annotated[Opt[int], typer.Option(
-        help="CPU cores (TensorFlow threads) per trial [default: 1].",
-                                                     rich_help_panel=RUN)] = None,
+        help="CPU cores (TensorFlow threads) per trial [default: 1].")] = None,
     max_retries: Annotated[Opt[int], typer.Option(help="Ray retries of a trial whose worker died "
-                                                  "[default: 2].", rich_help_panel=RUN)] = None,
+                                                  "[default: 2].")] = None,
     ray_address: Annotated[Opt[str], typer.Option(help="'auto', HOST:PORT or ray://HOST:PORT "
-                                                  "[default: a local Ray].",
-                                                  rich_help_panel=RUN)] = None,
-    tracking_uri: Annotated[Opt[str], typer.Option(help="MLflow URI (or MLFLOW_TRACKING_URI) "
-                                                   "[default: sqlite:///<out>/mlflow.db].",
-                                                   rich_help_panel=RUN)] = None,
+                                                  "[default: a local Ray].")] = None,
+    tracking_uri: Annotated[Opt[str], typer.Option(
+        help="MLflow URI (or MLFLOW_TRACKING_URI) [default: sqlite:///<out>/mlflow.db].")] = None,
     model_name: Annotated[Opt[str], typer.Option(help="Registered model name "
-                                                 "[default: slimtune-<dataset>].",
-                                                 rich_help_panel=RUN)] = None,
+                                                 "[default: slimtune-<dataset>].")] = None,
 ) -> None:
     """Run (or resume) a constrained multi-objective search and register the confirmed winner."""
     from search import SearchSettings, run_search

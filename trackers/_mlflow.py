@@ -191,11 +191,14 @@ class MlflowTracker:
     def _complete_run_tagged(self, tags: dict[str, str]) -> str | None:
         """A complete run of this experiment carrying every tag in `tags`; half-written runs with
         those tags are deleted (they are written again in full)."""
-        tagged = " and ".join(f"tags.`{k}` = '{v}'" for k, v in _tags(tags).items()
-                              if "'" not in v)
+        wanted = _tags(tags)
+        # Matched here rather than in the filter string: tag values (summaries) are free text.
         found = None
-        for run in self.client.search_runs([self.experiment_id], filter_string=tagged,
-                                           max_results=1000):
+        for run in self.client.search_runs(
+                [self.experiment_id], max_results=1000,
+                filter_string=f"tags.`{TAG_PREFIX}role` = '{tags['role']}'"):
+            if any(run.data.tags.get(key) != value for key, value in wanted.items()):
+                continue
             if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
                 found = found or run.info.run_id
             else:

@@ -10,7 +10,8 @@ Keys, each a regular expression matched against a configuration's summary (e.g. 
   so a test can count what was trained (and retrained).
 - ``kill_at``: one of `FAIL_POINTS`; the driver SIGKILLs itself the ``kill_on_hit``-th time
   (default 1) it reaches that point in this process, so a test can stop it at every seam in turn
-  instead of hoping a random moment hits one (tests/integration/test_seams.py).
+  instead of hoping a random moment hits one (tests/integration/test_faults.py,
+  test_driver_killed_at_every_seam_then_resumed).
 
 The file is read where it is used (inside the Ray task, at each fail point), so a test can change
 it while a search runs.
