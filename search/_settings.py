@@ -17,6 +17,9 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
+# Default full recipe: 4x the search's epochs (5 -> 20). Measured on small MNIST models: 20
+# epochs lifted the worst seed of 446-510-param near misses by 0.5-4.6 points (BENCHMARKS.md §9).
+FULL_EPOCHS_FACTOR = 4
 BUDGET_FIELDS = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
                  "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
 
@@ -32,6 +35,9 @@ class SearchSettings:
     timeout: float | None = None  # seconds per invocation, like Optuna's optimize(timeout=)
     seeds: int = 3
     epochs: int = Recipe.epochs  # the recipe's defaults live in spaces.Recipe
+    # The full recipe's epochs: near misses are trained again with it (promotion) and candidates
+    # are confirmed with it. None: FULL_EPOCHS_FACTOR x epochs (see full_recipe).
+    full_epochs: int | None = None
     batch_size: int = Recipe.batch_size
     learning_rate: float = Recipe.learning_rate
     schedule: str = Recipe.schedule
@@ -81,6 +87,10 @@ class SearchSettings:
             self.recipe  # noqa: B018  (validates epochs, batch size and learning rate)
         except RecipeError as exc:
             raise UsageError(str(exc)) from None
+        if self.full_epochs is not None and (isinstance(self.full_epochs, bool)
+                                             or self.full_epochs < self.epochs):
+            _bad("full-epochs", self.full_epochs, f"use at least --epochs ({self.epochs}); equal "
+                 "to it turns promotion off and confirms with --epochs")
         if self.device is not None:
             self.device_profile  # noqa: B018  (refuses an unknown profile now, not mid-search)
         for name in ("train_subset", "max_params", "max_flash_bytes", "max_ram_bytes", "max_macs",
@@ -117,6 +127,19 @@ class SearchSettings:
         """How every trial trains (spaces.Recipe checks the values)."""
         return Recipe(epochs=self.epochs, batch_size=self.batch_size,
                       learning_rate=self.learning_rate, schedule=self.schedule)
+
+    @property
+    def full_recipe(self) -> Recipe:
+        """The recipe with the full epochs: what a promoted near miss and every confirmation
+        train with, so the registered model is one of it."""
+        return replace(self.recipe, epochs=self.full_epochs or FULL_EPOCHS_FACTOR * self.epochs)
+
+    @property
+    def promotes(self) -> bool:
+        """Whether near misses train again with the full recipe: under --strategy smallest, when
+        trials race (promotion judges the first rung's accuracy against the race's threshold)."""
+        return self.strategy == "smallest" and self.early_stopping and \
+            self.full_recipe.epochs > self.epochs
 
     def sized_for(self, training_images: int) -> SearchSettings:
         """The held-out sizes left to their default, filled from the training file's size: the
@@ -170,6 +193,7 @@ class SearchSettings:
             tracking_uri=resolve_tracking_uri(self.tracking_uri, out),
             model_name=self.model_name or f"slimtune-{self.dataset_name}",
             focus=self.strategy == "smallest" if self.focus is None else self.focus,
+            full_epochs=self.full_recipe.epochs,
             **{name: limit for name, (_, limit) in self.budgets().items()})
 
     def budgets(self) -> dict[str, tuple[str, int]]:

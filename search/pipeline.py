@@ -209,17 +209,23 @@ def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:
 
 def _selection(s: SearchSettings) -> dict[str, Any]:
     """The selection rule with its numbers, for result.json (README "How a search works")."""
+    from search.training import PROMOTION_ERROR_RATIO
+
     return {"strategy": s.strategy, "confidence": s.confidence,
+            "epochs": s.epochs, "full_epochs": s.full_recipe.epochs,
+            "promotion_error_ratio": PROMOTION_ERROR_RATIO if s.promotes else None,
             "val_size": s.val_size, "validation_floor": round(s.validation_floor, 6),
             "recheck_size": s.recheck_size,
             "recheck_floor": round(s.recheck_floor, 6) if s.recheck_size else None,
             "confirm_candidates": s.confirm_candidates,
             "rule": "feasible on validation: worst seed >= validation_floor; candidates smallest "
-                    "first, retrained with fresh seeds; the first whose worst seed on the recheck "
+                    "first, retrained with fresh seeds and full_epochs; the first whose worst seed "
+                    "on the recheck "
                     "split >= recheck_floor is the pick; the test split is read once, for the "
                     "pick" if s.recheck_size else
                     "feasible on validation: worst seed >= validation_floor; candidates smallest "
-                    "first, retrained with fresh seeds on the test split; the first that holds "
+                    "first, retrained with fresh seeds and full_epochs on the test split; the "
+                    "first that holds "
                     "the floor is chosen"}
 
 

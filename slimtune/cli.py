@@ -81,6 +81,10 @@ def search(
         "[default: none].")] = None,
     seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].")] = None,
     epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].")] = None,
+    full_epochs: Annotated[Opt[int], typer.Option(
+        help="Epochs of the full recipe: near misses are trained again with it (--strategy "
+        "smallest) and candidates are confirmed with it; equal to --epochs turns that off "
+        "[default: 4 x --epochs].")] = None,
     batch_size: Annotated[Opt[int], typer.Option(help="Batch size [default: 128].")] = None,
     learning_rate: Annotated[Opt[float], typer.Option(help="Adam's peak learning rate "
                                                       "[default: 0.01].")] = None,

@@ -69,10 +69,11 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
 
 def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
              data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint) -> dict[str, Any]:
-    """Train the candidate once per fresh seed (one task each, so it uses every worker) and
-    measure it on the held-out split: the recheck split, or the test split without one."""
+    """Train the candidate once per fresh seed (one task each, so it uses every worker) with the
+    full recipe (--full-epochs: the registered model is one of it) and measure it on the
+    held-out split: the recheck split, or the test split without one."""
     s = ctx.settings
-    refs = [executor.submit(point.config, data_refs[0], data_refs[1], ctx.recipe, [seed],
+    refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, [seed],
                             test=held_out_ref) for seed in ctx.confirm_seeds]
     base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None}
     try:
@@ -125,7 +126,8 @@ def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint
         metrics |= seed_metrics("test", seeds, test) | {"worst_case_test_accuracy": min(test)}
     model_path = _spooled_model(records, summary, record["median_seed"])
     logged = records.attempt(lambda: records.tracker.log_confirmation(
-        f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number},
+        f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number,
+                                          "epochs": ctx.settings.full_recipe.epochs},
         metrics, {"study": ctx.settings.study_name, "trial_number": str(trial_number),
                   "summary": summary, "seeds": ",".join(map(str, seeds)),
                   "passed": str(bool(record.get("passed"))).lower(),

@@ -81,6 +81,9 @@ def record_outcome(trial: optuna.Trial, outcome: SeedsOutcome) -> None:
     trial.set_user_attr("node", outcome.node)
     trial.set_user_attr("val_curves", outcome.val_curves)  # per seed, after each epoch
     trial.set_user_attr("epochs_run", outcome.epochs_run)
+    trial.set_user_attr("epochs", outcome.epochs)  # of the recipe its accuracies come from
+    if outcome.screen_val_accuracies:  # promoted: the first rung's accuracies
+        trial.set_user_attr("screen_val_accuracies", outcome.screen_val_accuracies)
     trial.set_user_attr("precision", outcome.precision)
     trial.set_user_attr("ray_node_id", outcome.ray_node_id)
     trial.set_user_attr("node_ip", outcome.node_ip)

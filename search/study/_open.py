@@ -51,7 +51,8 @@ def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
     return {"dataset": settings.dataset_name, "train_subset": settings.train_subset,
             "recheck_size": settings.recheck_size,
             "val_size": settings.val_size, "seeds": settings.seeds, "seed": settings.seed,
-            "recipe": recipe.to_dict(), "space": space.to_dict(),
+            "recipe": recipe.to_dict(), "full_epochs": settings.full_recipe.epochs,
+            "space": space.to_dict(),
             "size_objective": settings.size_objective, "input_shape": list(input_shape),
             "num_classes": num_classes}
 

@@ -26,7 +26,7 @@ from search.study._open import base_sampler
 from search.study._peers import Peers
 from search.study._smallest import SizeSampler
 from search.testing.faults import fail_point
-from search.training import SeedsOutcome, required_accuracy
+from search.training import Promotion, SeedsOutcome, promotion_accuracy, required_accuracy
 from spaces import CNNConfig, Footprint, SearchSpace, footprint
 
 # Why a proposal needs no training (its outcome is told when the planner proposes it).
@@ -159,7 +159,7 @@ class Planner:
         if twin is None:
             return self._reuse_stopped_twin(trial, fp, summary)
         for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed",
-                    "node", "ray_node_id", "node_ip"):
+                    "node", "ray_node_id", "node_ip", "epochs", "screen_val_accuracies"):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
         trial.set_user_attr("duplicate_of", twin.number)
@@ -179,7 +179,8 @@ class Planner:
                      and t.user_attrs.get("required_accuracy", 2.0) <= required), None)
         if twin is None:
             return False
-        for key in ("seeds", "val_accuracies", "val_curves", "required_accuracy", "prune_reason"):
+        for key in ("seeds", "val_accuracies", "val_curves", "required_accuracy", "prune_reason",
+                    "epochs", "screen_val_accuracies"):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
         trial.set_user_attr("duplicate_of", twin.number)
@@ -234,13 +235,26 @@ class SmallestPlanner(Planner):
     """--strategy smallest (search/study/_smallest.py): the sampler minimises size under the
     accuracy floor. A trial races against the floor (with its validation margin) alone: whether
     a feasible trial is dominated on the front does not matter to this goal, and a trial stopped
-    early is then exactly an infeasible one for the sampler."""
+    early is then exactly an infeasible one for the sampler.
+
+    Two fidelities: every trial trains the search's epochs; a near miss (error at most
+    PROMOTION_ERROR_RATIO times the allowed one) is trained again with the full recipe
+    (--full-epochs), which small models need to hold the floor (BENCHMARKS.md §9)."""
 
     @classmethod
     def sampler(cls, settings: SearchSettings, space: SearchSpace,
                 input_shape: tuple[int, int, int], num_classes: int
                 ) -> optuna.samplers.BaseSampler:
         return SizeSampler(base_sampler(settings))
+
+    def train_options(self, trial: optuna.Trial, fp: Footprint) -> dict[str, Any]:
+        options = super().train_options(trial, fp)
+        settings = self.ctx.settings
+        if "required_accuracy" in options and settings.promotes:
+            least = promotion_accuracy(options["required_accuracy"])
+            trial.set_user_attr("promotion_accuracy", least)
+            options["promote"] = Promotion(settings.full_recipe, least)
+        return options
 
     def _required(self, fp: Footprint) -> float:
         return self.ctx.settings.validation_floor

@@ -86,8 +86,7 @@ class TrialRecords:
             model_keras = model_path.read_bytes()
         try:
             self._call(lambda: self.tracker.log_trial(
-                trial.number, f"trial-{trial.number}", config_params(trial.user_attrs["config"]),
-                _metrics(trial), self._tags(trial), status or _run_status(trial), model_keras,
+                trial.number, f"trial-{trial.number}", _params(trial), _metrics(trial), self._tags(trial), status or _run_status(trial), model_keras,
                 _curves(trial)))
         except _Offline:
             return
@@ -146,10 +145,19 @@ class TrialRecords:
                 "reason": attrs.get("fail_reason", attrs.get("prune_reason", ""))}
 
 
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The configuration, and the epochs its accuracies were measured after (a promoted trial's
+    differ from the search's; `slimtune export-template` reads them as the recipe's)."""
+    epochs = trial.user_attrs.get("epochs")
+    return config_params(trial.user_attrs["config"]) | ({"epochs": epochs} if epochs else {})
+
+
 def _metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
     attrs = trial.user_attrs
     metrics = dict(attrs.get("footprint", {}))
     metrics |= seed_metrics("val", attrs.get("seeds", []), attrs.get("val_accuracies", []))
+    if attrs.get("screen_val_accuracies"):  # promoted: the first rung's worst seed
+        metrics["worst_case_screen_val_accuracy"] = min(attrs["screen_val_accuracies"])
     if trial.state == TrialState.COMPLETE:
         metrics |= {"worst_case_val_accuracy": trial.values[0],
                     "train_time_s": attrs.get("train_time_s", 0.0)}

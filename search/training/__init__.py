@@ -7,6 +7,9 @@ from search._lazy import lazy_getattr
 _EXPORTS = {
     "train_seeds": "search.training._trainer", "SeedsOutcome": "search.training._trainer",
     "TrainingFailed": "search.training._trainer", "configure_threads": "search.training._trainer",
+    "Promotion": "search.training._trainer",
+    "promotion_accuracy": "search.training._stopping",
+    "PROMOTION_ERROR_RATIO": "search.training._stopping",
     "resolve_precision": "search.training._trainer",
     "saved_model_accuracy": "search.training._trainer",
     "stop_reason": "search.training._stopping", "required_accuracy": "search.training._stopping",

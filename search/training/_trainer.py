@@ -13,6 +13,11 @@ Racing and early stopping (when the driver passes `required_accuracy`): the firs
 alone and the others only if it can still reach the threshold; after every epoch each seed is
 checked with `search.training._stopping.stop_reason`. The worst case over seeds is a minimum, so one seed
 that cannot reach the threshold settles the whole trial.
+
+Promotion (when the driver passes `promote`): a trial that missed the threshold after all the
+recipe's epochs, but by little (`Promotion.min_accuracy`, see `_stopping.promotion_accuracy`), is
+raced again from fresh initialisations with the full recipe; its outcome is that of the full
+recipe, with the first rung's accuracies kept as `screen_val_accuracies`.
 """
 from __future__ import annotations
 
@@ -32,6 +37,15 @@ from search.training._stopping import stop_reason
 from spaces import CNNConfig, Recipe, deployed_model
 
 EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Near misses of the first rung train again with `recipe` (the full recipe): those whose
+    worst seed reached at least `min_accuracy` after all of the first rung's epochs."""
+
+    recipe: Recipe
+    min_accuracy: float
 
 
 class TrainingFailed(RuntimeError):
@@ -62,7 +76,10 @@ class SeedsOutcome:
     val_curves: list[list[float]] = field(default_factory=list)
     stopped_reason: str | None = None
     precision: str = "float32"
-    epochs_run: int = 0  # seed-epochs actually trained (a full trial: seeds x epochs)
+    epochs_run: int = 0  # seed-epochs actually trained, both rungs (a full trial: seeds x epochs)
+    epochs: int = 0  # the recipe's epochs that `val_accuracies` were measured after
+    # A promoted trial: each trained seed's validation accuracy at the first rung's epochs.
+    screen_val_accuracies: list[float] = field(default_factory=list)
 
     @property
     def worst_case_val_accuracy(self) -> float:
@@ -104,11 +121,13 @@ def resolve_precision(precision: str) -> str:
 
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
                 threads: int = 1, test: Any = None, keep_model: bool = True,
-                required_accuracy: float | None = None, curves: bool = False) -> SeedsOutcome:
+                required_accuracy: float | None = None, curves: bool = False,
+                promote: Promotion | None = None) -> SeedsOutcome:
     """Train `config` once per seed on `train`, measure accuracy on `val` (and `test` if given).
 
     With `required_accuracy`, seeds race (first seed alone, then the rest) and stop as soon as
     one cannot plausibly reach it; the outcome then has `stopped_reason` set and no model.
+    With `promote` as well, a near miss is raced again under `promote.recipe` (module docstring).
     `curves` measures validation accuracy after every epoch even without racing.
     Raises TrainingFailed if a seed's loss becomes NaN or infinite.
     """
@@ -120,6 +139,32 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     precision = resolve_precision(recipe.precision)
     started = time.perf_counter()
     data = _Resident(train, val, test)
+    runs, stopped = _race(config, data, recipe, seeds, precision, required_accuracy, curves)
+    screen_runs: list[_Replica] = []
+    if promote is not None and stopped and _near_miss(runs, recipe, promote):
+        screen_runs, recipe = runs, promote.recipe
+        runs, stopped = _race(config, data, recipe, seeds, precision, required_accuracy, curves)
+    val_acc = [r.curve[-1] for r in runs]
+    median = sorted(range(len(runs)), key=lambda i: val_acc[i])[(len(runs) - 1) // 2]
+    outcome = SeedsOutcome(
+        seeds=[r.seed for r in runs], val_accuracies=val_acc,
+        test_accuracies=[data.accuracy([r.model], "test")[0] for r in runs]
+        if test is not None and not stopped else None,
+        train_time_s=0.0, median_seed=runs[median].seed, val_curves=[r.curve for r in runs],
+        stopped_reason=stopped, precision=precision,
+        epochs_run=sum(r.epochs for r in screen_runs + runs), epochs=recipe.epochs,
+        screen_val_accuracies=[r.curve[-1] for r in screen_runs])
+    if keep_model and not stopped:
+        outcome.model_keras = _to_bytes(deployed_model(config, runs[median].model,
+                                                       data.input_shape, data.num_classes))
+    outcome.train_time_s = time.perf_counter() - started
+    keras.backend.clear_session()
+    return outcome
+
+
+def _race(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int], precision: str,
+          required_accuracy: float | None, curves: bool) -> tuple[list[_Replica], str | None]:
+    """All seeds under `recipe`; when racing, the first alone and the rest only if it holds."""
     groups = [list(seeds)] if required_accuracy is None else [list(seeds[:1]), list(seeds[1:])]
     runs: list[_Replica] = []
     stopped = None
@@ -129,20 +174,14 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         runs += group_runs
         if stopped:
             break
-    val_acc = [r.curve[-1] for r in runs]
-    median = sorted(range(len(runs)), key=lambda i: val_acc[i])[(len(runs) - 1) // 2]
-    outcome = SeedsOutcome(
-        seeds=[r.seed for r in runs], val_accuracies=val_acc,
-        test_accuracies=[data.accuracy([r.model], "test")[0] for r in runs]
-        if test is not None and not stopped else None,
-        train_time_s=0.0, median_seed=runs[median].seed, val_curves=[r.curve for r in runs],
-        stopped_reason=stopped, precision=precision, epochs_run=sum(r.epochs for r in runs))
-    if keep_model and not stopped:
-        outcome.model_keras = _to_bytes(deployed_model(config, runs[median].model,
-                                                       data.input_shape, data.num_classes))
-    outcome.train_time_s = time.perf_counter() - started
-    keras.backend.clear_session()
-    return outcome
+    return runs, stopped
+
+
+def _near_miss(runs: list[_Replica], recipe: Recipe, promote: Promotion) -> bool:
+    """Every seed trained all of `recipe`'s epochs (none was cut short by the per-epoch rule)
+    and the worst still reached `promote.min_accuracy`."""
+    return all(r.epochs == recipe.epochs for r in runs) and \
+        min(r.curve[-1] for r in runs) >= promote.min_accuracy
 
 
 @dataclass

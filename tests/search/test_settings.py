@@ -70,3 +70,11 @@ def test_focus_is_on_for_the_smallest_strategy_unless_asked_otherwise():
     assert SearchSettings(strategy="front").resolved().focus is False
     assert SearchSettings(focus=False).resolved().focus is False
     assert SearchSettings(strategy="front", focus=True).resolved().focus is True
+
+
+def test_the_full_recipe_defaults_to_four_times_the_epochs_and_is_never_shorter(tmp_path):
+    assert SearchSettings(epochs=2).resolved().full_epochs == 8
+    assert SearchSettings(epochs=2, full_epochs=2).full_recipe.epochs == 2
+    assert SearchSettings(epochs=2, full_epochs=7).full_recipe.schedule == "cosine"
+    with pytest.raises(UsageError, match=r"--full-epochs 1: use at least --epochs \(2\)"):
+        SearchSettings(epochs=2, full_epochs=1)

@@ -58,6 +58,8 @@ CASES = [
     ("trials-zero", lambda t: ["--trials", "0"], r"--trials 0: use a whole number of 1 or more"),
     ("seeds-zero", lambda t: ["--seeds", "0"], r"--seeds 0: use a whole number"),
     ("epochs-zero", lambda t: ["--epochs", "0"], r"--epochs 0: use a whole number"),
+    ("full-epochs-short", lambda t: ["--epochs", "5", "--full-epochs", "3"],
+     r"--full-epochs 3: use at least --epochs \(5\)"),
     ("workers-zero", lambda t: ["--workers", "0"], r"--workers 0: use a whole number"),
     ("unknown-dataset", lambda t: ["--dataset", "imagenet-nope"], r"unknown --dataset 'imagenet-nope'"),
     ("data-missing-file", lambda t: ["--dataset", broken_data(t, "missing")],

@@ -210,3 +210,20 @@ def test_focus_composes_with_the_smallest_strategy(tmp_path):
     study.tell(mid.trial, [0.96, mid.footprint.params])
     assert propose_filters(plan, 4).decided == OUT_OF_FOCUS
     assert propose_filters(plan, 2).decided is None
+
+
+def test_the_smallest_strategy_promotes_near_misses_to_the_full_recipe(tmp_path):
+    plan = planner(tmp_path, strategy="smallest", confidence=0.95, focus=False)
+    promote = propose_filters(plan, 4).train_options["promote"]
+    assert promote.recipe.epochs == 4 * plan.ctx.settings.epochs == 20  # the default full recipe
+    # twice the error the floor plus its margin allows: 1 - 2 * (1 - 0.95507)
+    assert promote.min_accuracy == pytest.approx(0.91014, abs=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [{"strategy": "smallest", "full_epochs": 5},
+                                       {"strategy": "smallest", "early_stopping": False},
+                                       {"strategy": "front"}])
+def test_no_promotion_without_a_longer_full_recipe_racing_or_the_smallest_strategy(tmp_path,
+                                                                                  overrides):
+    plan = planner(tmp_path, focus=False, **overrides)
+    assert "promote" not in propose_filters(plan, 4).train_options

@@ -111,3 +111,38 @@ def test_under_the_cosine_schedule_a_seed_is_stopped_only_after_its_last_epoch(s
     outcome = train_seeds(CONFIG, *splits, cosine, [1, 2, 3], required_accuracy=0.999)
     assert outcome.seeds == [1] and outcome.epochs_run == cosine.epochs
     assert "after all 2 epochs" in outcome.stopped_reason
+
+
+COSINE = Recipe(epochs=1, batch_size=64, precision="float32")
+FULL = Recipe(epochs=3, batch_size=64, precision="float32")
+
+
+def test_a_near_miss_is_promoted_to_the_full_recipe_from_fresh_weights(splits):
+    from search.training import Promotion
+
+    promoted = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.999,
+                           promote=Promotion(FULL, min_accuracy=0.0))
+    alone = train_seeds(CONFIG, *splits, FULL, [1], required_accuracy=0.999)
+    assert len(promoted.screen_val_accuracies) == 1  # seed 1 missed at the first rung
+    assert promoted.epochs == FULL.epochs and promoted.seeds == [1]
+    assert promoted.val_accuracies == alone.val_accuracies  # the full recipe, from fresh weights
+    assert promoted.epochs_run == COSINE.epochs + FULL.epochs
+    assert "after all 3 epochs" in promoted.stopped_reason
+
+
+def test_a_far_miss_is_not_promoted(splits):
+    from search.training import Promotion
+
+    outcome = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.999,
+                          promote=Promotion(FULL, min_accuracy=0.998))
+    assert outcome.screen_val_accuracies == [] and outcome.epochs == COSINE.epochs
+    assert outcome.epochs_run == COSINE.epochs and outcome.seeds == [1]
+
+
+def test_a_trial_that_holds_at_the_first_rung_is_not_trained_again(splits):
+    from search.training import Promotion
+
+    outcome = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.2,
+                          promote=Promotion(FULL, min_accuracy=0.0))
+    assert outcome.stopped_reason is None and outcome.epochs == COSINE.epochs
+    assert outcome.epochs_run == 2 * COSINE.epochs and outcome.screen_val_accuracies == []
