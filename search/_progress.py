@@ -51,6 +51,9 @@ class Progress:
             twin = f" (same as trial {attrs['duplicate_of']})" if "duplicate_of" in attrs else ""
             outcome = (f"worst val acc {worst:.4f} {'[green]feasible[/green]' if feasible else 'below floor or budget'}"
                        f"{twin}")
+        if attrs.get("screen_val_accuracies"):  # a near miss trained again with the full recipe
+            outcome += (f" (promoted: {min(attrs['screen_val_accuracies']):.4f} after "
+                        f"{ctx.settings.epochs} epochs, then {attrs['epochs']} epochs)")
         smallest = (f"{int(self.smallest[0]):,} {ctx.settings.size_objective} ({self.smallest[1]})"
                     if self.smallest else "none yet")
         elapsed = time.monotonic() - self.started

@@ -100,3 +100,24 @@ def test_recipe_compares_both_recipes_per_configuration(mnist_dir, tmp_path):
     assert last.startswith("c3x2-p4|gap") and "new/old time" in last
     rows = json.loads((tmp_path / "recipe.json").read_text())["rows"]
     assert [r["recipe"] for r in rows] == ["old", "new"] and rows[0]["params"] == 50
+
+
+def test_fidelity_compares_the_search_and_full_epochs_per_configuration(mnist_dir, tmp_path):
+    config = json.dumps({"blocks": [{"kernel_size": 3, "filters": 2, "pool": 4}], "head": "gap"})
+    out = bench("fidelity.py", "--train-size", "400", "--epochs", "1", "--full-epochs", "2",
+                "--configs", config, "--seeds", "1", "--out", tmp_path, mnist_dir=mnist_dir)
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("c3x2-p4|gap") and "error ratio" in last
+    rows = json.loads((tmp_path / "fidelity.json").read_text())["rows"]
+    assert [r["epochs"] for r in rows] == [1, 2] and rows[1]["worst_error_ratio"] > 0
+
+
+@pytest.mark.integration
+def test_other_dataset_runs_the_default_search_on_sklearn_digits(mnist_dir, tmp_path):
+    out = bench("other_dataset.py", "--timeout-s", "5", "--floor", "0.5", "--out", tmp_path,
+                "--", "--trials", "2", "--epochs", "1", "--full-epochs", "1", "--seeds", "1",
+                mnist_dir=mnist_dir)
+    assert "selection: validation 125 images" in out
+    summary = json.loads((tmp_path / "other_dataset.json").read_text())
+    assert summary["returncode"] == 0 and summary["selection"]["recheck_size"] == 125
+

@@ -216,8 +216,8 @@ def test_the_smallest_strategy_promotes_near_misses_to_the_full_recipe(tmp_path)
     plan = planner(tmp_path, strategy="smallest", confidence=0.95, focus=False)
     promote = propose_filters(plan, 4).train_options["promote"]
     assert promote.recipe.epochs == 4 * plan.ctx.settings.epochs == 20  # the default full recipe
-    # twice the error the floor plus its margin allows: 1 - 2 * (1 - 0.95507)
-    assert promote.min_accuracy == pytest.approx(0.91014, abs=1e-5)
+    # 1.5 times the error the floor plus its margin allows: 1 - 1.5 * (1 - 0.95507)
+    assert promote.min_accuracy == pytest.approx(0.93261, abs=1e-5)
 
 
 @pytest.mark.parametrize("overrides", [{"strategy": "smallest", "full_epochs": 5},
