@@ -4,7 +4,7 @@ same wall budget per engine.
     python benchmarks/search_efficiency.py [--budget-min 20] [--floor 0.95] [--seeds 3]
         [--epochs 5] [--train-size 50000] [--repeats 1] [--peer-recipe usual|slimtune]
         [--engines slimtune,optuna,keras-tuner,hyperband,random] [--confirm-candidates 3]
-        [--slimtune-focus | --slimtune-no-focus]
+        [--slimtune-focus | --slimtune-no-focus] [--slimtune-no-shrink]
         [--out DIR]
 
 Data. Every engine sees the same split of the MNIST training file: validation is its last 5,000
@@ -26,6 +26,8 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
   `--focus` (configurations larger than the smallest feasible one pruned untrained) is slimtune's
   default under the smallest strategy; `--slimtune-no-focus` runs it with `--no-focus`, in
   DIR/slimtune-focus (`--slimtune-focus` passes `--focus` explicitly, in DIR/slimtune+focus).
+  Shrink moves (search/study/_shrink.py) are on by default; `--slimtune-no-shrink` runs it with
+  `--no-shrink`, in DIR/slimtune-shrink.
 - optuna: Optuna as a user writes it: `create_study(direction="minimize",
   sampler=TPESampler(seed=repeat))` in SQLite under the engine folder (resumed with
   load_if_exists), an objective that samples with `SearchSpace.suggest(trial)`, trains each seed
@@ -268,14 +270,16 @@ def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
             str(VAL_SIZE), "--recheck-size", str(RECHECK_SIZE), "--seed", str(repeat), *data,
             "--out", str(folder), "--study-name", "efficiency",
             *(["--focus"] if args.slimtune_focus else []),
-            *(["--no-focus"] if args.slimtune_no_focus else [])]
+            *(["--no-focus"] if args.slimtune_no_focus else []),
+            *(["--no-shrink"] if args.slimtune_no_shrink else [])]
 
 
 # --- budget, resume ---------------------------------------------------------------------------
 def folder_name(engine: str, args: argparse.Namespace) -> str:
     if engine == "slimtune":
         return engine + ("+focus" if args.slimtune_focus else "") + \
-            ("-focus" if args.slimtune_no_focus else "")
+            ("-focus" if args.slimtune_no_focus else "") + \
+            ("-shrink" if args.slimtune_no_shrink else "")
     return engine + ("+recipe" if args.peer_recipe == "slimtune" else "")
 
 
@@ -489,6 +493,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--slimtune-no-focus", action="store_true",
                         help="run slimtune with --no-focus (the default before 2026-12-02), in "
                              "DIR/slimtune-focus")
+    parser.add_argument("--slimtune-no-shrink", action="store_true",
+                        help="run slimtune with --no-shrink (the default before 2026-12-03), in "
+                             "DIR/slimtune-shrink")
     parser.add_argument("--slimtune-focus", action="store_true",
                         help="run slimtune with --focus, in DIR/slimtune+focus")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))

@@ -56,6 +56,9 @@ class SearchSettings:
     # search/study/_focus.py: only configurations below the smallest feasible one are trained;
     # None: on under --strategy smallest (measured: BENCHMARKS.md §8), off under front
     focus: bool | None = None
+    # search/study/_shrink.py: under smallest + focus, every other trained trial is a smaller
+    # neighbour of the smallest feasible configuration (measured: BENCHMARKS.md §9)
+    shrink: bool = True
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None

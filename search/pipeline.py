@@ -235,6 +235,42 @@ def _front(ctx: StudyContext, points: list) -> list[FrontPoint]:
                        p.worst_case_val_accuracy >= floor) for p in pareto_front(points)]
 
 
+def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
+    """The registered version's description (Markdown): what it is, how it was trained and
+    chosen, and how it fared, so the registry alone tells a user what they pull."""
+    s, fp = ctx.settings, chosen.footprint
+    recipe = s.full_recipe
+
+    def accuracies(seeds: list[int], values: list[float]) -> str:
+        return ", ".join(f"seed {seed}: {value:.4f}" for seed, value in zip(seeds, values)) + \
+            (f" (worst {min(values):.4f})" if values else "")
+
+    lines = [
+        f"Smallest configuration found by slimtune that holds worst-case accuracy "
+        f"{s.min_accuracy} on `{s.dataset_name}`: `{chosen.summary}`.",
+        "",
+        f"- footprint: {fp['params']:,} params, {fp['weight_bytes_int8']:,} int8 weight bytes, "
+        f"{fp['peak_activation_bytes_int8']:,} int8 peak activation bytes, {fp['macs']:,} MACs "
+        "per image (deployed: BatchNorm folded)",
+        f"- recipe: {recipe.optimizer} at peak learning rate {recipe.learning_rate} "
+        f"({recipe.schedule}), batch {recipe.batch_size}, {recipe.epochs} epochs "
+        f"(the search trained {s.epochs}; near misses and this model {recipe.epochs})",
+        f"- search (study `{s.study_name}`, trial {chosen.trial_number}), validation: "
+        + accuracies(chosen.search_seeds, chosen.search_val_accuracies),
+        "- confirmation with fresh seeds, validation: "
+        + accuracies(chosen.seeds, chosen.val_accuracies),
+    ]
+    if chosen.recheck_accuracies:
+        lines.append(f"- recheck split ({s.recheck_size:,} held-out training images, floor "
+                     f"{s.recheck_floor:.4f}): " + accuracies(chosen.seeds,
+                                                              chosen.recheck_accuracies))
+    lines += [f"- test split, read once for this model: "
+              + accuracies(chosen.seeds, chosen.test_accuracies),
+              f"- confirmation run `{run_id}`; model: the median confirmation seed; input float32 "
+              "images scaled to [0, 1]"]
+    return "\n".join(lines)
+
+
 def _mlflow_info(ctx: StudyContext, tracker: MlflowTracker) -> dict[str, Any]:
     return {"tracking_uri": redact(ctx.settings.tracking_uri), "experiment": ctx.settings.study_name,
             "experiment_id": tracker.experiment_id, "parent_run_id": tracker.parent_run_id}
@@ -252,7 +288,8 @@ def _register(ctx: StudyContext, records: TrialRecords, chosen: Chosen,
             record["run_id"], s.model_name,
             {"floor": str(s.min_accuracy), "study": s.study_name,
              "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
-             "params": str(chosen.footprint["params"]), "summary": chosen.summary}))
+             "params": str(chosen.footprint["params"]), "summary": chosen.summary},
+            _model_card(ctx, chosen, record["run_id"])))
         if version is not None:
             record = record | {"model_name": s.model_name, "model_version": version}
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + chosen.summary, record)

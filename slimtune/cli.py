@@ -105,6 +105,10 @@ def search(
         "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
         "smallest feasible one found so far; larger ones are pruned untrained (see README) "
         "[default: on with --strategy smallest, off with front].")] = None,
+    shrink: Annotated[Opt[bool], typer.Option(
+        "--shrink/--no-shrink", help="With --strategy smallest and focus: every other trained "
+        "trial makes one part of the smallest feasible configuration smaller (see README) "
+        "[default: on].")] = None,
     min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
                                                      "[default: 0.95].")] = None,
     max_params: Annotated[Opt[int], typer.Option(

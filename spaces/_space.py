@@ -93,9 +93,9 @@ class SearchSpace:
             raise SpaceError(f"space file {path}: {exc}") from None
 
     def to_toml(self) -> str:
-        import tomli_w
-
-        return tomli_w.dumps(self.to_dict())
+        """One `key = value` line per dimension, arrays inline, as spaces/default.toml is written
+        (tomli_w alone puts every array element on its own line)."""
+        return "".join(f"{key} = {_toml_value(value)}\n" for key, value in self.to_dict().items())
 
     # --- sampling -----------------------------------------------------------------------------
     def suggest(self, trial: Suggester) -> CNNConfig:
@@ -131,6 +131,14 @@ class SearchSpace:
                 and ((config.dense_units == 0 and self.dense_optional)
                      or (self.dense_units[0] <= config.dense_units <= self.dense_units[1]
                          and config.dropout in self.dropout)))
+
+
+def _toml_value(value: Any) -> str:
+    import tomli_w
+
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].strip()
 
 
 def load_space(path: Path | None = None) -> SearchSpace:

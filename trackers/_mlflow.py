@@ -162,21 +162,41 @@ class MlflowTracker:
             run_id = self._child(run_name, params, metrics, tags, "FINISHED", model_keras)
         return run_id, f"runs:/{run_id}/model"
 
-    def register_champion(self, run_id: str, model_name: str, tags: dict[str, str]) -> int:
-        """Register the run's model, point the alias CHAMPION_ALIAS at it; returns the version."""
-        import mlflow
-
+    def register_champion(self, run_id: str, model_name: str, tags: dict[str, str],
+                          description: str = "") -> int:
+        """Register the run's logged model, point the alias CHAMPION_ALIAS at it; returns the
+        version, which carries `tags` and `description` (the model card)."""
         # Once per run: a version a driver created before it died is completed, not duplicated.
         version = self._version_of_run(model_name, run_id)
         if version is None:
-            with using_tracking_uri(self.tracking_uri):
-                version = mlflow.register_model(f"runs:/{run_id}/model", model_name).version
+            version = self._create_version(model_name, run_id)
             self.checkpoint("register.created")
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, value)
+        if description:
+            self.client.update_model_version(model_name, version, description=description)
         self.client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
         self.checkpoint("register.aliased")
         return int(version)
+
+    def _create_version(self, model_name: str, run_id: str) -> str:
+        """A new version from the run's logged model, by the model's own `models:/<id>` URI
+        (registering `runs:/<id>/model` makes MLflow 3 look the model up and warn), keeping the
+        run id on the version (deploy reads the recipe from that run)."""
+        from mlflow.exceptions import MlflowException
+
+        logged = self.client.search_logged_models(
+            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=1)
+        if not logged:
+            raise MlflowException(f"run {run_id} has no logged model to register")
+        try:
+            self.client.create_registered_model(model_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        model_id = logged[0].model_id
+        return self.client.create_model_version(model_name, f"models:/{model_id}", run_id=run_id,
+                                                model_id=model_id).version
 
     def _version_of_run(self, model_name: str, run_id: str) -> str | None:
         from mlflow.exceptions import MlflowException

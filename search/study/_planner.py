@@ -10,6 +10,7 @@ with the options the trainer needs (the racing threshold). The trained outcome c
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -23,7 +24,8 @@ from search.study._context import (StudyContext, budget_violations, footprint_of
                                    set_constraints)
 from search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
 from search.study._open import base_sampler
-from search.study._peers import Peers
+from search.study._peers import COUNTED_STATES, Peers
+from search.study._shrink import SHRINK_ATTR, pick_move
 from search.study._smallest import SizeSampler
 from search.testing.faults import fail_point
 from search.training import Promotion, SeedsOutcome, promotion_accuracy, required_accuracy
@@ -263,7 +265,42 @@ class SmallestPlanner(Planner):
 class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
     """--strategy smallest --focus: the size view's sampler, focused below the smallest feasible
     trial (what is larger cannot become the pick: it is pruned untrained), racing against the
-    validation floor."""
+    validation floor; once a trial is feasible, every other trained trial is a shrink move of the
+    smallest feasible configuration that has one left (search/study/_shrink.py)."""
+
+    def next(self) -> Proposal | None:
+        self._queue_shrink_move()
+        return super().next()
+
+    def _queue_shrink_move(self) -> None:
+        """Enqueue a shrink move when it is its turn: after the first feasible trial, as many
+        trained (or running) trials come from moves as from the sampler."""
+        ctx, study = self.ctx, self.ctx.study
+        if not ctx.settings.shrink:
+            return
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials) or sum(
+                t.state in COUNTED_STATES for t in trials) >= ctx.settings.trials:
+            return  # a queued trial goes first; and none may be left waiting at the end
+        feasible = sorted((t for t in trials if t.state == TrialState.COMPLETE
+                           and holds_floor_and_budgets(ctx.settings, t)),
+                          key=lambda t: t.values[1])
+        if not feasible:
+            return
+        since = [t for t in trials if t.number > min(t.number for t in feasible)
+                 and (t.state == TrialState.RUNNING or "val_accuracies" in t.user_attrs)]
+        moves = sum(1 for t in since if SHRINK_ATTR in t.user_attrs)
+        if moves > len(since) - moves:
+            return  # the sampler's turn
+        describe = _describe_params(ctx.settings, ctx.space, ctx.input_shape, ctx.num_classes)
+        tried = {t.user_attrs.get("summary") for t in trials}
+        rng = random.Random(f"{ctx.settings.seed}-{len(trials)}")  # reproducible per study state
+        for incumbent in feasible:
+            move = pick_move(ctx.space, incumbent.params, incumbent.values[1], describe, tried,
+                             rng)
+            if move is not None:
+                study.enqueue_trial(move, user_attrs={SHRINK_ATTR: incumbent.number})
+                return
 
 
 def planner_class(settings: SearchSettings) -> type[Planner]:

@@ -58,6 +58,8 @@ def test_result_json_holds_the_contract(first_search):
     assert selection["validation_floor"] == pytest.approx(FLOOR + margin, abs=1e-4)
     assert selection["recheck_floor"] == pytest.approx(FLOOR + margin, abs=1e-4)
     assert selection["strategy"] == "smallest" and selection["recheck_size"] == 5000
+    assert (selection["epochs"], selection["full_epochs"]) == (1, 4)
+    assert selection["promotion_error_ratio"] == 1.5
     assert min(chosen["search_val_accuracies"]) >= selection["validation_floor"]
     assert min(chosen["recheck_accuracies"]) >= selection["recheck_floor"]
     assert result["front"] and all(p["params"] > 0 for p in result["front"])
@@ -83,7 +85,7 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     import mlflow
     import optuna
 
-    out, _, _ = first_search
+    out, done, _ = first_search
     result = json.loads((out / "result.json").read_text())
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("itest")
@@ -103,6 +105,13 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     assert version.run_id == result["mlflow"]["confirmation_run_id"]
     assert version.tags["floor"] == str(FLOOR)
     assert int(version.tags["params"]) == result["chosen"]["footprint"]["params"]
+    # Registered by the logged model's own URI (no MLflow warning), with a model card.
+    assert version.source.startswith("models:/m-") and version.model_id
+    assert "has no artifacts at artifact path" not in done.stderr
+    assert f"`{result['chosen']['summary']}`" in version.description
+    assert "4 epochs" in version.description and "test split, read once" in version.description
+    # The champion was confirmed (and trained) with the full recipe: 4 x --epochs 1.
+    assert client.get_run(version.run_id).data.params["epochs"] == "4"
 
 
 def test_champion_loads_from_the_registry_and_predicts(first_search, mnist_dir):

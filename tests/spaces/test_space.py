@@ -33,6 +33,9 @@ def test_space_round_trips_through_toml_and_json(tmp_path):
     path.write_text(space.to_toml())
     assert SearchSpace.from_toml(path) == space
     assert SearchSpace.from_dict(json.loads(json.dumps(space.to_dict()))) == space
+    # one line per dimension, arrays inline, as spaces/default.toml is written
+    assert "blocks = [1, 2]\n" in space.to_toml() and 'head = ["gap"]\n' in space.to_toml()
+    assert len(space.to_toml().splitlines()) == len(space.to_dict())
 
 
 def test_config_round_trips_and_has_a_readable_summary():

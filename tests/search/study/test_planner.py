@@ -227,3 +227,30 @@ def test_no_promotion_without_a_longer_full_recipe_racing_or_the_smallest_strate
                                                                                   overrides):
     plan = planner(tmp_path, focus=False, **overrides)
     assert "promote" not in propose_filters(plan, 4).train_options
+
+
+def test_after_a_feasible_trial_every_other_trained_trial_is_a_shrink_move(tmp_path):
+    from search.study._shrink import SHRINK_ATTR
+
+    plan = planner(tmp_path, strategy="smallest", focus=True)
+    study = plan.ctx.study
+    first = propose_filters(plan, 4)
+    assert SHRINK_ATTR not in first.trial.user_attrs  # nothing feasible yet: the sampler's
+    study.tell(first.trial, [0.99, first.footprint.params])  # feasible at floor 0.95
+    move = plan.next()
+    assert move.trial.user_attrs[SHRINK_ATTR] == first.trial.number and move.decided is None
+    assert move.config.blocks[0].filters == 2  # 4 x 0.7 rounded down, at the space's low end
+    assert move.footprint.params < first.footprint.params
+    # The move is running: the next trial is the sampler's, and nothing is left waiting.
+    after = plan.next()
+    assert SHRINK_ATTR not in after.trial.user_attrs
+    assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def test_no_shrink_move_is_queued_once_the_study_holds_its_trials(tmp_path):
+    plan = planner(tmp_path, strategy="smallest", focus=True, trials=1)
+    study = plan.ctx.study
+    first = propose_filters(plan, 4)
+    study.tell(first.trial, [0.99, first.footprint.params])
+    assert plan.next() is None
+    assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
