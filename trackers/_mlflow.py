@@ -195,8 +195,11 @@ class MlflowTracker:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         model_id = logged[0].model_id
-        return self.client.create_model_version(model_name, f"models:/{model_id}", run_id=run_id,
-                                                model_id=model_id).version
+        # The SQL registry store looks the logged model up through the process-wide tracking
+        # URI, so it must point at this tracker's store while the version is created.
+        with using_tracking_uri(self.tracking_uri):
+            return self.client.create_model_version(model_name, f"models:/{model_id}",
+                                                    run_id=run_id, model_id=model_id).version
 
     def _version_of_run(self, model_name: str, run_id: str) -> str | None:
         from mlflow.exceptions import MlflowException

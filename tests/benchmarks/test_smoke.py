@@ -102,14 +102,20 @@ def test_recipe_compares_both_recipes_per_configuration(mnist_dir, tmp_path):
     assert [r["recipe"] for r in rows] == ["old", "new"] and rows[0]["params"] == 50
 
 
-def test_fidelity_compares_the_search_and_full_epochs_per_configuration(mnist_dir, tmp_path):
+@pytest.mark.parametrize("source", ["configs", "random"])
+def test_fidelity_compares_the_search_and_full_epochs_per_configuration(mnist_dir, tmp_path,
+                                                                         source):
     config = json.dumps({"blocks": [{"kernel_size": 3, "filters": 2, "pool": 4}], "head": "gap"})
+    chosen = ["--configs", config] if source == "configs" else ["--random", "1", "--max-params",
+                                                                "300"]
     out = bench("fidelity.py", "--train-size", "400", "--epochs", "1", "--full-epochs", "2",
-                "--configs", config, "--seeds", "1", "--out", tmp_path, mnist_dir=mnist_dir)
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("c3x2-p4|gap") and "error ratio" in last
+                *chosen, "--seeds", "1", "--out", tmp_path, mnist_dir=mnist_dir)
+    lines = out.strip().splitlines()
+    assert "error ratio" in lines[-2] and lines[-1].startswith("required 0.9551, promoted from")
     rows = json.loads((tmp_path / "fidelity.json").read_text())["rows"]
     assert [r["epochs"] for r in rows] == [1, 2] and rows[1]["worst_error_ratio"] > 0
+    assert rows[1]["search_verdict"] in ("held", "promoted", "stopped")
+    assert rows[0]["params"] <= 300 or source == "configs"
 
 
 @pytest.mark.integration

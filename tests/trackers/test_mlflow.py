@@ -64,3 +64,31 @@ def test_trial_runs_carry_real_timestamps_and_per_epoch_curves(tmp_path):
     (final,) = tracker.client.get_metric_history(run_id, "worst_case_val_accuracy")
     assert started <= final.timestamp <= int(time.time() * 1000)
     assert all(m.timestamp >= started for m in history)
+
+
+def tiny_model_bytes(folder) -> bytes:
+    from spaces import CNNConfig, ConvBlock, build_model
+
+    path = folder / "m.keras"
+    build_model(CNNConfig((ConvBlock(3, 1, 4),), "gap"), (28, 28, 1), 10).save(path)
+    return path.read_bytes()
+
+
+def test_the_champion_is_registered_once_by_its_logged_model_with_a_card(tmp_path, monkeypatch):
+    import mlflow
+
+    # Another store is the process-wide default: the registry must still use the tracker's.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", STUDY,
+                            artifact_location=(tmp_path / "artifacts").as_uri())
+    tracker.start_parent("study", {}, {"study": STUDY})
+    run_id, _ = tracker.log_confirmation("confirm-trial-0", {"epochs": 4}, {"m": 1.0},
+                                         {"study": STUDY, "trial_number": "0"},
+                                         tiny_model_bytes(tmp_path))
+    version = tracker.register_champion(run_id, "tiny", {"floor": "0.9"}, "the **card**")
+    assert tracker.register_champion(run_id, "tiny", {"floor": "0.9"}, "the **card**") == version
+    stored = tracker.client.get_model_version("tiny", str(version))
+    assert stored.source.startswith("models:/m-") and stored.run_id == run_id
+    assert stored.description == "the **card**" and stored.tags["floor"] == "0.9"
+    assert len(tracker.client.search_model_versions("name = 'tiny'")) == 1
