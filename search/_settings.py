@@ -58,7 +58,7 @@ class SearchSettings:
     focus: bool | None = None
     # search/study/_shrink.py: under smallest + focus, every other trained trial is a smaller
     # neighbour of the smallest feasible configuration (measured: BENCHMARKS.md §9)
-    shrink: bool = False  # TEMP while benchmark A runs
+    shrink: bool = True
     seed: int = 0
     study_name: str | None = None
     storage: str | None = None
