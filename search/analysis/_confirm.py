@@ -49,6 +49,11 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
             record = _retrain(ctx, executor, records, data_refs, held_out_ref, point)
             fail_point("confirm.trained")
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
+            if recheck and not record.get("recheck_passed"):
+                # Never the pick: its models are not needed for the test split (deleted after
+                # the record is stored, so a resume never looks for them).
+                for seed in record["seeds"]:
+                    _spooled_model(records, point.summary, seed).unlink(missing_ok=True)
         if recheck and record.get("recheck_passed") and "test_accuracies" not in record:
             progress.note(f"  worst-case recheck accuracy {min(record['recheck_accuracies']):.4f}"
                           f" >= {s.recheck_floor:.4f}: the pick; reading the test split once")

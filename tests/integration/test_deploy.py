@@ -172,8 +172,9 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
     template = DesignTemplate.from_toml(template_path)
     result = json.loads((champion / "result.json").read_text())
     assert template.config.to_dict() == result["chosen"]["config"]
-    assert template.recipe == Recipe(epochs=1, batch_size=128, learning_rate=0.01,
-                                     schedule="constant")  # as the search trained it
+    # as the champion was trained: confirmed (and registered) with the full recipe, 4 x --epochs
+    assert template.recipe == Recipe(epochs=4, batch_size=128, learning_rate=0.01,
+                                     schedule="constant")
     assert template.floor == FLOOR
     assert template.source == f"models:/slimtune-mnist/{result['mlflow']['registered_model_version']}"
 
@@ -203,7 +204,7 @@ def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_
     assert run.data.metrics["worst_case_val_accuracy"] == trained["worst_case_val_accuracy"]
     assert run.data.metrics["weight_bytes_int8"] == result["chosen"]["footprint"]["weight_bytes_int8"]
     parent = client.get_run(trained["parent_run_id"]).data.params
-    assert (parent["epochs"], parent["learning_rate"]) == ("1", "0.01")
+    assert (parent["epochs"], parent["learning_rate"]) == ("4", "0.01")
     # The trained run's model is what `slimtune pull` takes next (no floor: reported, not enforced).
     target = tmp_path / "retrained.tflite"
     measured = pull_arrays(trained["model_uri"], "tflite-int8", target, store(out), str(data),
