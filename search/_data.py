@@ -1,9 +1,13 @@
 """Image-classification data: MNIST built in, or any folder of IDX files or a Keras-layout .npz.
 
-Splits follow the paper: validation = the last val_size images of the training file (5,000 for
-MNIST), test = the test file; a search also holds out the recheck_size images before validation
-(`DataSource.recheck`), and trains on the rest. `DataSource.train_val` never touches the
-test files' pixels; only `DataSource.test` (called by confirmation) reads them.
+Splits: the training file is put in a fixed mixed order (`mixed_order`), then validation = the
+last val_size images of it (5,000 for MNIST, as in the paper), a search also holds out the
+recheck_size images before them (`DataSource.recheck`) and trains on the rest; test = the test
+file. The mixed order makes the held-out splits alike. MNIST's training file is not in random
+order: its images 45,000-49,999 were 0.2-2.2 points (median 1.3) harder than its last 5,000 for
+all 25 seed models measured (BENCHMARKS.md §9), so a candidate rechecked there failed for the
+split, not the model. `DataSource.train_val` never touches the test files' pixels; only
+`DataSource.test` (called by confirmation) reads them.
 """
 from __future__ import annotations
 
@@ -55,11 +59,11 @@ class DataSource:
 
     def train_val(self, val_size: int = 5000, train_subset: int | None = None,
                   holdout: int = 0) -> tuple[Split, Split]:
-        """(train, validation): validation is the last `val_size` images of the training file;
-        train the images before them, less the `holdout` images just before validation (the
-        recheck split, see `recheck`), cut to the first `train_subset` if given."""
-        x, y = self._read("x_train"), self._read("y_train")
-        _check_pair(x, y, self._where("x_train"), self._where("y_train"))
+        """(train, validation) of the training file in its mixed order (module docstring):
+        validation is the last `val_size` images; train the images before them, less the
+        `holdout` images just before validation (the recheck split, see `recheck`), cut to the
+        first `train_subset` if given."""
+        x, y = self._training_file()
         if not 0 < val_size < len(x):
             raise UsageError(f"--val-size {val_size} does not fit {len(x)} training images; "
                              f"use a value between 1 and {len(x) - 1}")
@@ -81,11 +85,18 @@ class DataSource:
         return len(self._read("y_train"))
 
     def recheck(self, val_size: int, size: int) -> Split:
-        """The `size` training-file images just before the validation images: held out of the
-        search, read only to recheck candidates with fresh seeds before the test split is read."""
-        x, y = self._read("x_train"), self._read("y_train")
+        """The `size` training-file images just before the validation images (mixed order):
+        held out of the search, read only to recheck candidates with fresh seeds before the test
+        split is read."""
+        x, y = self._training_file()
         end = len(x) - val_size
         return Split(x[end - size:end], y[end - size:end])
+
+    def _training_file(self) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._read("x_train"), self._read("y_train")
+        _check_pair(x, y, self._where("x_train"), self._where("y_train"))
+        order = mixed_order(len(x))
+        return x[order], y[order]
 
     def test(self) -> Split:
         x, y = self._read("x_test"), self._read("y_test")
@@ -123,6 +134,18 @@ class DataSource:
         else:
             array = _read_idx(self.files[key])
         return _as_nhwc(array) if key.startswith("x") else array.astype(np.int32)
+
+
+SPLIT_ORDER = "mixed"  # recorded in a study's identity: a study split otherwise is not resumed
+
+
+def mixed_order(n: int) -> np.ndarray:
+    """A fixed permutation of range(n) whose every contiguous block draws from the whole file
+    (Fibonacci hashing: index i goes to rank of i x 2654435761 mod 2^32). Held-out splits then
+    sample every part of the training file alike, whatever order it was written in; plain
+    integer arithmetic, so the splits never change with numpy's random streams."""
+    keys = (np.arange(n, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2 ** 32)
+    return np.argsort(keys, kind="stable")
 
 
 def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:

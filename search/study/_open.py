@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from search._data import SPLIT_ORDER
 from search._errors import UsageError
 from search._settings import SearchSettings, redact
 from search.study import _optuna_private as private
@@ -48,7 +49,8 @@ def storage_lock(settings: SearchSettings) -> Iterator[bool]:
 def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
              input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
     """What must not change when a study is resumed, or its trials would not be comparable."""
-    return {"dataset": settings.dataset_name, "train_subset": settings.train_subset,
+    return {"dataset": settings.dataset_name, "split_order": SPLIT_ORDER,
+            "train_subset": settings.train_subset,
             "recheck_size": settings.recheck_size,
             "val_size": settings.val_size, "seeds": settings.seeds, "seed": settings.seed,
             "recipe": recipe.to_dict(), "full_epochs": settings.full_recipe.epochs,

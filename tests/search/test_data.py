@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search._data import resolve
+from search._data import mixed_order, resolve
 from support.data import make_dataset, write_idx
 from search._errors import UsageError
 
@@ -20,7 +20,8 @@ def test_idx_folder_splits_like_the_paper(tmp_path, gz):
     train, val = source.train_val(val_size=20)
     assert train.x.shape == (100, 8, 8, 1) and val.x.shape == (20, 8, 8, 1)
     assert train.x.dtype == np.uint8 and train.y.dtype == np.int32
-    assert list(val.y[:3]) == [100 % 3, 101 % 3, 102 % 3]  # the last images of the training file
+    # the last images of the training file in its mixed order (labels of this file: index % 3)
+    assert list(val.y) == [i % 3 for i in mixed_order(120)[100:]]
     small, _ = source.train_val(val_size=20, train_subset=10)
     assert len(small.x) == 10
     assert source.test().x.shape == (30, 8, 8, 1)
@@ -32,9 +33,22 @@ def test_the_recheck_split_is_held_out_between_train_and_validation(tmp_path):
     train, val = source.train_val(val_size=20, holdout=30)
     recheck = source.recheck(20, 30)
     assert len(train.x) == 70 and len(recheck.x) == 30 and len(val.x) == 20
-    assert list(recheck.y[:2]) == [70 % 3, 71 % 3] and list(val.y[:1]) == [100 % 3]
+    order = mixed_order(120)
+    assert list(recheck.y) == [i % 3 for i in order[70:100]]
+    assert list(val.y) == [i % 3 for i in order[100:]]
     with pytest.raises(UsageError, match="--recheck-size 100 does not fit 120 training images"):
         source.train_val(val_size=20, holdout=100)
+
+
+def test_the_mixed_order_spreads_every_held_out_split_over_the_whole_file():
+    """A training file written in blocks (MNIST's is not in random order) must not put one
+    block in validation and another in the recheck split."""
+    order = mixed_order(60_000)
+    assert sorted(order.tolist()) == list(range(60_000))
+    for held_out in (order[-5000:], order[-10_000:-5000]):  # validation, recheck
+        per_tenth = np.bincount(held_out // 6000, minlength=10)
+        assert per_tenth.min() >= 480 and per_tenth.max() <= 520  # 500 each, +-4%
+    assert np.array_equal(order, mixed_order(60_000))  # fixed: studies resume on the same split
 
 
 def test_npz_folder(tmp_path):
