@@ -79,7 +79,7 @@ def search(
         help="Seconds after which no new trial starts; running ones finish, then the study is "
         "analysed and confirmed as usual (per invocation, like Optuna's timeout) "
         "[default: none].")] = None,
-    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 3].")] = None,
+    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 5].")] = None,
     epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].")] = None,
     full_epochs: Annotated[Opt[int], typer.Option(
         help="Epochs of the full recipe: near misses are trained again with it (--strategy "

@@ -83,6 +83,8 @@ def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
     assert result["engines"]["optuna"]["summary"]["repeats"] == 1
     rerun = bench("search_efficiency.py", *args, mnist_dir=mnist_dir)  # budget spent: analyse only
     assert "budget left" not in rerun and "finishing its analysis" not in rerun
+    summary = bench("study_summary.py", tmp_path / "slimtune", mnist_dir=mnist_dir)
+    assert summary.startswith("r0: trials ") and "   pick: " in summary
 
 
 def test_samplers_compare_at_equal_trials(mnist_dir, tmp_path):

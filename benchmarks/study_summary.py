@@ -1,0 +1,67 @@
+"""What each slimtune repeat of benchmarks/search_efficiency.py did, read from its Optuna study:
+trials, trainings, promotions, shrink moves, feasible trials, the smallest validation-feasible
+configuration, every candidate's confirmation (validation, recheck and test accuracies per fresh
+seed) and the pick.
+
+    python benchmarks/study_summary.py DIR/slimtune [--study-name efficiency]
+
+DIR/slimtune holds one folder per repeat (r0, r1, ...), each with optuna.db and result.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the repository on sys.path)
+
+CONFIRMATION_PREFIX = "slimtune.confirmation."
+
+
+def summarize(folder: Path, study_name: str) -> list[str]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{folder}/optuna.db")
+    trials = study.trials
+    started = min(t.datetime_start for t in trials if t.datetime_start)
+    trained = [t for t in trials if t.user_attrs.get("val_accuracies") is not None
+               and "duplicate_of" not in t.user_attrs]
+    feasible = [t for t in trials if t.state.name == "COMPLETE"
+                and all(v <= 0 for v in t.constraints.values())]
+    moves = [t for t in trials if "shrink_of" in t.user_attrs]
+    lines = [f"{folder.name}: trials {len(trials)}, trained {len(trained)}, promoted "
+             f"{sum(1 for t in trained if t.user_attrs.get('screen_val_accuracies'))}, shrink "
+             f"moves {len(moves)} (feasible {sum(1 for t in moves if t in feasible)}), feasible "
+             f"{len(feasible)}"]
+    if feasible:
+        first = min(feasible, key=lambda t: t.datetime_complete)
+        smallest = min(feasible, key=lambda t: t.values[1])
+        lines[0] += f", first feasible after {(first.datetime_complete - started).seconds}s"
+        lines.append(f"   smallest validation-feasible: {smallest.user_attrs['summary']} "
+                     f"{smallest.user_attrs['footprint']['params']:,} params")
+    for key, record in study.user_attrs.items():
+        if key.startswith(CONFIRMATION_PREFIX):
+            lines.append(f"   candidate {key[len(CONFIRMATION_PREFIX):]}: val "
+                         f"{record['val_accuracies']} recheck {record['recheck_accuracies']} "
+                         f"test {record.get('test_accuracies')}")
+    result = folder / "result.json"
+    if result.exists():
+        chosen = json.loads(result.read_text())["chosen"]
+        lines.append("   pick: " + (f"{chosen['summary']} {chosen['footprint']['params']:,} params, "
+                                    f"worst test {chosen['worst_case_test_accuracy']:.4f}"
+                                    if chosen else "none"))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--study-name", default="efficiency")
+    args = parser.parse_args(argv)
+    for repeat in sorted(p for p in args.folder.glob("r*") if (p / "optuna.db").exists()):
+        print("\n".join(summarize(repeat, args.study_name)))
+
+
+if __name__ == "__main__":
+    main()
