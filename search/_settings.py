@@ -18,7 +18,7 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
 # Default full recipe: 4x the search's epochs (5 -> 20). Measured on small MNIST models: 20
-# epochs lifted the worst seed of 446-510-param near misses by 0.5-4.6 points (BENCHMARKS.md §9).
+# epochs lifted the worst seed of five 446-590-param models by 0.5-4.6 points (BENCHMARKS.md §9a).
 FULL_EPOCHS_FACTOR = 4
 BUDGET_FIELDS = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
                  "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
