@@ -347,7 +347,8 @@ def report(
     from trackers import write_bytes_atomic
 
     if html.is_dir():
-        raise UsageError(f"{html}: is a folder; give the HTML file to write, e.g. {html}/report.html")
+        raise UsageError(f"{html}: is a folder; give the HTML file to write, e.g. "
+                         f"{html / 'report.html'}")
     folder = Path(SearchSettings.from_sources(str(config) if config else None,
                                               {"out": out}).resolved().out)
     result, rows = load_finished_search(folder)
