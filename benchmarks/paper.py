@@ -80,27 +80,19 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot_slicing(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """The slice rows as the seed paper draws them: test accuracy vs params per kernel size (the
+    same figure code as a search's own kernel-size slicing)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kernel in SLICE_KERNELS:
-        points = sorted((r["params"], r["median_test_accuracy"], r["worst_test_accuracy"])
-                        for r in rows if r["name"].startswith(f"slice-k{kernel}-"))
-        if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                    label=f"{kernel}x{kernel} (median)")
-            ax.plot([p[0] for p in points], [p[2] for p in points], linestyle=":",
-                    color=ax.lines[-1].get_color(), label=f"{kernel}x{kernel} (worst)")
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("test accuracy over seeds")
-    ax.set_title("Kernel-size slicing: conv(k, f)-pool4-dense128-dense10")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    from search import SlicePoint, kernel_slicing_png
+
+    points = [SlicePoint(str(kernel), r["params"], r["median_test_accuracy"],
+                         r["worst_test_accuracy"])
+              for kernel in SLICE_KERNELS for r in rows
+              if r["name"].startswith(f"slice-k{kernel}-")]
+    fig = kernel_slicing_png(points, "params",
+                             "Kernel-size slicing: conv(k, f)-pool4-dense128-dense10",
+                             "test accuracy over seeds")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -29,6 +29,8 @@ _EXPORTS = {
     "base_sampler": "search.study",
     "SearchResult": "search.analysis", "TrialPoint": "search.analysis",
     "pareto_front": "search.analysis", "feasible_candidates": "search.analysis",
+    "report_html": "search.analysis", "load_finished_search": "search.analysis",
+    "SlicePoint": "search.analysis", "kernel_slicing_png": "search.analysis",
 }
 _ALIASES = {"resolve_dataset": "resolve"}
 __all__ = sorted(_EXPORTS)

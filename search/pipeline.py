@@ -1,5 +1,6 @@
 """`slimtune search` end to end: check input, open the study, run the planner's trials on Ray,
-analyse, confirm, register, write result.json."""
+analyse, confirm, register, write result.json, the trials table and the figures (also logged to
+the parent MLflow run)."""
 from __future__ import annotations
 
 import os
@@ -14,17 +15,21 @@ from search._data import DataSource, Split, class_count, image_shape, resolve
 from search._errors import UsageError
 from search._progress import Progress
 from search._settings import SearchSettings, redact
-from search.analysis import (CONFIRMATION_ATTR_PREFIX, Chosen, FrontPoint, SearchResult, StudyInfo,
-                             best_worst_case, confirm_candidates, feasible_candidates,
-                             pareto_front)
+from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, FrontPoint,
+                             SearchResult, StudyInfo, TrialRow, best_worst_case,
+                             confirm_candidates, feasible_candidates, pareto_front, trials_csv,
+                             write_figures)
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
 from search.study import (NoRecords, Peers, StudyContext, TrialRecords, count_states,
                           creation_lock, footprint_of, mutex, open_study, planner_class,
-                          requeue_interrupted, storage_lock, trial_points)
+                          requeue_interrupted, storage_lock, trial_points, trial_rows)
 from search.testing.faults import fail_point
 from spaces import CNNConfig, Footprint, SearchSpace, load_space, preset
-from trackers import MlflowTracker, TrackerUnavailable, server_reachable, write_json_atomic
+from trackers import (MlflowTracker, TrackerUnavailable, server_reachable, write_bytes_atomic,
+                      write_json_atomic)
+
+FIGURES_FOLDER = "figures"  # <out>/figures: the parent run's plots, also kept beside result.json
 
 
 def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
@@ -70,6 +75,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         try:
             result = _search_and_confirm(ctx, records, source, train, val, progress)
         except Interrupted:
+            _write_trials_table(ctx, out)
             write_json_atomic(out / "result.json", _partial_result(ctx, tracker).to_dict())
             records.attempt(lambda: tracker.end_parent("KILLED"))
             raise
@@ -79,9 +85,20 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         finally:
             ctx.peers.finish()
         fail_point("result.writing")
+        rows = _write_trials_table(ctx, out)
         write_json_atomic(out / "result.json", result.to_dict())
+        figures = write_figures(result.to_dict(), rows, out / FIGURES_FOLDER)
+        records.attempt(lambda: tracker.log_parent_artifacts(
+            [out / "result.json", out / TRIALS_CSV, *figures]))
         records.attempt(lambda: tracker.end_parent("FINISHED"))
     return result
+
+
+def _write_trials_table(ctx: StudyContext, out: Path) -> list[TrialRow]:
+    """<out>/trials.csv: every trial as the report and the figures read it."""
+    rows = trial_rows(ctx)
+    write_bytes_atomic(out / TRIALS_CSV, trials_csv(rows).encode())
+    return rows
 
 
 def run_study_in_process(settings: SearchSettings, train: Split, val: Split,

@@ -333,6 +333,30 @@ def _mlflow_command() -> str:
     return str(beside) if beside.exists() else "mlflow"
 
 
+@app.command()
+def report(
+    html: Annotated[Path, typer.Argument(help="The HTML file to write, e.g. report.html.")],
+    out: Annotated[Opt[str], typer.Option(help="Output folder of the search (its --out) "
+                                          "[default: runs/slimtune].")] = None,
+    config: Annotated[Opt[Path], typer.Option(help="The search's study TOML: its out is read "
+                                              "[default: none].")] = None,
+) -> None:
+    """Write one self-contained HTML page of a finished search: its plots, the Pareto front, the
+    chosen model's card and the confirmations (opens without a server)."""
+    from search import SearchSettings, load_finished_search, report_html
+    from trackers import write_bytes_atomic
+
+    if html.is_dir():
+        raise UsageError(f"{html}: is a folder; give the HTML file to write, e.g. "
+                         f"{html / 'report.html'}")
+    folder = Path(SearchSettings.from_sources(str(config) if config else None,
+                                              {"out": out}).resolved().out)
+    result, rows = load_finished_search(folder)
+    write_bytes_atomic(html, report_html(result, rows).encode())
+    out_console.print(f"report: {html} (study {result['study']['name']}, {len(rows)} trials)",
+                      markup=False, soft_wrap=True)
+
+
 def _shape(text: str) -> tuple[int, int, int]:
     try:
         height, width, channels = (int(v) for v in text.split(","))

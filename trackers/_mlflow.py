@@ -228,6 +228,14 @@ class MlflowTracker:
                 self.client.delete_run(run.info.run_id)
         return found
 
+    def log_parent_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
+        """Attach files (result, trials table, figures) to the current parent run, under
+        `artifact_path` (None: at the top of its artifacts); nothing without a parent run."""
+        if self.parent_run_id is None:
+            return
+        for path in paths:
+            self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+
     # --- helpers --------------------------------------------------------------------------------
     def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
                tags: dict[str, str], status: str, model_keras: bytes | None,

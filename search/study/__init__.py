@@ -7,7 +7,7 @@ from search._lazy import lazy_getattr
 _EXPORTS = {
     "StudyContext": "search.study._context", "trial_points": "search.study._context",
     "count_states": "search.study._context", "footprint_of": "search.study._context",
-    "holds_floor_and_budgets": "search.study._context",
+    "holds_floor_and_budgets": "search.study._context", "trial_rows": "search.study._context",
     "open_study": "search.study._open", "storage_lock": "search.study._open",
     "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
     "identity": "search.study._open",

@@ -3,12 +3,14 @@ bookkeeping they all read: the configuration, footprint, constraints and outcome
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._settings import SIZE_OBJECTIVES, SearchSettings
+from search.analysis import TrialRow
 from search.analysis.pareto import TrialPoint
 from spaces import CNNConfig, Footprint, Recipe, SearchSpace, footprint
 
@@ -113,3 +115,40 @@ def footprint_of(ctx: StudyContext, config: CNNConfig) -> Footprint:
     return footprint(config, ctx.input_shape, ctx.num_classes)
 
 
+
+
+def trial_rows(ctx: StudyContext) -> list[TrialRow]:
+    """Every trial of the study as a row of the trials table; `feasible` under today's floor and
+    budgets, as the Pareto analysis reads it."""
+    trials = ctx.study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    origin = min(starts, default=None)
+
+    def since_start(moment: datetime | None) -> float | None:
+        return round((moment - origin).total_seconds(), 3) if moment and origin else None
+
+    rows = []
+    for trial in trials:
+        attrs = trial.user_attrs
+        fp = Footprint(**attrs["footprint"]) if "footprint" in attrs else None
+        complete = trial.state == TrialState.COMPLETE
+        within = fp is not None and all(v <= 0 for v in budget_violations(ctx.settings,
+                                                                          fp).values())
+        kernels = sorted({b["kernel_size"] for b in attrs.get("config", {}).get("blocks", [])})
+        rows.append(TrialRow(
+            number=trial.number, state=trial.state.name, summary=attrs.get("summary", ""),
+            kernel_sizes="/".join(map(str, kernels)),
+            size=float(ctx.size_of(fp)) if fp else None, params=fp.params if fp else None,
+            weight_bytes_int8=fp.weight_bytes_int8 if fp else None,
+            peak_activation_bytes_int8=fp.peak_activation_bytes_int8 if fp else None,
+            macs=fp.macs if fp else None,
+            val_accuracies=tuple(attrs.get("val_accuracies") or ()),
+            worst_case_val_accuracy=trial.values[0] if complete else None,
+            feasible=complete and holds_floor_and_budgets(ctx.settings, trial),
+            within_budgets=within, epochs=attrs.get("epochs"),
+            train_time_s=attrs.get("train_time_s"),
+            started_s=since_start(trial.datetime_start),
+            finished_s=since_start(trial.datetime_complete),
+            reason=str(attrs.get("fail_reason", attrs.get("prune_reason", ""))),
+            duplicate_of=attrs.get("duplicate_of")))
+    return rows

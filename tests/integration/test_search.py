@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import optuna
 import pytest
 
+from support.browser import dump_dom, screenshot
 from support.cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -130,6 +134,39 @@ def test_champion_loads_from_the_registry_and_predicts(first_search, mnist_dir):
     assert accuracy >= FLOOR - 0.1  # the median-seed model; 2,000 of the 10,000 test images
 
 
+def test_report_and_pareto_html_render_in_chromium(first_search, tmp_path):
+    """The user's view: `slimtune report` and the parent run's interactive Pareto front, opened
+    from disk in real headless Chromium: plotly drew its SVG, the pick is named, the page is not
+    blank. SLIMTUNE_SCREENSHOTS=DIR keeps the report's screenshot (README's picture)."""
+    import mlflow
+
+    out, _, _ = first_search
+    result = json.loads((out / "result.json").read_text())
+    pick = result["chosen"]["summary"]
+    page = tmp_path / "report.html"
+    done = run_cli("report", page, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert f"report: {page}" in done.stdout
+    dom = dump_dom(page)
+    assert 'class="main-svg"' in dom and 'id="pareto-front"' in dom  # plotly drew it
+    assert f"pick: {pick}" in dom and 'id="card"' in dom and pick in dom
+    assert dom.count('<img alt="figure" src="data:image/png;base64,') == 3
+    assert f"{result['chosen']['worst_case_test_accuracy']:.4f}" in dom
+    shot = screenshot(page, tmp_path / "report.png")
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1100) and pixels.std() > 0.05  # drawn, not blank
+    assert (pixels.min(axis=2) < 0.5).mean() > 0.01  # dark ink: text and lines
+    if os.environ.get("SLIMTUNE_SCREENSHOTS"):
+        shutil.copy(shot, Path(os.environ["SLIMTUNE_SCREENSHOTS"]) / "report.png")
+
+    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    pareto = Path(client.download_artifacts(result["mlflow"]["parent_run_id"],
+                                            "pareto_front.html", str(tmp_path)))
+    dom = dump_dom(pareto)
+    assert 'class="main-svg"' in dom and f"pick: {pick}" in dom
+    assert 'class="scatterlayer' in dom and "floor 0.5" in dom
+
+
 def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, space_file):
     import mlflow
 
@@ -204,6 +241,17 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     client = mlflow.MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("served")
     assert len(trial_runs(client, experiment.experiment_id)) == 3
+    # The parent run tells the result: result.json, the trials table and the figures.
+    parent = result["mlflow"]["parent_run_id"]
+    assert {a.path for a in client.list_artifacts(parent)} == {
+        "result.json", "trials.csv", "pareto_front.png", "pareto_front.html",
+        "kernel_slicing.png", "progress.png"}
+    local = Path(client.download_artifacts(parent, "", str(tmp_path / "parent")))
+    assert json.loads((local / "result.json").read_text()) == result
+    trials = (local / "trials.csv").read_text().splitlines()
+    assert trials[0].startswith("number,state,summary,") and len(trials) == 1 + 3
+    assert (local / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    assert client.get_run(parent).info.status == "FINISHED"
     if result["chosen"] is not None:
         version = client.get_model_version_by_alias("served-model", "champion")
         assert version.run_id == result["mlflow"]["confirmation_run_id"]

@@ -176,3 +176,18 @@ def test_help_is_fast_and_lists_commands():
     assert done.returncode == 0
     for command in ("search", "space", "evaluate"):
         assert command in done.stdout
+
+
+def test_report_of_no_finished_search_is_one_line_exit_2(existing_out, tmp_path):
+    """`slimtune report` needs the --out of a finished search: a missing folder, and a folder
+    whose result.json is not a search's, are named with the fix; no HTML is written."""
+    before = snapshot(existing_out)
+    for out, message in ((tmp_path / "missing", "no such folder"),
+                         (existing_out, "result.json is not a slimtune search result; run "
+                                        f"slimtune search --out {existing_out}")):
+        done = run_cli("report", tmp_path / "report.html", "--out", out, timeout=120)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"slimtune: error: --out {out}: {message}")
+    assert not (tmp_path / "report.html").exists()
+    assert snapshot(existing_out) == before
