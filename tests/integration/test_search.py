@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -128,6 +129,18 @@ def test_champion_loads_from_the_registry_and_predicts(first_search, mnist_dir):
     predictions = model.predict(test.x[:2000].astype(np.float32) / 255.0, verbose=0)
     accuracy = float(np.mean(predictions.argmax(axis=1) == test.y[:2000]))
     assert accuracy >= FLOOR - 0.1  # the median-seed model; 2,000 of the 10,000 test images
+
+
+def test_progress_without_a_terminal_is_plain_lines(first_search):
+    """stderr to a pipe (Ray Job logs, CI): one plain line per trial with the totals, no live bar
+    and no terminal control sequences (tests/integration/test_progress.py has the bar)."""
+    _, done, _ = first_search
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+    assert f"trials {TRIALS}/{TRIALS}" not in done.stderr and "ETA" not in done.stderr
+    lines = re.findall(rf"^\[\d/{TRIALS}\] trial \d+ .*\| failed \d+, feasible \d+, smallest "
+                       r"feasible .* \| \d+s$", done.stderr, re.MULTILINE)
+    assert lines, done.stderr
+    assert re.search(r"^trials finished in \d+s$", done.stderr, re.MULTILINE)
 
 
 def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, space_file):
