@@ -4,6 +4,7 @@ the smallest feasible so far, elapsed and an ETA). Elsewhere (Ray Job logs, CI, 
 lines are written, as plain text."""
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -48,8 +49,10 @@ class Progress:
         resumed = f" ({already_done} already finished, not retrained)" if already_done else ""
         self.note(f"search: {total} trials{resumed}")
         if _on_terminal(self.console):
+            # Lines printed to stdout on the same screen go above the bar instead of through
+            # it; stdout sent elsewhere (`> file`) stays there.
             self.live = Live(console=self.console, get_renderable=self._bar,
-                             refresh_per_second=2)
+                             refresh_per_second=2, redirect_stdout=sys.stdout.isatty())
             self.live.start()
 
     def trial_started(self, number: int) -> None:
