@@ -48,7 +48,7 @@ def start(*args: str) -> tuple[subprocess.Popen, str]:
 
 
 def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as answer:
+    with urllib.request.urlopen(url, timeout=120) as answer:
         return json.loads(answer.read())
 
 
@@ -76,7 +76,7 @@ def test_dashboard_lists_the_study_on_loopback_only_and_never_writes(study_out):
         assert [s["study_name"] for s in studies] == [STUDY]
         detail = get_json(f"{url}/api/studies/{studies[0]['study_id']}")
         assert len(detail["trials"]) == 3 and len(detail["best_trials"]) == 3  # all on the front
-        with urllib.request.urlopen(f"{url}/dashboard", timeout=30) as page:
+        with urllib.request.urlopen(f"{url}/dashboard", timeout=120) as page:
             assert page.status == 200 and b"<html" in page.read().lower()
         assert listening_addresses(proc.pid) == {("127.0.0.1", int(url.rsplit(":", 1)[1]))}
         # A note would write the study: the search is the SQLite file's one writer.
@@ -84,16 +84,16 @@ def test_dashboard_lists_the_study_on_loopback_only_and_never_writes(study_out):
                                       data=b'{"version": 1, "body": "hi"}',
                                       headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(note, timeout=30)
+            urllib.request.urlopen(note, timeout=120)
         assert refused.value.code == 403 and b"read-only" in refused.value.read()
         # The port is taken now: a second dashboard on it is bad input.
         busy = run_cli("dashboard", "--out", study_out, "--port", url.rsplit(":", 1)[1],
-                       timeout=120)
+                       timeout=300)
         assert busy.returncode == 2 and "is in use" in busy.stderr
         assert len(busy.stderr.strip().splitlines()) == 1, busy.stderr
     finally:
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "dashboard stopped" in stderr
     assert hashlib.sha256((study_out / "optuna.db").read_bytes()).hexdigest() == before
@@ -109,7 +109,7 @@ def test_bad_storage_is_one_line_exit_2(tmp_path, study_out):
              (["--storage", f"sqlite:///{empty}"], r"holds no study; run slimtune search"),
              (["--storage", f"sqlite:///{study_out / 'missing.db'}"], r"no such SQLite file")]
     for args, message in cases:
-        done = run_cli("dashboard", *args, timeout=120)
+        done = run_cli("dashboard", *args, timeout=300)
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
         assert re.search(message, done.stderr), done.stderr
