@@ -292,6 +292,12 @@ def logs(
         print(job_logs(address, job), end="")
 
 
+# Browsing a study: optuna-dashboard, imported inside the command.
+from slimtune._dashboard import dashboard  # noqa: E402
+
+app.command()(dashboard)
+
+
 def print_result(result: dict, out: Path) -> None:
     """The closing table: chosen model, footprint, reduction vs paper-base, where to look."""
     chosen = result["chosen"]

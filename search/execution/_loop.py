@@ -41,7 +41,21 @@ def run_trials(planner: Planner, executor: Executor, records: TrialRecords,
     records.backfill(study)  # records a dead driver or an MLflow outage never wrote
     run = _Run(finished=sum(1 for t in study.get_trials(deepcopy=False)
                             if t.state in (TrialState.COMPLETE, TrialState.PRUNED)))
-    progress.start(settings.trials, run.finished)
+    progress.start(settings.trials, run.finished, settings.workers)
+    try:
+        _loop(planner, executor, records, data_refs, progress, run)
+    finally:
+        progress.close()  # a bar must not stay live (cursor hidden) past a stop or a bug
+    records.backfill(study)
+    peers.beat(done=True)  # every trial of ours is recorded (or waits for MLflow)
+    progress.stop()
+
+
+def _loop(planner: Planner, executor: Executor, records: TrialRecords,
+          data_refs: tuple[Any, Any], progress: Progress, run: _Run) -> None:
+    """Submit, wait and record until the study holds enough trials, time is up or Ctrl-C."""
+    ctx, peers = planner.ctx, planner.peers
+    settings, study = ctx.settings, ctx.study
     last_beat = time.monotonic()
     deadline = None if settings.timeout is None else last_beat + settings.timeout
     try:
@@ -79,9 +93,6 @@ def run_trials(planner: Planner, executor: Executor, records: TrialRecords,
         ctx.messages.append(f"--timeout {settings.timeout:g}s reached with {run.finished} of "
                             f"{settings.trials} trials finished; run the same command again "
                             "to continue")
-    records.backfill(study)
-    peers.beat(done=True)  # every trial of ours is recorded (or waits for MLflow)
-    progress.stop()
 
 
 def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs: tuple[Any, Any],
@@ -105,6 +116,7 @@ def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs
             handle = executor.submit(proposal.config.to_dict(), data_refs[0], data_refs[1],
                                      ctx.recipe, ctx.search_seeds, **proposal.train_options)
             run.pending[handle] = proposal
+            progress.trial_started(proposal.trial.number)
             fail_point("trial.submitted")
 
 

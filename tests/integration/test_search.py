@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -165,6 +166,18 @@ def test_report_and_pareto_html_render_in_chromium(first_search, tmp_path):
     dom = dump_dom(pareto)
     assert 'class="main-svg"' in dom and f"pick: {pick}" in dom
     assert 'class="scatterlayer' in dom and "floor 0.5" in dom
+
+
+def test_progress_without_a_terminal_is_plain_lines(first_search):
+    """stderr to a pipe (Ray Job logs, CI): one plain line per trial with the totals, no live bar
+    and no terminal control sequences (tests/integration/test_progress.py has the bar)."""
+    _, done, _ = first_search
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+    assert f"trials {TRIALS}/{TRIALS}" not in done.stderr and "ETA" not in done.stderr
+    lines = re.findall(rf"^\[\d/{TRIALS}\] trial \d+ .*\| failed \d+, feasible \d+, smallest "
+                       r"feasible .* \| \d+s$", done.stderr, re.MULTILINE)
+    assert lines, done.stderr
+    assert re.search(r"^trials finished in \d+s$", done.stderr, re.MULTILINE)
 
 
 def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, space_file):
