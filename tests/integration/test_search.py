@@ -170,7 +170,7 @@ def test_report_and_pareto_html_render_in_chromium(first_search, tmp_path):
 
 def test_progress_without_a_terminal_is_plain_lines(first_search):
     """stderr to a pipe (Ray Job logs, CI): one plain line per trial with the totals, no live bar
-    and no terminal control sequences (tests/integration/test_progress.py has the bar)."""
+    and no terminal control sequences (tests/integration/test_progress_bar.py has the bar)."""
     _, done, _ = first_search
     assert "\x1b" not in done.stderr and "\r" not in done.stderr
     assert f"trials {TRIALS}/{TRIALS}" not in done.stderr and "ETA" not in done.stderr

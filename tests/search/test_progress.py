@@ -1,6 +1,6 @@
 """The progress report's logic: what the bar says from the trials reported, and that output which
 is not a terminal gets only the plain lines. The bar on a real terminal during a real search is
-tests/integration/test_progress.py."""
+tests/integration/test_progress_bar.py."""
 from __future__ import annotations
 
 import io
