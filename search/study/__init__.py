@@ -6,7 +6,7 @@ from search._lazy import lazy_getattr
 
 _EXPORTS = {
     "StudyContext": "search.study._context", "trial_points": "search.study._context",
-    "count_states": "search.study._context", "footprint_of": "search.study._context",
+    "count_states": "search.study._context", "check_measurable": "search.study._context", "footprint_of": "search.study._context",
     "holds_floor_and_budgets": "search.study._context",
     "open_study": "search.study._open", "storage_lock": "search.study._open",
     "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
@@ -14,7 +14,7 @@ _EXPORTS = {
     "Planner": "search.study._planner", "FocusPlanner": "search.study._planner",
     "SmallestPlanner": "search.study._planner", "SizeSampler": "search.study._smallest",
     "Proposal": "search.study._planner", "planner_class": "search.study._planner",
-    "frozen_trial": "search.study._planner",
+    "frozen_trial": "search.study._planner", "BUILD_FAILED": "search.study._planner",
     "FocusedSampler": "search.study._focus", "FOCUS_REASON": "search.study._focus",
     "smallest_feasible": "search.study._focus",
     "Peers": "search.study._peers", "creation_lock": "search.study._peers",
