@@ -27,11 +27,14 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from spaces._footprint import Footprint
 from spaces._space import SpaceError
@@ -252,13 +255,13 @@ def load_build(hypermodel: str) -> Callable[[Any], Any]:
     """The `build(hp)` callable that `hypermodel` names: MODULE:NAME (importable) or
     path/to/file.py:NAME, NAME being a function, a `kt.HyperModel` subclass (made with no
     arguments) or instance. Raises HyperModelError naming the module and the name."""
-    import keras_tuner as kt
-
     where, sep, name = hypermodel.rpartition(":")
     if not sep or not where or not name.isidentifier():
         raise HyperModelError(f"--hypermodel {hypermodel}: expected MODULE:NAME or "
                               "path/to/file.py:NAME, e.g. mymodels:build")
-    module = _import(hypermodel, where)
+    with _quiet_stderr():  # the user's module imports Keras, and so TensorFlow, first
+        module = _import(hypermodel, where)
+        import keras_tuner as kt
     if not hasattr(module, name):
         raise HyperModelError(f"--hypermodel {hypermodel}: {where} has no {name!r}; name its "
                               "build function or kt.HyperModel subclass")
@@ -276,6 +279,29 @@ def load_build(hypermodel: str) -> Callable[[Any], Any]:
         raise HyperModelError(f"--hypermodel {hypermodel}: {name} is a {type(target).__name__}, "
                               "not a build(hp) function or kt.HyperModel")
     return target
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """TensorFlow's C++ start-up notes (oneDNN, absl) go straight to file descriptor 2 whatever
+    TF_CPP_MIN_LOG_LEVEL says; keep them out of the CLI's one-line errors, but show them if what
+    runs inside fails with something other than a HyperModelError."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except HyperModelError:
+            raise
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            os.write(2, captured.read()[-20000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _import(hypermodel: str, where: str) -> Any:
