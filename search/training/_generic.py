@@ -5,7 +5,9 @@ slimtune's own blocks; this path trains any model `build(hp)` returns.
 The model's own `compile` is kept when `build` compiled it (its optimizer, loss and epochs of the
 recipe); otherwise slimtune's recipe compiles it (optimizer, learning rate and schedule, sparse
 cross-entropy). Racing: with `required_accuracy`, the first seed trains alone and the others only
-if it reached the threshold after the last epoch (the exact check; no extrapolation).
+if it reached the threshold after the last epoch (the exact check; no extrapolation). Promotion
+as in `_trainer.py`: a near miss (`promote.min_accuracy`) is raced again under the full recipe,
+from fresh initialisations, its first rung's accuracies kept as `screen_val_accuracies`.
 """
 from __future__ import annotations
 
@@ -28,9 +30,8 @@ def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any
                            seeds: list[int], threads: int = 1, test: Any = None,
                            keep_model: bool = True, required_accuracy: float | None = None,
                            curves: bool = False, promote: Any = None) -> SeedsOutcome:
-    """`train_seeds` for a HyperModel point (same contract; `promote` is not supported and
-    ignored: every trial trains the recipe's epochs). Raises TrainingFailed on a NaN loss, and
-    BuildFailed (spaces) if `build` raises."""
+    """`train_seeds` for a HyperModel point (same contract). Raises TrainingFailed on a NaN
+    loss, and BuildFailed (spaces) if `build` raises."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configure_threads(threads)
     import keras
@@ -41,20 +42,28 @@ def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any
     x_train, x_val = _scaled(train.x), _scaled(val.x)
     x_test = _scaled(test.x) if test is not None else None
     num_classes = class_count(train, val)
-    groups = [list(seeds)] if required_accuracy is None else [seeds[:1], seeds[1:]]
-    trained: list[tuple[int, Any, list[float]]] = []
-    stopped = None
-    for group in (g for g in groups if g):
-        for seed in group:
-            model, curve = _train_one(config, seed, x_train, train.y, x_val, val.y, recipe,
-                                      num_classes, curves)
-            trained.append((seed, model, curve))
-        if required_accuracy is not None:
+
+    def race(recipe: Recipe) -> tuple[list[tuple[int, Any, list[float]]], str | None]:
+        groups = [list(seeds)] if required_accuracy is None else [seeds[:1], seeds[1:]]
+        trained: list[tuple[int, Any, list[float]]] = []
+        for group in (g for g in groups if g):
+            for seed in group:
+                model, curve = _train_one(config, seed, x_train, train.y, x_val, val.y, recipe,
+                                          num_classes, curves)
+                trained.append((seed, model, curve))
             worst = min(t[2][-1] for t in trained)
-            if worst < required_accuracy:
-                stopped = (f"seed {trained[-1][0]}: validation accuracy {worst:.4f} < "
-                           f"{required_accuracy:.4f} after all {recipe.epochs} epochs")
-                break
+            if required_accuracy is not None and worst < required_accuracy:
+                return trained, (f"seed {trained[-1][0]}: validation accuracy {worst:.4f} < "
+                                 f"{required_accuracy:.4f} after all {recipe.epochs} epochs")
+        return trained, None
+
+    first_epochs = recipe.epochs
+    trained, stopped = race(recipe)
+    screen: list[tuple[int, Any, list[float]]] = []
+    if promote is not None and stopped and \
+            min(t[2][-1] for t in trained) >= promote.min_accuracy:
+        screen, recipe = trained, promote.recipe
+        trained, stopped = race(recipe)
     val_acc = [curve[-1] for _, _, curve in trained]
     median = sorted(range(len(trained)), key=lambda i: val_acc[i])[(len(trained) - 1) // 2]
     outcome = SeedsOutcome(
@@ -63,7 +72,8 @@ def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any
         if test is not None and not stopped else None,
         train_time_s=0.0, median_seed=trained[median][0],
         val_curves=[curve for _, _, curve in trained], stopped_reason=stopped,
-        precision="float32", epochs_run=recipe.epochs * len(trained), epochs=recipe.epochs)
+        precision="float32", epochs_run=len(screen) * first_epochs + len(trained) * recipe.epochs,
+        epochs=recipe.epochs, screen_val_accuracies=[t[2][-1] for t in screen])
     if keep_model and not stopped:
         # Saved as trained: the LiteRT converter folds BatchNorm at export, as the footprint does.
         outcome.model_keras = _to_bytes(trained[median][1])
