@@ -103,7 +103,7 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
     # The caller split the data: validation is `val`, and nothing is held out for a recheck.
     s = replace(s, val_size=len(val.x), recheck_size=0)
     ensure_writable(Path(s.out))
-    space = space or load_space(Path(s.space) if s.space else None)
+    space = space or _load_space(s)
     with storage_lock(s):
         ctx = _open(s, space, train, val, sampler)
         ctx.peers = Peers(ctx.study, s.storage, exclusive=True)

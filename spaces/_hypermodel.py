@@ -116,8 +116,8 @@ class HyperModelSpace:
     def suggest(self, trial: Any) -> HyperModelConfig:
         """Draw one point by building it (`trial`: an Optuna trial, or anything with
         suggest_int/suggest_float/suggest_categorical). The built model's footprint travels with
-        the point (`model_footprint`, or None when the walk does not know a layer: see
-        `footprint_of_model`). Raises BuildFailed when `build` raises."""
+        the point (`spaces.footprint_of_model`, with the layer it does not know, if any). Raises
+        BuildFailed when `build` raises or returns no built Keras model."""
         build = load_build(self.hypermodel)
         hp = _sampling_hyperparameters(trial)
         model = _call_build(build, hp)
@@ -160,6 +160,10 @@ def _call_build(build: Callable[[Any], Any], hp: Any) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise BuildFailed(f"build(hp) returned {type(model).__name__}, not a keras.Model",
                           dict(hp.values))
+    if not model.built:  # e.g. keras.Sequential([...]) without an Input: no shapes until fit
+        raise BuildFailed("build(hp) returned a model without an input shape; start it with "
+                          "keras.Input(shape=(H, W, C)) so its footprint is known before "
+                          "training", dict(hp.values))
     return model
 
 

@@ -143,7 +143,7 @@ class Planner:
     # --- rules ----------------------------------------------------------------------------------
     def _fail_build(self, trial: optuna.Trial, exc: BuildFailed) -> None:
         """A HyperModel's `build` raised: FAIL with the reason (values drawn so far recorded)."""
-        config = {"hypermodel": self.ctx.settings.hypermodel, "values": exc.values}
+        config = {"hypermodel": self.ctx.space.hypermodel, "values": exc.values}
         trial.set_user_attr("config", config)
         trial.set_user_attr("summary", HyperModelConfig.from_dict(config).summary())
         trial.set_user_attr("fail_reason", f"{BUILD_FAILED}: {exc}"[:500])

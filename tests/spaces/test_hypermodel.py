@@ -42,6 +42,10 @@ def broken(hp):
     if hp.Int("n", 1, 2) == 2:
         raise ValueError("two is too many")
     return build(hp)
+
+
+def unshaped(hp):
+    return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(3)])
 '''
 
 
@@ -108,6 +112,8 @@ def test_a_build_that_raises_fails_that_proposal_only(module_file):
     fixed = {"n": 1, "filters": 2, "batch_norm": False, "activation": "relu", "head": "plain",
              "lr": 0.01, "width": 2, "scale": 1.0}
     assert space.suggest(optuna.trial.FixedTrial(fixed)).value_dict["n"] == 1
+    with pytest.raises(BuildFailed, match="without an input shape; start it with keras.Input"):
+        HyperModelSpace(f"{module_file}:unshaped").suggest(optuna.trial.FixedTrial({}))
 
 
 @pytest.mark.parametrize("spec, message", [
