@@ -29,6 +29,8 @@ class SearchSettings:
     dataset: str = "mnist"
     data_dir: str | None = None
     space: str | None = None
+    # A Keras Tuner HyperModel searched instead of a space: MODULE:NAME or path/to/file.py:NAME.
+    hypermodel: str | None = None
     train_subset: int | None = None
     val_size: int | None = None  # None: held_out_size(training-file images), see sized_for
     trials: int = 30
@@ -80,6 +82,8 @@ class SearchSettings:
         if self.recheck_size is not None and self.recheck_size < 0:
             _bad("recheck-size", self.recheck_size, "use 0 (confirm on the test split directly) "
                  "or more images, e.g. 5000")
+        if self.space is not None and self.hypermodel is not None:
+            _bad("hypermodel", self.hypermodel, "give either --space or --hypermodel, not both")
         if self.strategy not in STRATEGIES:
             _bad("strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}")
         for name in ("trials", "cpus_per_trial", "confirm_candidates", "val_size"):

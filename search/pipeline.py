@@ -21,11 +21,14 @@ from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, Front
                              write_figures)
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
-from search.study import (NoRecords, Peers, StudyContext, TrialRecords, count_states,
-                          creation_lock, footprint_of, mutex, open_study, planner_class,
-                          requeue_interrupted, storage_lock, trial_points, trial_rows)
+from search.study import (NoRecords, Peers, StudyContext, TrialRecords, check_measurable,
+                          count_states, creation_lock, footprint_of, mutex, open_study,
+                          planner_class, requeue_interrupted, storage_lock, trial_points,
+                          trial_rows)
 from search.testing.faults import fail_point
-from spaces import CNNConfig, Footprint, SearchSpace, load_space, preset
+from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
+                    SearchSpace, build_config, check_fits, footprint_of_model,
+                    is_hypermodel_config, load_space, preset, resolve_hypermodel)
 from trackers import (MlflowTracker, TrackerUnavailable, server_reachable, write_bytes_atomic,
                       write_json_atomic)
 
@@ -43,7 +46,9 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     out = Path(s.out)
     # Every input is checked before anything is created (the --out folder) or fetched (MNIST).
     check_writable(out)
-    space = load_space(Path(s.space) if s.space else None)
+    space = _load_space(s)
+    if s.hypermodel:
+        s = replace(s, hypermodel=space.hypermodel)  # a file path made absolute for the workers
     if not server_reachable(s.tracking_uri):
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
                          "answer; start it (mlflow server ...) or point --tracking-uri / "
@@ -56,6 +61,8 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     s = s.sized_for(source.training_images())
     ensure_writable(out)
     train, val = source.train_val(s.val_size, s.train_subset, holdout=s.recheck_size)
+    if isinstance(space, HyperModelSpace):
+        check_hypermodel(s, space, image_shape(train), class_count(train, val))
     with storage_lock(s) as exclusive:
         with creation_lock(s.storage):
             ctx = _open(s, space, train, val)
@@ -114,7 +121,7 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
     # The caller split the data: validation is `val`, and nothing is held out for a recheck.
     s = replace(s, val_size=len(val.x), recheck_size=0)
     ensure_writable(Path(s.out))
-    space = space or load_space(Path(s.space) if s.space else None)
+    space = space or _load_space(s)
     with storage_lock(s):
         ctx = _open(s, space, train, val, sampler)
         ctx.peers = Peers(ctx.study, s.storage, exclusive=True)
@@ -122,6 +129,30 @@ def run_study_in_process(settings: SearchSettings, train: Split, val: Split,
         run_trials(planner_class(s)(ctx, ctx.peers), executor or InlineExecutor(s.cpus_per_trial),
                    NoRecords(), (train, val), progress or Progress())
     return ctx.study
+
+
+def _load_space(s: SearchSettings) -> SearchSpace | HyperModelSpace:
+    """--hypermodel (loaded now: an import error is refused before anything is touched), else
+    the --space TOML or the default space."""
+    if s.hypermodel:
+        return HyperModelSpace(resolve_hypermodel(s.hypermodel))
+    return load_space(Path(s.space) if s.space else None)
+
+
+def check_hypermodel(s: SearchSettings, space: HyperModelSpace, input_shape: tuple[int, int, int],
+                     num_classes: int) -> None:
+    """Refuse a HyperModel whose default model does not build, does not fit the data, or has a
+    layer the footprint walk does not know while a budget needs it (HyperModelError /
+    UsageError, one line each)."""
+    try:
+        model = build_config(HyperModelConfig(space.hypermodel, ()))
+    except BuildFailed as exc:
+        raise UsageError(f"--hypermodel {space.hypermodel}: with its default values, {exc}; fix "
+                         "build(hp)") from None
+    check_fits(model, space.hypermodel, input_shape, num_classes)
+    measured = footprint_of_model(model)
+    check_measurable(s, HyperModelConfig(space.hypermodel, (), measured.footprint,
+                                         measured.unknown_layer))
 
 
 def check_writable(folder: Path) -> None:
@@ -180,7 +211,9 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
     chosen = None
     registry: dict[str, Any] = {"registered_model_name": None, "registered_model_version": None}
     if chosen_point is not None:
-        fp = footprint_of(ctx, CNNConfig.from_dict(chosen_point.config))
+        fp = Footprint(**ctx.study.trials[chosen_point.number].user_attrs["footprint"]) \
+            if is_hypermodel_config(chosen_point.config) else \
+            footprint_of(ctx, CNNConfig.from_dict(chosen_point.config))
         trial = ctx.study.trials[chosen_point.number]
         chosen = Chosen(
             trial_number=chosen_point.number, summary=chosen_point.summary,

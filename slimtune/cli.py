@@ -73,6 +73,10 @@ def search(
                                                "most 5000].")] = None,
     space: Annotated[Opt[str], typer.Option(help="Search-space TOML "
                                             "[default: spaces/default.toml].")] = None,
+    hypermodel: Annotated[Opt[str], typer.Option(
+        help="Search a Keras Tuner HyperModel instead of a space: MODULE:NAME or "
+        "path/to/file.py:NAME, NAME a build(hp) function or kt.HyperModel [default: none].")
+    ] = None,
     trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
                                              "[default: 30].")] = None,
     timeout: Annotated[Opt[float], typer.Option(

@@ -19,7 +19,11 @@ def resolve_tracking_uri(flag: str | None, out: Path | str) -> str:
 
 
 def config_params(config: dict[str, Any]) -> dict[str, Any]:
-    """Flat MLflow params of a configuration (`CNNConfig.to_dict()`): n_blocks, kernel_size_0, ..."""
+    """Flat MLflow params of a configuration (`CNNConfig.to_dict()`): n_blocks, kernel_size_0, ...;
+    of a HyperModel point: the HyperModel and each hyperparameter value as `hp.<name>`."""
+    if "hypermodel" in config:
+        return {"hypermodel": config["hypermodel"]} | {f"hp.{name}": value for name, value
+                                                        in config["values"].items()}
     params: dict[str, Any] = {"n_blocks": len(config["blocks"])}
     for i, block in enumerate(config["blocks"]):
         params |= {f"{key}_{i}": value for key, value in block.items()}

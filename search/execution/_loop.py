@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from search._progress import Progress
 from search.execution._interrupt import Interrupted, uninterruptible
 from search.execution._protocol import Executor, TrialError
-from search.study import (Planner, Proposal, TrialRecords, frozen_trial, heartbeat_interval,
+from search.study import (BUILD_FAILED, Planner, Proposal, TrialRecords, frozen_trial, heartbeat_interval,
                           record_heartbeat)
 from search.testing.faults import fail_point
 
@@ -110,8 +110,13 @@ def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs
             if proposal is None:  # finished + running trials (all drivers') suffice
                 return
             if proposal.decided:  # told without training
-                run.finished += 1
+                if proposal.decided == BUILD_FAILED:
+                    run.failures += 1
+                else:
+                    run.finished += 1
                 _record(planner, records, progress, proposal)
+                if run.failures > max(3, ctx.settings.trials):
+                    return  # the loop stops on too many failures
                 continue
             handle = executor.submit(proposal.config.to_dict(), data_refs[0], data_refs[1],
                                      ctx.recipe, ctx.search_seeds, **proposal.train_options)

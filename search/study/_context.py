@@ -12,7 +12,9 @@ from optuna.trial import FrozenTrial, TrialState
 from search._settings import SIZE_OBJECTIVES, SearchSettings
 from search.analysis import TrialRow
 from search.analysis.pareto import TrialPoint
-from spaces import CNNConfig, Footprint, Recipe, SearchSpace, footprint
+from search._errors import UsageError
+from spaces import (CNNConfig, Footprint, HyperModelConfig, HyperModelSpace, Recipe,
+                    SearchSpace, footprint)
 
 if TYPE_CHECKING:
     from search.study._peers import Peers
@@ -25,7 +27,7 @@ class StudyContext:
 
     settings: SearchSettings
     study: optuna.Study
-    space: SearchSpace
+    space: SearchSpace | HyperModelSpace
     recipe: Recipe
     input_shape: tuple[int, int, int]
     num_classes: int
@@ -111,8 +113,28 @@ def count_states(study: optuna.Study) -> dict[TrialState, int]:
     return counts
 
 
-def footprint_of(ctx: StudyContext, config: CNNConfig) -> Footprint:
-    return footprint(config, ctx.input_shape, ctx.num_classes)
+def footprint_of(ctx: StudyContext, config: CNNConfig | HyperModelConfig) -> Footprint:
+    """The configuration's footprint; a HyperModel point's was measured on the model built for
+    it. UsageError when a budget or the size objective needs what the walk could not measure."""
+    if not isinstance(config, HyperModelConfig):
+        return footprint(config, ctx.input_shape, ctx.num_classes)
+    check_measurable(ctx.settings, config)
+    return config.footprint
+
+
+def check_measurable(settings: SearchSettings, config: HyperModelConfig) -> None:
+    """UsageError when a budget or the size objective needs what the footprint walk could not
+    measure on this HyperModel point (a layer it does not know)."""
+    if config.unknown_layer is None:
+        return
+    needed = {field for _, (field, _) in settings.budgets().items()}
+    needed.add(SIZE_OBJECTIVES[settings.size_objective])
+    blind = sorted(needed - {"params", "weight_bytes_fp32"})
+    if blind:
+        raise UsageError(f"--hypermodel {settings.hypermodel}: the footprint walk does not know "
+                         f"layer {config.unknown_layer}, so {', '.join(blind)} cannot be "
+                         "measured; drop the budgets on it (or use --size-objective params), or "
+                         "build the model from known layers")
 
 
 

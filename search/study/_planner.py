@@ -29,11 +29,15 @@ from search.study._shrink import SHRINK_ATTR, pick_move
 from search.study._smallest import SizeSampler
 from search.testing.faults import fail_point
 from search.training import Promotion, SeedsOutcome, promotion_accuracy, required_accuracy
-from spaces import CNNConfig, Footprint, SearchSpace, footprint
+from search._errors import UsageError
+from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, SearchSpace,
+                    footprint)
 
 # Why a proposal needs no training (its outcome is told when the planner proposes it).
 UNBUILDABLE, OVER_BUDGET, OUT_OF_FOCUS, DUPLICATE = ("cannot be built", "over budget",
                                                     "out of focus", "duplicate")
+# A HyperModel's `build` raised for the proposal: the trial is FAIL, the study goes on.
+BUILD_FAILED = "build failed"
 
 
 @dataclass
@@ -41,7 +45,7 @@ class Proposal:
     """One asked trial. `decided` is None for a trial to train with `train_options`."""
 
     trial: optuna.Trial
-    config: CNNConfig
+    config: CNNConfig | HyperModelConfig | None
     footprint: Footprint | None
     decided: str | None = None
     train_options: dict[str, Any] = field(default_factory=dict)
@@ -73,9 +77,16 @@ class Planner:
         if trial is None:
             return None
         fail_point("trial.asked")
-        config = ctx.space.suggest(trial)
+        try:
+            config = ctx.space.suggest(trial)
+        except BuildFailed as exc:
+            self._fail_build(trial, exc)
+            return Proposal(trial, None, None, BUILD_FAILED)
         try:
             fp = footprint_of(ctx, config)
+        except UsageError as exc:  # a budget the footprint walk cannot measure: refused
+            self.tell_failed(Proposal(trial, config, None), str(exc))
+            raise
         except ValueError as exc:
             self._prune_unbuildable(trial, config, exc)
             return Proposal(trial, config, None, UNBUILDABLE)
@@ -130,6 +141,14 @@ class Planner:
             requeue(study, private.frozen(study, trial))
 
     # --- rules ----------------------------------------------------------------------------------
+    def _fail_build(self, trial: optuna.Trial, exc: BuildFailed) -> None:
+        """A HyperModel's `build` raised: FAIL with the reason (values drawn so far recorded)."""
+        config = {"hypermodel": self.ctx.space.hypermodel, "values": exc.values}
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("summary", HyperModelConfig.from_dict(config).summary())
+        trial.set_user_attr("fail_reason", f"{BUILD_FAILED}: {exc}"[:500])
+        self.ctx.study.tell(trial, state=TrialState.FAIL)
+
     def _prune_unbuildable(self, trial: optuna.Trial, config: CNNConfig, exc: ValueError) -> None:
         """'valid' padding shrank a feature map to nothing."""
         trial.set_user_attr("config", config.to_dict())
@@ -276,8 +295,8 @@ class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
         """Enqueue a shrink move when it is its turn: after the first feasible trial, as many
         trained (or running) trials come from moves as from the sampler."""
         ctx, study = self.ctx, self.ctx.study
-        if not ctx.settings.shrink:
-            return
+        if not ctx.settings.shrink or not isinstance(ctx.space, SearchSpace):
+            return  # shrink moves know slimtune's own blocks only, not a HyperModel's space
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials) or sum(
                 t.state in COUNTED_STATES for t in trials) >= ctx.settings.trials:
@@ -319,6 +338,10 @@ def _describe_params(settings: SearchSettings, space: SearchSpace, input_shape: 
                      num_classes: int) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
     """(size objective, summary) of the configuration that sampled `params` describe (--focus)."""
     field_name = SIZE_OBJECTIVES[settings.size_objective]
+    if not isinstance(space, SearchSpace):
+        # A HyperModel point is known only by building it: too slow for the sampler's many
+        # redraws. Unknown: the planner still prunes what comes out larger, untrained.
+        return lambda params: None
 
     def describe(params: dict[str, Any]) -> tuple[float, str] | None:
         try:

@@ -34,7 +34,7 @@ import numpy as np
 
 from search._data import class_count
 from search.training._stopping import stop_reason
-from spaces import CNNConfig, Recipe, deployed_model
+from spaces import CNNConfig, Recipe, deployed_model, is_hypermodel_config
 
 EVAL_BATCH = 1024
 
@@ -129,8 +129,14 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     one cannot plausibly reach it; the outcome then has `stopped_reason` set and no model.
     With `promote` as well, a near miss is raced again under `promote.recipe` (module docstring).
     `curves` measures validation accuracy after every epoch even without racing.
-    Raises TrainingFailed if a seed's loss becomes NaN or infinite.
+    Raises TrainingFailed if a seed's loss becomes NaN or infinite. A HyperModel point
+    (`spaces.HyperModelConfig`) trains on the generic path (search/training/_generic.py).
     """
+    if is_hypermodel_config(config):  # a user's HyperModel: the generic path (_generic.py)
+        from search.training._generic import train_hypermodel_seeds
+
+        return train_hypermodel_seeds(config, train, val, recipe, seeds, threads, test,
+                                      keep_model, required_accuracy, curves, promote)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configure_threads(threads)
     import keras

@@ -67,3 +67,52 @@ def test_int8_export_is_full_integer(calibration):
     # Pixels p in 0..255 map to int8 p - 128: scale 1/255, zero point -128.
     scale, zero_point = interpreter.get_input_details()[0]["quantization"]
     assert zero_point == -128 and scale == pytest.approx(1 / 255, rel=1e-3)
+
+
+def user_models() -> dict:
+    """Models a user's HyperModel might build (not slimtune's blocks): measured by the footprint
+    walk (spaces.footprint_of_model), BatchNorm folded by the converter as by the walk."""
+    import keras
+
+    layers = keras.layers
+
+    def bn_separable():
+        inputs = keras.Input((28, 28, 1))
+        x = layers.Conv2D(8, 3, use_bias=False)(inputs)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.SeparableConv2D(16, 3, activation="relu")(x)
+        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.Dropout(0.2)(x)
+        return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+    def branches():
+        inputs = keras.Input((28, 28, 1))
+        a = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+        b = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=8)(inputs)
+        x = layers.Add()([a, b])
+        x = layers.AveragePooling2D(2)(x)
+        c = layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+        c = layers.BatchNormalization()(c)
+        x = layers.Concatenate()([x, c])
+        x = layers.Flatten()(x)
+        x = layers.Dense(32, activation="relu")(x)
+        return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+    return {"bn-separable": bn_separable, "branches": branches}
+
+
+@pytest.mark.parametrize("name", ["bn-separable", "branches"])
+def test_int8_file_size_matches_the_walk_on_user_models(name, calibration):
+    from spaces import footprint_of_model
+
+    model = user_models()[name]()
+    fp = footprint_of_model(model).footprint
+    layers = len(model.layers)
+    channels = sum(int(layer.output.shape[-1]) for layer in model.layers[1:])
+    int8_bytes = len(tflite_bytes(model, calibration))
+    print(f"{name}: int8 file {int8_bytes} B, walk {fp.weight_bytes_int8} B, "
+          f"overhead {int8_bytes - fp.weight_bytes_int8} B")
+    assert fp.weight_bytes_int8 <= int8_bytes <= fp.weight_bytes_int8 + 2048 + 1024 * layers \
+        + 32 * channels, (name, int8_bytes, fp)

@@ -52,6 +52,16 @@ def broken_data(tmp_path: Path, how: str) -> str:
     return str(folder)
 
 
+def user_models(tmp_path: Path) -> Path:
+    """A HyperModel file whose model takes 32x32 colour images with 5 classes (not MNIST's)."""
+    path = tmp_path / "user_models.py"
+    path.write_text("import keras\n\n\ndef build(hp):\n"
+                    "    inputs = keras.Input((32, 32, 3))\n"
+                    "    x = keras.layers.GlobalAveragePooling2D()(inputs)\n"
+                    "    return keras.Model(inputs, keras.layers.Dense(5)(x))\n")
+    return path
+
+
 CASES = [
     ("min-accuracy-high", lambda t: ["--min-accuracy", "1.5"], r"--min-accuracy 1.5: use a fraction"),
     ("min-accuracy-negative", lambda t: ["--min-accuracy", "-0.1"], r"--min-accuracy -0.1"),
@@ -103,6 +113,13 @@ CASES = [
      r"--ray-address 127.0.0.1:9: no Ray cluster answers there; start it first"),
     ("ray-client-unreachable", lambda t: ["--ray-address", "ray://127.0.0.1:9"],
      r"--ray-address ray://127.0.0.1:9: no Ray cluster answers there"),
+    ("hypermodel-no-module", lambda t: ["--hypermodel", "no_such_module_xyz:build"],
+     r"--hypermodel no_such_module_xyz:build: no module named 'no_such_module_xyz'; put"),
+    ("hypermodel-wrong-shape", lambda t: ["--hypermodel", f"{user_models(t)}:build"],
+     r"--hypermodel .*: the model takes \(32, 32, 3\) and has 5 outputs, but the data are "
+     r"images of \(28, 28, 1\) with 10 classes"),
+    ("hypermodel-and-space", lambda t: ["--hypermodel", "m:build", "--space", "s.toml"],
+     r"--hypermodel m:build: give either --space or --hypermodel, not both"),
     ("storage-password-hidden", lambda t: ["--storage", "mongodb://u:s3cr3t@x/y"],
      r"^(?!.*s3cr3t).*--storage mongodb://u:\*\*\*@x/y"),
 ]
