@@ -49,8 +49,8 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
     source.check()
     s = s.sized_for(source.training_images())
-    ensure_writable(out)
     train, val = source.train_val(s.val_size, s.train_subset, holdout=s.recheck_size)
+    ensure_writable(out)
     with storage_lock(s) as exclusive:
         with creation_lock(s.storage):
             ctx = _open(s, space, train, val)
