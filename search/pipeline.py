@@ -24,7 +24,8 @@ from search.study import (NoRecords, Peers, StudyContext, TrialRecords, count_st
                           requeue_interrupted, storage_lock, trial_points)
 from search.testing.faults import fail_point
 from spaces import CNNConfig, Footprint, SearchSpace, load_space, preset
-from trackers import MlflowTracker, TrackerUnavailable, server_reachable, write_json_atomic
+from trackers import (MlflowTracker, TrackerUnavailable, credentials_refused, server_reachable,
+                      write_json_atomic)
 
 
 def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
@@ -43,6 +44,11 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
                          "answer; start it (mlflow server ...) or point --tracking-uri / "
                          "MLFLOW_TRACKING_URI at a running one") from None
+    refusal = credentials_refused(s.tracking_uri)
+    if refusal:
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server {refusal}; "
+                         "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
+                         "of that server")
     if s.ray_address and not ray_address_reachable(s.ray_address):
         raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
                          "first (ray start --head) or leave the flag out for a local Ray")
