@@ -82,7 +82,8 @@ def credentials_refused(tracking_uri: str) -> str | None:
         return None  # unreachable is server_reachable's to report
     if answer.status_code not in (401, 403):
         return None
-    who = f"user {user!r}" if user else "a client without credentials"
+    who = (f"user {user!r}" if user else "the token in MLFLOW_TRACKING_TOKEN" if token
+           else "a client without credentials")
     return f"refused {who} (HTTP {answer.status_code})"
 
 
