@@ -153,16 +153,17 @@ def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
     if dataset != "mnist":
         path = Path(dataset)
         if not path.is_dir():
-            why = ("is a file, not a folder" if path.exists() else "is not 'mnist' and no such "
-                   "folder exists")
-            raise UsageError(f"unknown --dataset {dataset!r}: {why}; use 'mnist' or the path of a "
+            why = ("is a file, not a folder" if path.exists()
+                   else "no such folder: the path does not exist")
+            raise UsageError(f"--dataset {dataset!r}: {why}; use 'mnist' or the path of a "
                              "folder holding IDX files or a Keras-layout .npz")
         return _folder_source(str(path), path)
     env_dir = os.environ.get("SLIMTUNE_DATA_DIR")
     for chosen, flag in ((data_dir, "--data-dir"), (env_dir, "SLIMTUNE_DATA_DIR")):
         if chosen:
             if not Path(chosen).is_dir():
-                raise UsageError(f"{flag} {str(chosen)!r} is not a folder; {LOCAL_HINT}")
+                why = "is not a folder" if Path(chosen).exists() else "does not exist"
+                raise UsageError(f"{flag} {str(chosen)!r} {why}; {LOCAL_HINT}")
             return _folder_source("mnist", Path(chosen))
     keras_cache = Path.home() / ".keras" / "datasets" / "mnist.npz"
     if keras_cache.is_file():
@@ -189,15 +190,37 @@ def _folder_source(name: str, folder: Path) -> DataSource:
                      "(gzipped or not) or a Keras-layout .npz")
 
 
-def _download_mnist() -> Path:
-    try:
-        import keras
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"  # Keras's
+DOWNLOAD_TIMEOUT_S = 30.0
 
-        keras.datasets.mnist.load_data()
+
+def _download_mnist() -> Path:
+    """Fetch Keras's mnist.npz into its cache (~/.keras/datasets). Plain urllib rather than
+    keras.datasets: no TensorFlow start-up, the network error's own text in the message, and
+    nothing created unless the whole, verified file arrived."""
+    import hashlib
+    import urllib.request
+
+    print(f"downloading MNIST from {MNIST_URL}", flush=True)
+    try:
+        with urllib.request.urlopen(MNIST_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            payload = response.read()
     except Exception as exc:  # any network or HTTP failure
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise UsageError(f"could not download MNIST ({detail}); {LOCAL_HINT}") from None
-    return Path.home() / ".keras" / "datasets" / "mnist.npz"
+        reason = getattr(exc, "reason", None) or exc
+        detail = " ".join(str(reason).split())[:200] or type(exc).__name__
+        raise UsageError(f"could not download MNIST from {MNIST_URL} ({detail}); {LOCAL_HINT}") \
+            from None
+    if hashlib.sha256(payload).hexdigest() != MNIST_SHA256:
+        raise UsageError(f"could not download MNIST from {MNIST_URL} (the file arrived "
+                         f"incomplete or altered: {len(payload)} bytes, wrong SHA-256); "
+                         f"{LOCAL_HINT}")
+    target = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    partial.write_bytes(payload)
+    os.replace(partial, target)
+    return target
 
 
 def _open(path: Path):

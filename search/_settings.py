@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from search._errors import UsageError
-from search.training._seeds import check_seed_count, confirmation_seeds, search_seeds
+from search.training._seeds import (check_seed_base, check_seed_count, confirmation_seeds,
+                                    search_seeds)
 from spaces import DeviceError, DeviceProfile, Recipe, RecipeError, load_device, read_toml
 from trackers import resolve_tracking_uri
 
@@ -90,6 +91,7 @@ class SearchSettings:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "use a whole number of 1 or more")
         check_seed_count(self.seeds)
+        check_seed_base(self.seed)
         try:
             self.recipe  # noqa: B018  (validates epochs, batch size and learning rate)
         except RecipeError as exc:
@@ -115,9 +117,10 @@ class SearchSettings:
             _bad("sampler", self.sampler, f"use one of {', '.join(SAMPLERS)}")
         if self.storage is not None:
             _check_storage_uri(self.storage)
-        if self.tracking_uri is not None and redact(self.tracking_uri) != self.tracking_uri:
-            _bad("tracking-uri", redact(self.tracking_uri), "leave the password out of the URI and "
-                 "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
+        if self.tracking_uri is not None:
+            _check_tracking_uri(self.tracking_uri)
+        if self.ray_address is not None:
+            _check_ray_address(self.ray_address)
 
     @classmethod
     def from_sources(cls, config_path: str | None, flags: dict[str, Any]) -> SearchSettings:
@@ -244,7 +247,9 @@ def redact(uri: str) -> str:
 
 
 def _bad(name: str, value: Any, fix: str) -> None:
-    raise UsageError(f"--{name.replace('_', '-')} {value}: {fix}")
+    # Text that would break the one-line message (a newline from a TOML file) is quoted.
+    shown = value if not isinstance(value, str) or value.isprintable() else repr(value)
+    raise UsageError(f"--{name.replace('_', '-')} {shown}: {fix}")
 
 
 def _check_storage_uri(uri: str) -> None:
@@ -258,6 +263,31 @@ def _check_storage_uri(uri: str) -> None:
     if url is None or url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
         _bad("storage", redact(uri), "use an RDB URL such as sqlite:///path/optuna.db or "
              "postgresql://user@host/db")
+
+
+# Stores an MLflow 3 client writes to; its file store ('./mlruns', file://) is in maintenance
+# mode and refuses to start, so it is refused here, before anything is created.
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def _check_tracking_uri(uri: str) -> None:
+    if redact(uri) != uri:
+        _bad("tracking-uri", redact(uri), "leave the password out of the URI and set "
+             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(uri).scheme.split("+")[0].lower()
+    if scheme not in TRACKING_SCHEMES:
+        _bad("tracking-uri", uri, "use sqlite:///PATH/mlflow.db or an MLflow server's "
+             "http(s)://HOST:PORT (MLflow's file store is not supported); MLFLOW_TRACKING_URI "
+             "takes the same values")
+
+
+def _check_ray_address(address: str) -> None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address != "auto" and not (host.strip("[]") and port.isdigit() and 0 < int(port) < 65536):
+        _bad("ray-address", address, "use 'auto', HOST:PORT (the head's GCS, e.g. "
+             "10.0.0.5:6379) or ray://HOST:PORT, or leave it out for a local Ray")
 
 
 def _read_config(path: Path) -> dict[str, Any]:

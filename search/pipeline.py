@@ -29,8 +29,8 @@ from search.testing.faults import fail_point
 from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
                     SearchSpace, build_config, check_fits, footprint_of_model,
                     is_hypermodel_config, load_space, preset, resolve_hypermodel)
-from trackers import (MlflowTracker, TrackerUnavailable, server_reachable, write_bytes_atomic,
-                      write_json_atomic)
+from trackers import (MlflowTracker, TrackerUnavailable, credentials_refused, server_reachable,
+                      write_bytes_atomic, write_json_atomic)
 
 FIGURES_FOLDER = "figures"  # <out>/figures: the parent run's plots, also kept beside result.json
 
@@ -53,16 +53,21 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server does not "
                          "answer; start it (mlflow server ...) or point --tracking-uri / "
                          "MLFLOW_TRACKING_URI at a running one") from None
+    refusal = credentials_refused(s.tracking_uri)
+    if refusal:
+        raise UsageError(f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server {refusal}; "
+                         "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
+                         "of that server")
     if s.ray_address and not ray_address_reachable(s.ray_address):
         raise UsageError(f"--ray-address {s.ray_address}: no Ray cluster answers there; start it "
                          "first (ray start --head) or leave the flag out for a local Ray")
     source = resolve(s.dataset, Path(s.data_dir) if s.data_dir else None)
     source.check()
     s = s.sized_for(source.training_images())
-    ensure_writable(out)
     train, val = source.train_val(s.val_size, s.train_subset, holdout=s.recheck_size)
     if isinstance(space, HyperModelSpace):
         check_hypermodel(s, space, image_shape(train), class_count(train, val))
+    ensure_writable(out)
     with storage_lock(s) as exclusive:
         with creation_lock(s.storage):
             ctx = _open(s, space, train, val)

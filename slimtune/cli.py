@@ -412,7 +412,7 @@ def main() -> None:
     except _CLICK_USAGE_ERROR as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
-        _fail(exc.format_message().replace("\n", " "))
+        _fail(_usage_message(exc))
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except Exception as exc:
@@ -428,6 +428,17 @@ def main() -> None:
     if code == 130:
         _fail("interrupted; run the same command again to resume", code=130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: Exception) -> str:
+    """Click's message on one line, naming the value: Typer's pydantic coercion says only
+    "Input should be a valid integer", so the rejected input is added from its cause."""
+    message = exc.format_message().replace("\n", " ")
+    errors = getattr(exc.__cause__, "errors", None)
+    rejected = errors()[0].get("input") if callable(errors) and errors() else None
+    if isinstance(rejected, str) and repr(rejected) not in message:
+        message = message.replace(": ", f": {rejected!r}: ", 1)
+    return message
 
 
 def _io_failure(exc: BaseException) -> str | None:

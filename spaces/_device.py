@@ -33,6 +33,9 @@ class DeviceProfile:
     description: str = ""
 
     def __post_init__(self) -> None:
+        for key in ("name", "description"):
+            if not isinstance(getattr(self, key), str):
+                raise DeviceError(f"{key} = {getattr(self, key)!r}; expected text in quotes")
         for key in ("flash_bytes", "ram_bytes", "macs"):
             value = getattr(self, key)
             if value is None and key == "macs":
@@ -59,9 +62,12 @@ class DeviceProfile:
         if missing:
             raise DeviceError(f"{where}: missing key {missing[0]!r}; a profile needs name, "
                               "flash_bytes and ram_bytes (macs is optional)")
-        return cls(name=str(data["name"]), flash_bytes=data["flash_bytes"],
-                   ram_bytes=data["ram_bytes"], macs=data.get("macs"),
-                   description=str(data.get("description", "")))
+        try:
+            return cls(name=data["name"], flash_bytes=data["flash_bytes"],
+                       ram_bytes=data["ram_bytes"], macs=data.get("macs"),
+                       description=data.get("description", ""))
+        except DeviceError as exc:
+            raise DeviceError(f"{where}: {exc}") from None
 
     def to_toml(self) -> str:
         import tomli_w

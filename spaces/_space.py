@@ -166,7 +166,7 @@ def _as_range(key: str, value: Any) -> tuple[int, int]:
 
 def _check_range(space: SearchSpace, key: str, minimum: int, maximum: int) -> None:
     low, high = getattr(space, key)
-    shown = f"[{low}, {high}]" if low != high else f"{low}"
+    shown = f"[{low!r}, {high!r}]" if low != high else f"{low!r}"
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) \
             or not minimum <= low <= high <= maximum:
         raise SpaceError(f"space key {key!r} = {shown}: expected whole numbers with "

@@ -1,11 +1,12 @@
 """What we record: MLflow runs for studies, trials and confirmations, the Model Registry, the names
 both writers and readers use, and state files written atomically. Imports nothing of ours."""
 from trackers._files import write_bytes_atomic, write_json_atomic
-from trackers._mlflow import (MlflowTracker, TrackerUnavailable, server_reachable,
-                              using_tracking_uri)
+from trackers._mlflow import (MlflowTracker, TrackerUnavailable, credentials_refused,
+                              server_reachable, using_tracking_uri)
 from trackers._schema import (CHAMPION_ALIAS, RECIPE_PARAMS, TAG_PREFIX, config_params,
                               resolve_tracking_uri, seed_metrics)
 
-__all__ = ["MlflowTracker", "TrackerUnavailable", "server_reachable", "using_tracking_uri",
+__all__ = ["MlflowTracker", "TrackerUnavailable", "credentials_refused", "server_reachable",
+           "using_tracking_uri",
            "write_bytes_atomic", "write_json_atomic", "CHAMPION_ALIAS", "RECIPE_PARAMS",
            "TAG_PREFIX", "config_params", "resolve_tracking_uri", "seed_metrics"]

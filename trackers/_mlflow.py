@@ -60,6 +60,33 @@ def server_reachable(tracking_uri: str) -> bool:
     return True
 
 
+def credentials_refused(tracking_uri: str) -> str | None:
+    """Why an HTTP tracking server refuses this process's credentials (MLFLOW_TRACKING_USERNAME
+    and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN), e.g. "refused user 'admin' (HTTP
+    401)"; None when it lets them read experiments, or is not an HTTP server. One short request,
+    so a wrong password is found before anything is created; the password is never shown."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    import requests
+
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    try:
+        answer = requests.get(
+            tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1}, timeout=PROBE_TIMEOUT_S,
+            auth=(user, password) if user and password else None,
+            headers={"Authorization": f"Bearer {token}"} if token and not user else None)
+    except requests.RequestException:
+        return None  # unreachable is server_reachable's to report
+    if answer.status_code not in (401, 403):
+        return None
+    who = (f"user {user!r}" if user else "the token in MLFLOW_TRACKING_TOKEN" if token
+           else "a client without credentials")
+    return f"refused {who} (HTTP {answer.status_code})"
+
+
 class MlflowTracker:
     """Records a study in MLflow. Everything it writes goes through one process (the driver)."""
 

@@ -161,21 +161,37 @@ def wait_for_health(uri: str, timeout_s: float, process: subprocess.Popen | None
     raise TimeoutError(f"mlflow server at {uri}: /health not OK after {timeout_s:.0f}s ({last})")
 
 
+def basic_auth_env(folder: Path, admin_password: str) -> dict[str, str]:
+    """The environment of an `mlflow server --app-name basic-auth` whose users live in a SQLite
+    file in `folder` and whose admin is `admin` / `admin_password` (MLflow 3 ships no default
+    admin password: it creates the admin on first start from MLFLOW_AUTH_ADMIN_PASSWORD)."""
+    config = folder / "basic_auth.ini"
+    config.write_text("[mlflow]\ndefault_permission = READ\n"
+                      f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+                      "admin_username = admin\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+            # the basic-auth app's CSRF protection refuses to start without a fixed key
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
+
+
 @contextmanager
 def mlflow_server(backend_store_uri: str, artifacts: Path,
-                  env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real `mlflow server` on a free 127.0.0.1 port; yields its http URI."""
+                  env: dict[str, str] | None = None,
+                  app_name: str | None = None) -> Iterator[str]:
+    """A real `mlflow server` on a free 127.0.0.1 port; yields its http URI. `app_name`
+    'basic-auth' makes it ask every request for a user and password (see `basic_auth_env`)."""
     port = free_port()
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts),
-         "--workers", "1"],
+         "--workers", "1", *(["--app-name", app_name] if app_name else [])],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         start_new_session=True)
     try:
         try:
-            wait_for_health(f"http://127.0.0.1:{port}", 180, server)
+            wait_for_health(f"http://127.0.0.1:{port}", 300, server)
         except (RuntimeError, TimeoutError) as exc:
             log.seek(0)
             raise RuntimeError(f"mlflow server did not start: {exc}\n"

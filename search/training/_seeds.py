@@ -17,6 +17,16 @@ def check_seed_count(count: int) -> None:
                          "fresh)")
 
 
+# numpy and TensorFlow take seeds in [0, 2**32): the largest base whose seeds all fit
+MAX_SEED_BASE = (2**32 - CONFIRMATION_OFFSET - MAX_SEEDS) // BASE_STRIDE
+
+
+def check_seed_base(base: int) -> None:
+    """UsageError naming --seed unless its seeds (search and confirmation) are valid seeds."""
+    if not 0 <= base <= MAX_SEED_BASE:
+        raise UsageError(f"--seed {base}: use a whole number from 0 to {MAX_SEED_BASE}")
+
+
 def search_seeds(base: int, count: int) -> list[int]:
     """The seeds every trial of a study trains with (also `slimtune train` and `evaluate`)."""
     return [BASE_STRIDE * base + k for k in range(count)]

@@ -65,7 +65,7 @@ def test_npz_folder(tmp_path):
 def test_mnist_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, mnist_dir):
     monkeypatch.setenv("SLIMTUNE_DATA_DIR", str(tmp_path / "nowhere"))
     assert resolve("mnist", mnist_dir).files["x_train"].parent == mnist_dir
-    with pytest.raises(UsageError, match="SLIMTUNE_DATA_DIR .*nowhere.* is not a folder"):
+    with pytest.raises(UsageError, match="SLIMTUNE_DATA_DIR .*nowhere.* does not exist"):
         resolve("mnist")
     monkeypatch.setenv("SLIMTUNE_DATA_DIR", str(mnist_dir))
     source = resolve("mnist")
@@ -75,8 +75,8 @@ def test_mnist_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, mnist_dir
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(UsageError, match="unknown --dataset 'cifar': is not 'mnist' and no such "
-                                         "folder exists; use 'mnist' or the path"):
+    with pytest.raises(UsageError, match="--dataset 'cifar': no such folder: the path does not "
+                                         "exist; use 'mnist' or the path"):
         resolve("cifar")
 
 
@@ -125,3 +125,22 @@ def test_check_does_not_keep_test_pixels(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_read_idx", lambda path: calls.append(path))
     resolve(str(folder)).check()
     assert calls == []
+
+
+def test_a_failed_mnist_download_names_the_network_error_and_creates_nothing(tmp_path,
+                                                                            monkeypatch):
+    import socket
+
+    import search._data as data
+
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(data, "MNIST_URL", f"http://127.0.0.1:{port}/mnist.npz")
+    monkeypatch.setattr(data, "SYSTEM_MNIST_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SLIMTUNE_DATA_DIR", raising=False)
+    with pytest.raises(UsageError, match=rf"could not download MNIST from http://127.0.0.1:{port}"
+                                         r"/mnist.npz \(.*[Cc]onnection refused\); point slimtune"):
+        resolve("mnist")
+    assert not any(tmp_path.iterdir())  # no ~/.keras: nothing is created before the file arrives

@@ -71,7 +71,7 @@ CASES = [
     ("full-epochs-short", lambda t: ["--epochs", "5", "--full-epochs", "3"],
      r"--full-epochs 3: use at least --epochs \(5\)"),
     ("workers-zero", lambda t: ["--workers", "0"], r"--workers 0: use a whole number"),
-    ("unknown-dataset", lambda t: ["--dataset", "imagenet-nope"], r"unknown --dataset 'imagenet-nope'"),
+    ("unknown-dataset", lambda t: ["--dataset", "imagenet-nope"], r"--dataset 'imagenet-nope': no such folder"),
     ("data-missing-file", lambda t: ["--dataset", broken_data(t, "missing")],
      r"missing file train-images-idx3-ubyte"),
     ("data-corrupt-file", lambda t: ["--dataset", broken_data(t, "corrupt")],
@@ -120,6 +120,10 @@ CASES = [
      r"images of \(28, 28, 1\) with 10 classes"),
     ("hypermodel-and-space", lambda t: ["--hypermodel", "m:build", "--space", "s.toml"],
      r"--hypermodel m:build: give either --space or --hypermodel, not both"),
+    ("tracking-uri-file-store", lambda t: ["--tracking-uri", "file:///tmp/mlruns"],
+     r"--tracking-uri file:///tmp/mlruns: use sqlite:///PATH/mlflow.db or an MLflow server's"),
+    ("ray-address-malformed", lambda t: ["--ray-address", "nonsense"],
+     r"--ray-address nonsense: use 'auto', HOST:PORT"),
     ("storage-password-hidden", lambda t: ["--storage", "mongodb://u:s3cr3t@x/y"],
      r"^(?!.*s3cr3t).*--storage mongodb://u:\*\*\*@x/y"),
 ]
@@ -150,8 +154,19 @@ def test_bad_input_is_found_before_any_folder_or_download(tmp_path):
     assert done.returncode == 2 and "/etc/passwd" in done.stderr and "MNIST" not in done.stderr
     missing = run_cli("search", "--out", out, "--dataset", "/nonexistent", env=env, timeout=120)
     assert missing.returncode == 2
-    assert "'/nonexistent': is not 'mnist' and no such folder exists" in missing.stderr
+    assert "--dataset '/nonexistent': no such folder: the path does not exist" in missing.stderr
     assert not out.exists() and not (home / ".keras").exists()
+
+
+def test_held_out_sizes_are_checked_before_the_out_folder_is_created(tmp_path, mnist_dir):
+    out = tmp_path / "out"
+    done = run_cli("search", "--out", out, "--data-dir", mnist_dir, "--val-size", "60000",
+                   timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "slimtune: error: --val-size 60000 does not fit 60000 training images; use a value "
+        "between 1 and 59999"]
+    assert not out.exists()
 
 
 def test_unwritable_out_is_refused(tmp_path, mnist_dir):

@@ -32,6 +32,7 @@ def test_profile_round_trips_through_toml(tmp_path):
     ('name = "x"\nflash_bytes = "1MB"\nram_bytes = 10\n', "flash_bytes = '1MB'"),
     ('name = "x"\nflash_bytes = 10\nram_bytes = 10\nmacs = 1.5\n', "macs = 1.5"),
     ('name = \n', "not valid TOML"),
+    ('name = 3\nflash_bytes = 10\nram_bytes = 10\n', r"bad.toml: name = 3; expected text in quotes"),
 ])
 def test_bad_profiles_name_the_key_and_the_fix(tmp_path, text, match):
     path = tmp_path / "bad.toml"
