@@ -2,6 +2,7 @@
 with: the accuracy floor and the training recipe of the search that produced it."""
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,7 @@ def record_pull(source: SourceModel, report: ExportReport,
         return None
     name, number = source.version_uri.removeprefix("models:/").rsplit("/", 1)
     client = MlflowClient(source.tracking_uri)
+    run_id = None
     try:
         version = client.get_model_version(name, number)
         experiment_id = client.get_run(version.run_id).info.experiment_id
@@ -156,7 +158,7 @@ def record_pull(source: SourceModel, report: ExportReport,
         values = {"file_bytes": report.file_bytes, "float_accuracy": f"{report.float_accuracy:.6f}",
                   "exported_accuracy": f"{report.exported_accuracy:.6f}",
                   "drop": f"{report.drop:.6f}", "test_images": report.test_images,
-                  "passed": "-" if report.passed is None else str(report.passed).lower(),
+                  "passed": "none" if report.passed is None else str(report.passed).lower(),
                   "run_id": run_id}
         for measure in PULL_MEASURES:
             client.set_model_version_tag(name, number,
@@ -164,6 +166,9 @@ def record_pull(source: SourceModel, report: ExportReport,
                                          str(values[measure]))
         client.set_terminated(run_id, "FINISHED")
     except (MlflowException, OSError) as exc:
+        if run_id is not None:
+            with contextlib.suppress(MlflowException, OSError):
+                client.set_terminated(run_id, "FAILED")
         first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
         raise DeployError(f"the export was measured, but recording it on {source.version_uri} in "
                           f"{source.tracking_uri} failed ({first_line}); check that you may "

@@ -89,8 +89,9 @@ def pull(
         print(f"warning: {exc}", file=sys.stderr)
     else:
         if run_id:
-            console.print(f"recorded on {source.version_uri}: tags {PULL_TAG_PREFIX}{format.value}.*, run "
-                          f"{run_id} with the {'exported file' if out.exists() else 'numbers'}")
+            console.print(f"recorded on {source.version_uri}: tags "
+                          f"{PULL_TAG_PREFIX}{format.value}.*, run {run_id} with the "
+                          f"{'exported file' if out.exists() else 'numbers'}")
     if result.passed is False:
         message = (f"{format.value} export of {model} has test accuracy "
                    f"{result.exported_accuracy:.4f}, below the {result.floor_source} "

@@ -130,7 +130,8 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
     tags = {k.removeprefix("pull.tflite-int8."): v for k, v in version.tags.items()
             if k.startswith("pull.tflite-int8.")}
     assert int(tags["file_bytes"]) == measured["file_bytes"] and tags["passed"] == "true"
-    assert float(tags["exported_accuracy"]) == pytest.approx(measured["exported_accuracy"], abs=1e-6)
+    assert float(tags["exported_accuracy"]) == pytest.approx(measured["exported_accuracy"],
+                                                             abs=1e-6)
     assert float(tags["drop"]) == pytest.approx(measured["drop"], abs=1e-6)
     run = client.get_run(tags["run_id"])
     assert run.info.experiment_id == client.get_run(version.run_id).info.experiment_id
