@@ -14,7 +14,7 @@ _EXPORTS = {
     "ExportReport": "deploy._export", "FORMATS": "deploy._export", "tflite_bytes": "deploy._export",
     "DesignTemplate": "deploy._template", "TemplateError": "deploy._template",
     "config_from_model": "deploy._template", "save_template": "deploy._template",
-    "tracking_uri_of": "deploy._registry",
+    "tracking_uri_of": "deploy._registry", "record_pull": "deploy._registry",
     "submit_job": "deploy._jobs", "job_status": "deploy._jobs", "job_logs": "deploy._jobs",
     "follow_job_logs": "deploy._jobs",
 }

@@ -2,16 +2,20 @@
 with: the accuracy floor and the training recipe of the search that produced it."""
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from deploy._errors import DeployError
-from trackers import RECIPE_PARAMS, resolve_tracking_uri, using_tracking_uri
+from trackers import (PULL_MEASURES, PULL_TAG_PREFIX, RECIPE_PARAMS, TAG_PREFIX, InputDataset,
+                      resolve_tracking_uri, using_tracking_uri)
 
 if TYPE_CHECKING:
     import keras
+
+    from deploy._export import ExportReport
 
 DEFAULT_OUT = Path("runs/slimtune")  # `slimtune search`'s default output folder
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
@@ -115,3 +119,73 @@ def _float(text: str | None) -> float | None:
         return float(text) if text is not None else None
     except ValueError:
         return None
+
+
+def record_pull(source: SourceModel, report: ExportReport,
+                datasets: Sequence[InputDataset] = ()) -> str | None:
+    """Write what a pull measured back to the registry: tags PULL_TAG_PREFIX + "<format>.<measure>"
+    on the pulled version, and a run in its experiment holding the exported file as an artifact
+    (when it was written), the measurements as metrics, and as inputs the version's logged model
+    and `datasets` (the splits the pull read). Returns the run id, or None when `source` is not
+    a registry version (a runs:/ URI has no version to tag). DeployError if MLflow refuses."""
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelInput
+    from mlflow.exceptions import MlflowException
+
+    if source.version_uri is None:
+        return None
+    name, number = source.version_uri.removeprefix("models:/").rsplit("/", 1)
+    client = MlflowClient(source.tracking_uri)
+    run_id = None
+    try:
+        version = client.get_model_version(name, number)
+        experiment_id = client.get_run(version.run_id).info.experiment_id
+        run_id = client.create_run(experiment_id, run_name=f"pull-{report.format}-{name}-v{number}",
+                                   tags={f"{TAG_PREFIX}role": "pull",
+                                         f"{TAG_PREFIX}model_version": f"{name}/{number}",
+                                         f"{TAG_PREFIX}format": report.format}).info.run_id
+        # The version's logged model (MLflow's REST answer leaves version.model_id empty).
+        models = client.search_logged_models(
+            [experiment_id], filter_string=f"source_run_id = '{version.run_id}'", max_results=1)
+        client.log_inputs(run_id, datasets=[d.to_mlflow() for d in datasets] or None,
+                          models=[LoggedModelInput(m.model_id) for m in models] or None)
+        _log_pull_numbers(client, run_id, report)
+        exported = Path(report.path)
+        if exported.is_dir():
+            client.log_artifacts(run_id, str(exported), f"export/{exported.name}")
+        elif exported.is_file():
+            client.log_artifact(run_id, str(exported), "export")
+        values = {"file_bytes": report.file_bytes, "float_accuracy": f"{report.float_accuracy:.6f}",
+                  "exported_accuracy": f"{report.exported_accuracy:.6f}",
+                  "drop": f"{report.drop:.6f}", "test_images": report.test_images,
+                  "passed": "none" if report.passed is None else str(report.passed).lower(),
+                  "run_id": run_id}
+        for measure in PULL_MEASURES:
+            client.set_model_version_tag(name, number,
+                                         f"{PULL_TAG_PREFIX}{report.format}.{measure}",
+                                         str(values[measure]))
+        client.set_terminated(run_id, "FINISHED")
+    except (MlflowException, OSError) as exc:
+        if run_id is not None:
+            with contextlib.suppress(MlflowException, OSError):
+                client.set_terminated(run_id, "FAILED")
+        first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
+        raise DeployError(f"the export was measured, but recording it on {source.version_uri} in "
+                          f"{source.tracking_uri} failed ({first_line}); check that you may "
+                          "write to that registry") from None
+    return run_id
+
+
+def _log_pull_numbers(client: Any, run_id: str, report: ExportReport) -> None:
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    metrics = {"file_bytes": report.file_bytes, "float_accuracy": report.float_accuracy,
+               "exported_accuracy": report.exported_accuracy, "drop": report.drop,
+               "test_images": report.test_images}
+    params = {"format": report.format, "calibration_images": report.calibration_images,
+              "floor": report.floor, "floor_source": report.floor_source}
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     params=[Param(k, str(v)) for k, v in params.items()])

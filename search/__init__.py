@@ -18,6 +18,7 @@ _EXPORTS = {
     "UsageError": "search._errors",
     "resolve_dataset": "search._data", "DataSource": "search._data", "Split": "search._data",
     "class_count": "search._data", "image_shape": "search._data",
+    "input_dataset": "search.study", "input_example": "search.study",
     "Progress": "search._progress",
     "train_seeds": "search.training", "SeedsOutcome": "search.training",
     "TrainingFailed": "search.training", "configure_threads": "search.training",

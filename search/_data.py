@@ -12,9 +12,11 @@ split, not the model. `DataSource.train_val` never touches the test files' pixel
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,18 @@ LOCAL_HINT = ("point slimtune at a local copy with --data-dir DIR (or SLIMTUNE_D
 class Split:
     x: np.ndarray  # uint8 (N, H, W, C)
     y: np.ndarray  # int32 (N,)
+
+    @cached_property
+    def digest(self) -> str:
+        """Fingerprint of the split's content: every image and label byte, their shapes and
+        types (BLAKE2b, 16 hex digits; about 0.1 s for MNIST's training split, once per split
+        object). A study resumes only on splits with the same digests, and MLflow lists them
+        with every run that read them."""
+        hasher = hashlib.blake2b(digest_size=8)
+        for array in (self.x, self.y):
+            hasher.update(f"{array.dtype.str}{array.shape}".encode())
+            hasher.update(np.ascontiguousarray(array).data)
+        return hasher.hexdigest()
 
 
 def class_count(*splits: Split) -> int:
@@ -97,6 +111,11 @@ class DataSource:
         _check_pair(x, y, self._where("x_train"), self._where("y_train"))
         order = mixed_order(len(x))
         return x[order], y[order]
+
+    def location(self, context: str) -> Path:
+        """The file a split is read from: the test images for "test", else the training images
+        (training, validation and recheck are parts of the training file)."""
+        return self._where("x_test" if context == "test" else "x_train")
 
     def test(self) -> Split:
         x, y = self._read("x_test"), self._read("y_test")

@@ -22,9 +22,9 @@ from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, Front
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
 from search.study import (NoRecords, Peers, StudyContext, TrialRecords, check_measurable,
-                          count_states, creation_lock, footprint_of, mutex, open_study,
-                          planner_class, requeue_interrupted, storage_lock, trial_points,
-                          trial_rows)
+                          count_states, creation_lock, footprint_of, input_dataset, input_example,
+                          mutex, open_study, planner_class, requeue_interrupted, storage_lock,
+                          trial_points, trial_rows)
 from search.testing.faults import fail_point
 from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
                     SearchSpace, build_config, check_fits, footprint_of_model,
@@ -81,7 +81,10 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         if exclusive:
             tracker.close_stale_runs(s.study_name)
         tracker.start_parent(f"search-{s.study_name}", _parent_params(s),
-                             {"study": s.study_name, "storage": redact(s.storage)})
+                             {"study": s.study_name, "storage": redact(s.storage)},
+                             datasets=[input_dataset(source, "training", train),
+                                       input_dataset(source, "validation", val)],
+                             input_example=input_example(train))
         progress.note(f"study {s.study_name!r} in {redact(s.storage)}; MLflow at "
                       f"{redact(s.tracking_uri)}")
         try:
@@ -190,7 +193,8 @@ def _open(s: SearchSettings, space: SearchSpace, train: Split, val: Split,
     """Create or resume the study with the sampler of the strategy `s` asks for."""
     input_shape, num_classes = image_shape(train), class_count(train, val)
     sampler = sampler or planner_class(s).sampler(s, space, input_shape, num_classes)
-    return open_study(s, space, s.recipe, input_shape, num_classes, sampler)
+    return open_study(s, space, s.recipe, input_shape, num_classes, sampler,
+                      data={"training": train.digest, "validation": val.digest})
 
 
 def _tracker(s: SearchSettings, out: Path) -> MlflowTracker:

@@ -54,10 +54,12 @@ def pull(
     report: Annotated[Opt[Path], typer.Option(help="Also write the measurements as JSON "
                                               "here [default: none].")] = None,
 ) -> None:
-    """Export a registered model for a device and measure the exported file on the test split."""
-    from deploy import ExportBelowFloor, calibration_rows, locate_pull, pull_model
-    from search import resolve_dataset
-    from trackers import write_json_atomic
+    """Export a registered model for a device and measure the exported file on the test split;
+    a registry version gets the measurements as tags and a run holding the exported file."""
+    from deploy import DeployError, ExportBelowFloor, calibration_rows, locate_pull, pull_model, \
+        record_pull
+    from search import input_dataset, resolve_dataset
+    from trackers import PULL_TAG_PREFIX, write_json_atomic
 
     if not 0.0 <= (min_accuracy if min_accuracy is not None else 0.0) <= 1.0:
         raise UsageError(f"--min-accuracy {min_accuracy}: use a fraction between 0 and 1")
@@ -69,16 +71,27 @@ def pull(
     data = resolve_dataset(dataset, Path(data_dir) if data_dir else None)
     data.check()
     test = data.test()
+    read = [input_dataset(data, "test", test)]
     calibration = None
     if format == Format.tflite_int8:
         train, _ = data.train_val(val_size)
         calibration = train.x[calibration_rows(len(train.x), calibration_images)] \
             .astype("float32") / 255.0
+        read.append(input_dataset(data, "training", train))
     result = pull_model(source, format.value, out, test.x, test.y, calibration, min_accuracy,
                         allow_below_floor, dataset)
     _print_report(result.to_dict())
     if report:
         write_json_atomic(report, result.to_dict())
+    try:
+        run_id = record_pull(source, result, read)
+    except DeployError as exc:  # the export stands; only the registry's copy of the numbers is lost
+        print(f"warning: {exc}", file=sys.stderr)
+    else:
+        if run_id:
+            console.print(f"recorded on {source.version_uri}: tags "
+                          f"{PULL_TAG_PREFIX}{format.value}.*, run {run_id} with the "
+                          f"{'exported file' if out.exists() else 'numbers'}")
     if result.passed is False:
         message = (f"{format.value} export of {model} has test accuracy "
                    f"{result.exported_accuracy:.4f}, below the {result.floor_source} "

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy import DesignTemplate
-from search import DataSource, UsageError, class_count, image_shape, train_seeds
+from search import (DataSource, UsageError, class_count, image_shape, input_dataset,
+                    input_example, train_seeds)
 from spaces import footprint
 from trackers import config_params, seed_metrics
 
@@ -55,7 +56,10 @@ def train_template(template: DesignTemplate, source: DataSource, seeds: list[int
         f"train-{template.name}",
         {"dataset": source.name, "train_subset": train_subset, "val_size": val_size,
          "seeds": len(seeds), "template_source": template.source, **template.recipe.to_dict()},
-        {"study": experiment, "template": template.name})
+        {"study": experiment, "template": template.name},
+        datasets=[input_dataset(source, "training", train),
+                  input_dataset(source, "validation", val)],
+        input_example=input_example(train))
     metrics = fp.to_dict() | seed_metrics("val", outcome.seeds, outcome.val_accuracies)
     metrics |= {"worst_case_val_accuracy": outcome.worst_case_val_accuracy,
                 "train_time_s": outcome.train_time_s}

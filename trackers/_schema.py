@@ -11,6 +11,14 @@ CHAMPION_ALIAS = "champion"
 # Recipe values recorded as params of the search's (or `slimtune train`'s) parent run; a design
 # template reads them back.
 RECIPE_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": float, "schedule": str}
+# What a run read, as MLflow's `mlflow.data.context` input tag: the search's splits (recheck: the
+# held-out training images confirmation rechecks on; test: read by confirmation and pull only).
+DATASET_CONTEXTS = ("training", "validation", "recheck", "test")
+# `slimtune pull` writes what it measured back to the pulled version as tags PULL_TAG_PREFIX +
+# "<format>." + one of these (so pulls in several formats keep each other's numbers).
+PULL_TAG_PREFIX = "pull."
+PULL_MEASURES = ("file_bytes", "float_accuracy", "exported_accuracy", "drop", "test_images",
+                 "passed", "run_id")
 
 
 def resolve_tracking_uri(flag: str | None, out: Path | str) -> str:

@@ -16,10 +16,10 @@ from search._progress import Progress
 from search.analysis._result import Confirmation
 from search.analysis.pareto import TrialPoint
 from search.execution import Executor, TrialError
-from search.study import StudyContext, TrialRecords
+from search.study import StudyContext, TrialRecords, input_dataset
 from search.testing.faults import fail_point
 from search.training import SeedsOutcome, saved_model_accuracy
-from trackers import seed_metrics, write_bytes_atomic
+from trackers import InputDataset, seed_metrics, write_bytes_atomic
 
 CONFIRMATION_ATTR_PREFIX = "slimtune.confirmation."  # + summary: a study user attribute
 
@@ -34,19 +34,23 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
     """
     s = ctx.settings
     recheck = s.recheck_size > 0
-    held_out_ref = None
+    held_out_ref = held_out_dataset = None
     confirmations = []
     for point in candidates[:s.confirm_candidates]:
         record = ctx.study.user_attrs.get(CONFIRMATION_ATTR_PREFIX + point.summary)
         if record is None or record["seeds"] != ctx.confirm_seeds \
                 or record.get("recheck_size", 0) != s.recheck_size:
             if held_out_ref is None:
-                held_out_ref = executor.put(source.recheck(s.val_size, s.recheck_size)
-                                            if recheck else source.test())
+                held_out = source.recheck(s.val_size, s.recheck_size) if recheck \
+                    else source.test()
+                held_out_ref = executor.put(held_out)
+                held_out_dataset = input_dataset(source, "recheck" if recheck else "test",
+                                                 held_out)
             where = f"the {s.recheck_size:,}-image recheck split" if recheck else "the test split"
             progress.note(f"confirming trial {point.number} {point.summary} with fresh seeds "
                           f"{ctx.confirm_seeds} on {where}")
-            record = _retrain(ctx, executor, records, data_refs, held_out_ref, point)
+            record = _retrain(ctx, executor, records, data_refs, held_out_ref, point,
+                              held_out_dataset)
             fail_point("confirm.trained")
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
             if recheck and not record.get("recheck_passed"):
@@ -73,14 +77,17 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
 
 
 def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
-             data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint) -> dict[str, Any]:
+             data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint,
+             held_out_dataset: InputDataset) -> dict[str, Any]:
     """Train the candidate once per fresh seed (one task each, so it uses every worker) with the
     full recipe (--full-epochs: the registered model is one of it) and measure it on the
-    held-out split: the recheck split, or the test split without one."""
+    held-out split: the recheck split, or the test split without one. The record keeps the
+    held-out split's MLflow description (`datasets`) for the confirmation run."""
     s = ctx.settings
     refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, [seed],
                             test=held_out_ref) for seed in ctx.confirm_seeds]
-    base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None}
+    base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None,
+            "datasets": [held_out_dataset.to_dict()]}
     try:
         outcomes: list[SeedsOutcome] = [executor.result(ref) for ref in refs]
     except TrialError as exc:
@@ -109,6 +116,8 @@ def _test_pick(ctx: StudyContext, records: TrialRecords, source: DataSource, poi
     accuracies = [saved_model_accuracy(_spooled_model(records, point.summary, seed).read_bytes(),
                                        test) for seed in record["seeds"]]
     record = record | {"test_accuracies": accuracies,
+                       "datasets": [*record.get("datasets", []),
+                                    input_dataset(source, "test", test).to_dict()],
                        "passed": min(accuracies) >= ctx.settings.min_accuracy}
     ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
     fail_point("confirm.tested")
@@ -137,7 +146,8 @@ def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint
                   "summary": summary, "seeds": ",".join(map(str, seeds)),
                   "passed": str(bool(record.get("passed"))).lower(),
                   "floor": str(ctx.settings.min_accuracy)},
-        model_path.read_bytes()))
+        model_path.read_bytes(),
+        [InputDataset.from_dict(d) for d in record.get("datasets", [])]))
     if logged is None:
         return record
     fail_point("confirm.logged")

@@ -21,6 +21,7 @@ _EXPORTS = {
     "Peers": "search.study._peers", "creation_lock": "search.study._peers",
     "mutex": "search.study._peers",
     "TrialRecords": "search.study._records", "NoRecords": "search.study._records",
+    "input_dataset": "search.study._records", "input_example": "search.study._records",
     "record_heartbeat": "search.study._optuna_private",
     "heartbeat_interval": "search.study._optuna_private",
 }

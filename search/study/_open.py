@@ -21,6 +21,7 @@ from spaces import Recipe, SearchSpace
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60
 ATTR_IDENTITY = "slimtune.identity"
+ATTR_DATA = "data"  # identity key of the data digests; a study made before it had none
 
 
 @contextmanager
@@ -47,8 +48,11 @@ def storage_lock(settings: SearchSettings) -> Iterator[bool]:
 
 
 def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
-             input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
-    """What must not change when a study is resumed, or its trials would not be comparable."""
+             input_shape: tuple[int, ...], num_classes: int,
+             data: dict[str, str] | None = None) -> dict[str, Any]:
+    """What must not change when a study is resumed, or its trials would not be comparable.
+    `data`: the content digests of the training and validation splits (search/_data.py
+    `Split.digest`), so the same settings on other files are refused too."""
     return {"dataset": settings.dataset_name, "split_order": SPLIT_ORDER,
             "train_subset": settings.train_subset,
             "recheck_size": settings.recheck_size,
@@ -56,20 +60,22 @@ def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
             "recipe": recipe.to_dict(), "full_epochs": settings.full_recipe.epochs,
             "space": space.to_dict(),
             "size_objective": settings.size_objective, "input_shape": list(input_shape),
-            "num_classes": num_classes}
+            "num_classes": num_classes} | ({ATTR_DATA: data} if data is not None else {})
 
 
 def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
                input_shape: tuple[int, int, int], num_classes: int,
-               sampler: optuna.samplers.BaseSampler | None = None) -> StudyContext:
+               sampler: optuna.samplers.BaseSampler | None = None,
+               data: dict[str, str] | None = None) -> StudyContext:
     """Create or resume the study; refuses a resume whose identity differs. `sampler` comes from
-    the planner (search/study/_planner.py); None: `base_sampler(settings)`."""
+    the planner (search/study/_planner.py); None: `base_sampler(settings)`. `data`: split name ->
+    content digest of the splits the trials train and validate on (None: not checked)."""
     _quiet_optuna()
     storage = optuna.storages.RDBStorage(
         settings.storage, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=settings.max_retries))
-    wanted = identity(settings, space, recipe, input_shape, num_classes)
+    wanted = identity(settings, space, recipe, input_shape, num_classes, data)
     sampler = sampler or base_sampler(settings)
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage,
@@ -84,11 +90,23 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
             study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
     stored = study.user_attrs.get(ATTR_IDENTITY, {})
     for key, value in wanted.items():
+        if key == ATTR_DATA and key not in stored:
+            continue  # a study made before data digests were recorded: adopted below
+        if key == ATTR_DATA and stored[key] != value:
+            changed = ", ".join(f"{split} {stored[key].get(split)} -> {digest}"
+                                for split, digest in value.items()
+                                if stored[key].get(split) != digest)
+            raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
+                             f"created on other data (content digests {changed}); point "
+                             "--dataset/--data-dir at the files it was created with, or choose a "
+                             "new --study-name")
         if stored.get(key) != value:
             raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
                              f"created with "
                              f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
                              "to resume it, or choose a new --study-name")
+    if ATTR_DATA in wanted and ATTR_DATA not in stored:
+        study.set_user_attr(ATTR_IDENTITY, stored | {ATTR_DATA: wanted[ATTR_DATA]})
     return StudyContext(settings, study, space, recipe, input_shape, num_classes)
 
 

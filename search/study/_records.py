@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from search._data import DataSource, Split
 from search._progress import Progress
 from search.study._peers import Peers
-from trackers import (MlflowTracker, config_params, seed_metrics, server_reachable,
+from trackers import (InputDataset, MlflowTracker, config_params, seed_metrics, server_reachable,
                       write_bytes_atomic)
 
 RETRY_OFFLINE_S = 30.0
@@ -143,6 +145,22 @@ class TrialRecords:
                 "node": attrs.get("node", ""), "ray_node_id": attrs.get("ray_node_id", ""),
                 "node_ip": attrs.get("node_ip", ""),
                 "reason": attrs.get("fail_reason", attrs.get("prune_reason", ""))}
+
+
+def input_dataset(source: DataSource, context: str, split: Split) -> InputDataset:
+    """How MLflow lists `split` among a run's inputs: `context` (training, validation, recheck,
+    test), its content digest and the file it was read from."""
+    name = source.name if source.name == "mnist" else Path(source.name).name
+    return InputDataset(context=context, name=f"{name}-{context}", digest=split.digest,
+                        source=str(source.location(context)),
+                        features_shape=tuple(split.x.shape), targets_shape=tuple(split.y.shape),
+                        features_dtype=split.x.dtype.name, targets_dtype=split.y.dtype.name)
+
+
+def input_example(train: Split, rows: int = 2) -> np.ndarray:
+    """The first `rows` training images as the models take them (float32 in [0, 1], as the
+    trainer scales them): logged with every model as its MLflow input example."""
+    return train.x[:rows].astype(np.float32) / 255.0
 
 
 def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -122,6 +122,24 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
     assert measured["file_bytes"] >= measured["analytic_weight_bytes_int8"]
     for label in ("file bytes", "float accuracy", "exported accuracy", "drop", "holds the floor"):
         assert label in done.stdout
+    # Written back: the numbers as tags of the version, the file in a run of its experiment.
+    import mlflow
+
+    client = mlflow.MlflowClient(store(champion))
+    version = client.get_model_version_by_alias("slimtune-mnist", "champion")
+    tags = {k.removeprefix("pull.tflite-int8."): v for k, v in version.tags.items()
+            if k.startswith("pull.tflite-int8.")}
+    assert int(tags["file_bytes"]) == measured["file_bytes"] and tags["passed"] == "true"
+    assert float(tags["exported_accuracy"]) == pytest.approx(measured["exported_accuracy"],
+                                                             abs=1e-6)
+    assert float(tags["drop"]) == pytest.approx(measured["drop"], abs=1e-6)
+    run = client.get_run(tags["run_id"])
+    assert run.info.experiment_id == client.get_run(version.run_id).info.experiment_id
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"mnist-test", "mnist-training"}
+    local = Path(mlflow.artifacts.download_artifacts(run_id=tags["run_id"],
+                                                     artifact_path="export/model.tflite",
+                                                     tracking_uri=store(champion)))
+    assert local.read_bytes() == target.read_bytes()
 
 
 @pytest.mark.parametrize("fmt, name", [("tflite", "float.tflite"), ("keras", "model.keras"),

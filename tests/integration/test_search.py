@@ -232,6 +232,33 @@ def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_
     assert all(finished_trials[1][n] == v for n, v in finished_trials[0].items())
 
 
+def test_resume_on_changed_data_is_refused_and_the_study_untouched(first_search, mnist_dir,
+                                                                   space_file, tmp_path):
+    """The same flags on a copy of MNIST with one validation label changed."""
+    import gzip
+
+    from search._data import mixed_order
+
+    out, _, _ = first_search
+    changed = tmp_path / "mnist"
+    changed.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (changed / name).symlink_to(mnist_dir / name)
+    labels = bytearray(gzip.decompress((mnist_dir / "train-labels-idx1-ubyte.gz").read_bytes()))
+    last = 8 + int(mixed_order(60_000)[-1])  # the last validation image (8-byte IDX header)
+    labels[last] = (labels[last] + 1) % 10
+    (changed / "train-labels-idx1-ubyte").write_bytes(bytes(labels))
+    before = {name: (out / name).read_bytes() for name in ("optuna.db", "mlflow.db")}
+    done = run_cli(*search_args(out, changed, space_file))
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("slimtune: error: study 'itest' in sqlite:") and \
+        "was created on other data (content digests validation " in line and \
+        "point --dataset/--data-dir at the files it was created with" in line, line
+    assert {name: (out / name).read_bytes() for name in before} == before
+
+
 @pytest.fixture
 def mlflow_server(tmp_path):
     from search.testing.services import mlflow_server as real_mlflow_server
@@ -253,7 +280,8 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     assert result["mlflow"]["tracking_uri"] == mlflow_server
     client = mlflow.MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("served")
-    assert len(trial_runs(client, experiment.experiment_id)) == 3
+    runs = trial_runs(client, experiment.experiment_id)
+    assert len(runs) == 3
     # The parent run tells the result: result.json, the trials table and the figures.
     parent = result["mlflow"]["parent_run_id"]
     assert {a.path for a in client.list_artifacts(parent)} == {
@@ -265,10 +293,62 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     assert trials[0].startswith("number,state,summary,") and len(trials) == 1 + 3
     assert (local / "progress.png").read_bytes()[:4] == b"\x89PNG"
     assert client.get_run(parent).info.status == "FINISHED"
-    if result["chosen"] is not None:
-        version = client.get_model_version_by_alias("served-model", "champion")
-        assert version.run_id == result["mlflow"]["confirmation_run_id"]
     assert not (out / "mlflow.db").exists()
+    assert result["chosen"] is not None, result["message"]
+    version = client.get_model_version_by_alias("served-model", "champion")
+    assert version.run_id == result["mlflow"]["confirmation_run_id"]
+    check_records(client, experiment.experiment_id, result, runs, mnist_dir)
+    # `slimtune pull` writes what it measured back to the version it pulled.
+    target = tmp_path / "served.tflite"
+    done = run_cli("pull", "models:/served-model@champion", "--format", "tflite", "--out", target,
+                   "--data-dir", mnist_dir, env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert done.returncode == 0, done.stderr
+    tags = client.get_model_version("served-model", version.version).tags
+    assert int(tags["pull.tflite.file_bytes"]) == target.stat().st_size
+    assert float(tags["pull.tflite.exported_accuracy"]) >= 0.2
+    assert tags["pull.tflite.passed"] == "true" and tags["pull.tflite.test_images"] == "10000"
+    assert abs(float(tags["pull.tflite.drop"])) <= 0.002
+    pull_run = client.get_run(tags["pull.tflite.run_id"])
+    assert pull_run.data.tags["slimtune.model_version"] == f"served-model/{version.version}"
+    assert pull_run.data.metrics["file_bytes"] == target.stat().st_size
+    assert [f"models:/{m.model_id}" for m in pull_run.inputs.model_inputs] == [version.source]
+    assert {d.dataset.name for d in pull_run.inputs.dataset_inputs} == {"mnist-test"}
+    (exported,) = client.list_artifacts(pull_run.info.run_id, "export")
+    assert (exported.path, exported.file_size) == ("export/served.tflite", target.stat().st_size)
+
+
+def check_records(client, experiment_id: str, result: dict, runs: list, mnist_dir: Path) -> None:
+    """What MLflow holds besides params and metrics: each run's datasets with content digests
+    (the test split only on the confirmation that read it), each logged model's input example
+    and its metrics."""
+    import mlflow
+
+    from search._data import resolve
+    from trackers import using_tracking_uri
+
+    source = resolve("mnist", mnist_dir)
+    train, val = source.train_val(5000, 1000, holdout=5000)  # as the search above split it
+    read = {"mnist-training": (train.digest, "training"),
+            "mnist-validation": (val.digest, "validation")}
+
+    def inputs(run_id: str) -> dict[str, tuple[str, str]]:
+        return {d.dataset.name: (d.dataset.digest, d.tags[0].value)
+                for d in client.get_run(run_id).inputs.dataset_inputs}
+
+    assert inputs(result["mlflow"]["parent_run_id"]) == read
+    assert all(inputs(run.info.run_id) == read for run in runs)
+    assert inputs(result["mlflow"]["confirmation_run_id"]) == read | {
+        "mnist-recheck": (source.recheck(5000, 5000).digest, "recheck"),
+        "mnist-test": (source.test().digest, "test")}
+    trained = next(r for r in runs if r.data.tags["slimtune.state"] == "COMPLETE")
+    (model,) = client.search_logged_models(
+        [experiment_id], filter_string=f"source_run_id = '{trained.info.run_id}'")
+    linked = {m.key: m.value for m in model.metrics}
+    assert linked["worst_case_val_accuracy"] == trained.data.metrics["worst_case_val_accuracy"]
+    assert linked["params"] == trained.data.metrics["params"]
+    with using_tracking_uri(client.tracking_uri):
+        info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+    assert info.saved_input_example_info["artifact_path"] == "input_example.json"
 
 
 def test_focus_trains_only_new_configurations_below_the_smallest_feasible(tmp_path, mnist_dir,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search._data import mixed_order, resolve
+from search._data import Split, mixed_order, resolve
 from support.data import make_dataset, write_idx
 from search._errors import UsageError
 
@@ -49,6 +49,22 @@ def test_the_mixed_order_spreads_every_held_out_split_over_the_whole_file():
         per_tenth = np.bincount(held_out // 6000, minlength=10)
         assert per_tenth.min() >= 480 and per_tenth.max() <= 520  # 500 each, +-4%
     assert np.array_equal(order, mixed_order(60_000))  # fixed: studies resume on the same split
+
+
+def test_the_digest_follows_the_content_not_the_array(tmp_path):
+    source = resolve(str(make_dataset(tmp_path / "d")))
+    train, val = source.train_val(val_size=20)
+    again, _ = resolve(str(make_dataset(tmp_path / "copy"))).train_val(val_size=20)
+    assert train.digest == again.digest and len(train.digest) == 16
+    assert val.digest != train.digest
+    relabelled = Split(train.x, train.y.copy())
+    relabelled.y[-1] = (relabelled.y[-1] + 1) % 3  # one label of 100
+    assert relabelled.digest != train.digest
+    repixelled = Split(train.x.copy(), train.y)
+    repixelled.x[0, 0, 0, 0] ^= 1  # one bit of one pixel
+    assert repixelled.digest != train.digest
+    assert source.location("test").name.startswith("t10k-images")
+    assert source.location("validation") == source.location("training")
 
 
 def test_npz_folder(tmp_path):

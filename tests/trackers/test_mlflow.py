@@ -92,3 +92,47 @@ def test_the_champion_is_registered_once_by_its_logged_model_with_a_card(tmp_pat
     assert stored.source.startswith("models:/m-") and stored.run_id == run_id
     assert stored.description == "the **card**" and stored.tags["floor"] == "0.9"
     assert len(tracker.client.search_model_versions("name = 'tiny'")) == 1
+
+
+def test_runs_list_their_datasets_and_models_their_metrics_and_an_input_example(tmp_path):
+    import mlflow
+    import numpy as np
+
+    from trackers import InputDataset, using_tracking_uri
+
+    def split(context: str, rows: int, digest: str) -> InputDataset:
+        return InputDataset(context, f"mnist-{context}", digest, "/data/train-images-idx3-ubyte",
+                            (rows, 28, 28, 1), (rows,))
+
+    train, val, test = split("training", 100, "a1"), split("validation", 20, "b2"), \
+        split("test", 30, "c3")
+    assert InputDataset.from_dict(train.to_dict()) == train
+    with pytest.raises(ValueError, match="dataset context 'train': use one of training"):
+        split("train", 1, "x")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = MlflowTracker(uri, STUDY, artifact_location=(tmp_path / "artifacts").as_uri())
+    example = np.linspace(0, 1, 2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28, 1)
+    parent = tracker.start_parent("study", {}, {"study": STUDY}, [train, val], example)
+    run_id, _ = tracker.log_confirmation("confirm-trial-0", {}, {"worst_case_val_accuracy": 0.9,
+                                                                 "params": 46.0},
+                                         {"study": STUDY, "trial_number": "0"},
+                                         tiny_model_bytes(tmp_path), [test])
+
+    def inputs(run: str) -> dict[str, tuple[str, str]]:
+        return {d.dataset.name: (d.dataset.digest, d.tags[0].value)
+                for d in tracker.client.get_run(run).inputs.dataset_inputs}
+
+    assert inputs(parent) == {"mnist-training": ("a1", "training"),
+                              "mnist-validation": ("b2", "validation")}
+    assert inputs(run_id) == inputs(parent) | {"mnist-test": ("c3", "test")}
+    (model,) = tracker.client.search_logged_models([tracker.experiment_id])
+    assert model.source_run_id == run_id
+    assert {m.key: m.value for m in model.metrics} == {"worst_case_val_accuracy": 0.9,
+                                                       "params": 46.0}
+    with using_tracking_uri(uri):
+        logged = mlflow.models.get_model_info(f"models:/{model.model_id}")
+        assert logged.saved_input_example_info["artifact_path"] == "input_example.json"
+        stored = mlflow.models.Model.load(f"models:/{model.model_id}").load_input_example(
+            mlflow.artifacts.download_artifacts(f"models:/{model.model_id}"))
+        scores = mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict(stored)
+    assert np.allclose(stored["image"], example) and np.asarray(scores).shape == (2, 10)

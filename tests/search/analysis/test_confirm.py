@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pytest
 
+from search._data import Split
 from search._progress import Progress
 from search._settings import SearchSettings
 from search.analysis import _confirm
@@ -52,16 +53,25 @@ class Records:
         return None  # MLflow unreachable: the records keep run_id None
 
 
+RECHECK = Split(np.zeros((3, 28, 28, 1), np.uint8), np.zeros(3, np.int32))
+TEST = Split(np.ones((4, 28, 28, 1), np.uint8), np.ones(4, np.int32))
+
+
 class Source:
+    name = "mnist"
+
     def __init__(self) -> None:
         self.test_reads = 0
 
     def recheck(self, val_size, size):
-        return "recheck split"
+        return RECHECK
 
     def test(self):
         self.test_reads += 1
-        return "test split"
+        return TEST
+
+    def location(self, context):
+        return Path(f"/data/{context}")
 
 
 def point(number: int, filters: int) -> TrialPoint:
@@ -76,7 +86,7 @@ def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
     test_models = []
 
     def on_test(model_keras: bytes, split) -> float:
-        assert split == "test split"
+        assert split is TEST
         test_models.append(model_keras)
         return test_accuracy
 
@@ -88,11 +98,11 @@ def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
     chosen, confirmations, record = _confirm.confirm_candidates(
         ctx, executor, Records(tmp_path), ("train", "val"), source,
         [point(0, 2), point(1, 3), point(2, 4)], Progress())
-    return chosen, confirmations, executor, source, test_models
+    return chosen, confirmations, executor, source, test_models, record
 
 
 def test_the_first_candidate_to_hold_the_recheck_floor_is_the_pick(tmp_path, monkeypatch):
-    chosen, confirmations, executor, source, models = confirm(
+    chosen, confirmations, executor, source, models, record = confirm(
         tmp_path, monkeypatch, {2: 0.953, 3: 0.957, 4: 0.99}, 0.96)
     assert chosen.number == 1  # 0.953 holds the floor but not its margin on the recheck split
     assert executor.trained == [2, 2, 3, 3]  # one task per fresh seed; the third never trained
@@ -101,10 +111,13 @@ def test_the_first_candidate_to_hold_the_recheck_floor_is_the_pick(tmp_path, mon
         is None
     assert source.test_reads == 1 and models == [b"model 3", b"model 3"]
     assert confirmations[1].passed and confirmations[1].worst_case_test_accuracy == 0.96
+    # what its MLflow run will list as read besides the parent's splits
+    assert [(d["context"], d["digest"], d["features_shape"]) for d in record["datasets"]] == [
+        ("recheck", RECHECK.digest, [3, 28, 28, 1]), ("test", TEST.digest, [4, 28, 28, 1])]
 
 
 def test_a_pick_below_the_floor_on_test_is_reported_and_not_replaced(tmp_path, monkeypatch):
-    chosen, confirmations, executor, source, _ = confirm(
+    chosen, confirmations, executor, source, _, _ = confirm(
         tmp_path, monkeypatch, {2: 0.96, 3: 0.99, 4: 0.99}, 0.94)
     assert chosen is None and len(confirmations) == 1
     assert confirmations[0].recheck_passed and not confirmations[0].passed
@@ -112,8 +125,9 @@ def test_a_pick_below_the_floor_on_test_is_reported_and_not_replaced(tmp_path, m
 
 
 def test_without_a_recheck_split_candidates_are_confirmed_on_test(tmp_path, monkeypatch):
-    chosen, confirmations, executor, source, models = confirm(
+    chosen, confirmations, executor, source, models, record = confirm(
         tmp_path, monkeypatch, {2: 0.94, 3: 0.951, 4: 0.99}, 0.0, recheck_size=0)
     assert chosen.number == 1 and [c.passed for c in confirmations] == [False, True]
     assert [c.recheck_passed for c in confirmations] == [None, None]
     assert confirmations[1].test_accuracies == [0.951, 0.951] and models == []
+    assert [d["context"] for d in record["datasets"]] == ["test"]

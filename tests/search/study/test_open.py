@@ -39,6 +39,29 @@ def test_resume_with_another_recipe_is_refused(tmp_path):
         open_study(settings, SPACE, Recipe(epochs=3), (28, 28, 1), 10)
 
 
+def test_resume_on_other_data_is_refused_by_content_digest(tmp_path):
+    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    data = {"training": "aaaa", "validation": "bbbb"}
+    open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)
+    open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)  # same data
+    with pytest.raises(UsageError, match=r"^study 'unit' in sqlite:.* was created on other data "
+                                         r"\(content digests validation bbbb -> cccc\); point "
+                                         r"--dataset/--data-dir at the files it was created with"):
+        open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10,
+                   data=data | {"validation": "cccc"})
+
+
+def test_a_study_made_before_data_digests_adopts_them(tmp_path):
+    ctx = context(tmp_path)  # no data: as a study made before digests were recorded
+    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    data = {"training": "aaaa", "validation": "bbbb"}
+    open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)
+    assert ctx.study.user_attrs["slimtune.identity"]["data"] == data
+    with pytest.raises(UsageError, match="created on other data"):
+        open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10,
+                   data=data | {"training": "dddd"})
+
+
 def test_second_driver_on_one_sqlite_storage_is_refused(tmp_path):
     settings = SearchSettings(out=str(tmp_path)).resolved()
     with storage_lock(settings):
