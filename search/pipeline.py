@@ -323,7 +323,7 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
         lines.append(f"- recheck split ({s.recheck_size:,} held-out training images, floor "
                      f"{s.recheck_floor:.4f}): " + accuracies(chosen.seeds,
                                                               chosen.recheck_accuracies))
-    lines += [f"- test split, read once for this model: "
+    lines += ["- test split, read once for this model: "
               + accuracies(chosen.seeds, chosen.test_accuracies),
               f"- confirmation run `{run_id}`; model: the median confirmation seed; input float32 "
               "images scaled to [0, 1]"]

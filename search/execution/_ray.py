@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from search._errors import UsageError
 from search.execution._interrupt import through_ray
 from search.execution._protocol import TrialError
+from search.execution._ray_private import loopback_only
 from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
 from search.execution._task import train_task
 
@@ -18,7 +18,6 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 PROBE_TIMEOUT_S = 3.0
-CLUSTER_ENV_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def ray_address_reachable(address: str) -> bool:
@@ -41,29 +40,6 @@ def ray_address_reachable(address: str) -> bool:
             return True
     except OSError:
         return False
-
-
-@contextmanager
-def loopback_only() -> Iterator[None]:
-    """While a local Ray starts: its node address is 127.0.0.1, so GCS, raylet, object manager,
-    agents and workers bind 127.0.0.1 only (Ray's gRPC servers listen on loopback only when the
-    node address is 127.0.0.1). Ray 2.60 replaces a loopback address by the host's own
-    (`services.resolve_ip_for_localhost`) unless clustering is off, the mode Ray uses on macOS
-    and Windows (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0); it is turned off for the processes
-    started here (they inherit the variable) and put back afterwards."""
-    from ray._private import ray_constants  # read once at import: set for this process too
-
-    saved = os.environ.get(CLUSTER_ENV_VAR), ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[CLUSTER_ENV_VAR] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
-        if saved[0] is None:
-            os.environ.pop(CLUSTER_ENV_VAR, None)
-        else:
-            os.environ[CLUSTER_ENV_VAR] = saved[0]
 
 
 class RayExecutor:
