@@ -418,10 +418,10 @@ def _logged_models(uri: str, experiment_id: str) -> list:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 6 MB tmpfs, so a run can really fill its disk (needs root, as in CI)."""
+    """A 24 MB tmpfs (a finished run writes ~6 MB: models, figures, the interactive front with plotly.js inline), so a run can really fill its disk (needs root, as in CI)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
