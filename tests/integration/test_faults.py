@@ -418,7 +418,8 @@ def _logged_models(uri: str, experiment_id: str) -> list:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 24 MB tmpfs (a finished run writes ~6 MB: models, figures, the interactive front with plotly.js inline), so a run can really fill its disk (needs root, as in CI)."""
+    """A 24 MB tmpfs, so a run can really fill its disk (needs root, as in CI); a finished run
+    writes ~6 MB (models, figures, the interactive front with plotly.js inline)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
