@@ -22,9 +22,9 @@ from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, Front
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
 from search.study import (NoRecords, Peers, StudyContext, TrialRecords, check_measurable,
-                          count_states, creation_lock, footprint_of, input_dataset, input_example,
-                          mutex, open_study, planner_class, requeue_interrupted, storage_lock,
-                          trial_points, trial_rows)
+                          count_states, creation_lock, data_digests, footprint_of, input_dataset,
+                          input_example, mutex, open_study, planner_class, requeue_interrupted,
+                          storage_lock, trial_points, trial_rows)
 from search.testing.faults import fail_point
 from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
                     SearchSpace, build_config, check_fits, footprint_of_model,
@@ -323,6 +323,10 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
         lines.append(f"- recheck split ({s.recheck_size:,} held-out training images, floor "
                      f"{s.recheck_floor:.4f}): " + accuracies(chosen.seeds,
                                                               chosen.recheck_accuracies))
+    digests = data_digests(ctx.study)
+    if digests:
+        lines.append("- data (content digests, as the runs' MLflow inputs list them): " +
+                     ", ".join(f"{split} `{digest}`" for split, digest in digests.items()))
     lines += ["- test split, read once for this model: "
               + accuracies(chosen.seeds, chosen.test_accuracies),
               f"- confirmation run `{run_id}`; model: the median confirmation seed; input float32 "

@@ -11,7 +11,7 @@ _EXPORTS = {
     "trial_rows": "search.study._context",
     "open_study": "search.study._open", "storage_lock": "search.study._open",
     "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
-    "identity": "search.study._open",
+    "identity": "search.study._open", "data_digests": "search.study._open",
     "Planner": "search.study._planner", "FocusPlanner": "search.study._planner",
     "SmallestPlanner": "search.study._planner", "SizeSampler": "search.study._smallest",
     "Proposal": "search.study._planner", "planner_class": "search.study._planner",

@@ -24,6 +24,12 @@ ATTR_IDENTITY = "slimtune.identity"
 ATTR_DATA = "data"  # identity key of the data digests; a study made before it had none
 
 
+def data_digests(study: optuna.Study) -> dict[str, str]:
+    """The content digests of the splits the study trains and validates on, as its identity
+    holds them ({} for a study made before digests were recorded)."""
+    return dict(study.user_attrs.get(ATTR_IDENTITY, {}).get(ATTR_DATA) or {})
+
+
 @contextmanager
 def storage_lock(settings: SearchSettings) -> Iterator[bool]:
     """SQLite must have one writer: refuse a second driver on the same SQLite file.

@@ -116,6 +116,8 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     assert "has no artifacts at artifact path" not in done.stderr
     assert f"`{result['chosen']['summary']}`" in version.description
     assert "4 epochs" in version.description and "test split, read once" in version.description
+    assert re.search(r"data \(content digests.*training `[0-9a-f]{16}`, validation `[0-9a-f]{16}`",
+                     version.description), version.description
     # The champion was confirmed (and trained) with the full recipe: 4 x --epochs 1.
     assert client.get_run(version.run_id).data.params["epochs"] == "4"
 
