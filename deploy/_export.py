@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from spaces import quiet_native_stderr
+
 if TYPE_CHECKING:
     import keras
 
@@ -78,7 +80,7 @@ def tflite_bytes(model: keras.Model, calibration: np.ndarray | None = None) -> b
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-        with _quiet_stderr():
+        with quiet_native_stderr():  # the converter's MLIR diagnostics; shown if it fails
             return converter.convert()
 
 
@@ -162,22 +164,3 @@ def _top1(predict, x: np.ndarray, y: np.ndarray) -> float:
         scores = np.asarray(predict(x[start:start + EVAL_BATCH]))
         correct += int(np.sum(scores.argmax(axis=1) == y[start:start + EVAL_BATCH]))
     return correct / len(x)
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """The converter's C++ code prints MLIR diagnostics straight to file descriptor 2: keep them
-    out of the report, but show them if the conversion fails."""
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            os.write(2, captured.read()[-20000:])
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)

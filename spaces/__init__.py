@@ -6,6 +6,7 @@ from spaces._footprint import Footprint, footprint
 from spaces._hypermodel import (BuildFailed, HyperModelConfig, HyperModelError, HyperModelSpace,
                                 build_config, check_fits, hyperparameters, is_hypermodel_config,
                                 load_build, resolve_hypermodel, search_space)
+from spaces._native import quiet_native_stderr
 from spaces._model import MODEL_NAME_BATCH_NORM, build_model, deployed_model
 from spaces._presets import preset, presets
 from spaces._recipe import OPTIMIZERS, PRECISIONS, SCHEDULES, Recipe, RecipeError
@@ -13,7 +14,7 @@ from spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_spac
 from spaces._toml import read_toml
 from spaces._walk import ModelFootprint, footprint_of_model
 
-__all__ = ["CNNConfig", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
+__all__ = ["quiet_native_stderr", "CNNConfig", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
            "deployed_model", "MODEL_NAME_BATCH_NORM", "preset", "presets",
            "SearchSpace", "SpaceError", "load_space", "DEFAULT_SPACE_PATH",
            "DeviceProfile", "DeviceError", "device_profiles", "load_device",

@@ -29,7 +29,6 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from functools import lru_cache
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from spaces._footprint import Footprint
+from spaces._native import quiet_native_stderr
 from spaces._space import SpaceError
 from spaces._walk import footprint_of_model
 
@@ -287,25 +287,11 @@ def load_build(hypermodel: str) -> Callable[[Any], Any]:
 
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """TensorFlow's C++ start-up notes (oneDNN, absl) go straight to file descriptor 2 whatever
-    TF_CPP_MIN_LOG_LEVEL says; keep them out of the CLI's one-line errors, but show them if what
-    runs inside fails with something other than a HyperModelError."""
+    """TensorFlow's C++ start-up notes go to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL
+    says; keep them out of the CLI's one-line errors (a HyperModelError is one already)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except HyperModelError:
-            raise
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            os.write(2, captured.read()[-20000:])
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    with quiet_native_stderr(explained=(HyperModelError,)):
+        yield
 
 
 def _import(hypermodel: str, where: str) -> Any:
