@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from deploy._errors import DeployError
+from spaces import quiet_native_stderr
 from trackers import (PULL_MEASURES, PULL_TAG_PREFIX, RECIPE_PARAMS, TAG_PREFIX, InputDataset,
                       resolve_tracking_uri, using_tracking_uri)
 
@@ -88,16 +89,23 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
 def load_keras_model(source: SourceModel) -> keras.Model:
     """The Keras model behind `source` (MLflow's keras flavor)."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     try:
-        with using_tracking_uri(source.tracking_uri):
+        # Loading imports TensorFlow, whose C++ start-up notes would surround a one-line error;
+        # every failure below becomes that one line, so none of them needs the notes.
+        with using_tracking_uri(source.tracking_uri), quiet_native_stderr(explained=(Exception,)):
             # Safe mode refuses models that would run arbitrary code (lambdas) when loaded.
             return mlflow.keras.load_model(source.version_uri or source.uri,
                                            load_model_kwargs={"safe_mode": True})
-    except (MlflowException, OSError, ValueError) as exc:
-        raise DeployError(f"model {source.uri!r}: cannot load it as a Keras model ({exc}); "
-                         "pull a model logged by slimtune") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in zipfile, h5py, json...
+        # A damaged or foreign artifact can fail anywhere inside MLflow's and Keras's loaders
+        # (MlflowException for a missing flavor, BadZipFile for a truncated .keras, KeyError or
+        # JSONDecodeError for an edited one): whatever it is, the registered artifact is bad input.
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        raise DeployError(f"model {source.uri!r}: cannot load it as a Keras model ({reason}); "
+                         "pull a model logged by slimtune, or register a version whose artifact "
+                         "is whole") from None
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spaces import (HEADS, MODEL_NAME_BATCH_NORM, CNNConfig, ConvBlock, Recipe, RecipeError,
-                    read_toml)
+from spaces import (MODEL_NAME_BATCH_NORM, CNNConfig, ConfigError, ConvBlock, Recipe,
+                    RecipeError, read_toml)
 from trackers import write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -56,11 +56,14 @@ class DesignTemplate:
             raise TemplateError(f"[recipe] {exc.key} = {exc.value!r}: {exc.fix}") from None
         try:
             config = CNNConfig.from_dict(data["config"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TemplateError(f"[config]/[recipe]: {exc}; compare with a file written by "
+        except ConfigError as exc:  # CNNConfig validates every value, once, for every caller
+            raise TemplateError(f"[config] {exc}; compare with a file written by "
                                 "`slimtune export-template`") from None
-        _check_config(config)
         floor = info.get("floor")
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float))
+                                  or not 0.0 <= floor <= 1.0):
+            raise TemplateError(f"[template] floor = {floor!r}: use a fraction between 0 and 1, "
+                                "or leave it out")
         return cls(config=config, recipe=recipe, source=str(info.get("source", "")),
                    floor=float(floor) if floor is not None else None)
 
@@ -118,21 +121,3 @@ def _known(data: Any, known: set[str], what: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise TemplateError(f"unknown {what} {unknown[0]!r}; expected one of {sorted(known)}")
-
-
-def _check_config(config: CNNConfig) -> None:
-    for i, block in enumerate(config.blocks):
-        for key in ("kernel_size", "filters", "pool"):
-            if getattr(block, key) < 1:
-                raise TemplateError(f"[config] blocks[{i}].{key} = {getattr(block, key)}: use a "
-                                    "whole number of 1 or more")
-        if block.padding not in ("same", "valid"):
-            raise TemplateError(f"[config] blocks[{i}].padding = {block.padding!r}: use 'same' or "
-                                "'valid'")
-    if not config.blocks:
-        raise TemplateError("[config] blocks is empty: a template needs at least one conv block")
-    if config.head not in HEADS:
-        raise TemplateError(f"[config] head = {config.head!r}: use one of {list(HEADS)}")
-    if config.dense_units < 0 or not 0.0 <= config.dropout < 1.0:
-        raise TemplateError(f"[config] dense_units = {config.dense_units}, dropout = "
-                            f"{config.dropout}: use dense_units >= 0 and dropout in [0, 1)")

@@ -1,6 +1,6 @@
 """What can be built and what it costs: the CNN search space, its points, their footprint, device
 budgets and the training recipe. Imports nothing else of ours."""
-from spaces._config import HEADS, CNNConfig, ConvBlock
+from spaces._config import HEADS, CNNConfig, ConfigError, ConvBlock
 from spaces._device import DeviceError, DeviceProfile, device_profiles, load_device
 from spaces._footprint import Footprint, footprint
 from spaces._hypermodel import (BuildFailed, HyperModelConfig, HyperModelError, HyperModelSpace,
@@ -14,7 +14,7 @@ from spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_spac
 from spaces._toml import read_toml
 from spaces._walk import ModelFootprint, footprint_of_model
 
-__all__ = ["quiet_native_stderr", "CNNConfig", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
+__all__ = ["quiet_native_stderr", "CNNConfig", "ConfigError", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
            "deployed_model", "MODEL_NAME_BATCH_NORM", "preset", "presets",
            "SearchSpace", "SpaceError", "load_space", "DEFAULT_SPACE_PATH",
            "DeviceProfile", "DeviceError", "device_profiles", "load_device",

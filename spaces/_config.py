@@ -1,10 +1,24 @@
 """Immutable CNN configurations: one point of the search space."""
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 HEADS = ("flatten", "gap")
+PADDINGS = ("same", "valid")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and the fix, e.g.
+    ``blocks[0].filters = 3.5: use a whole number of 1 or more``."""
+
+
+def _whole(value: Any) -> bool:
+    # numbers.Integral admits numpy integers (Optuna and numpy code hand those in); bool is an int
+    # in Python but `filters = true` in a file is a mistake, not 1.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,17 @@ class ConvBlock:
     padding: str = "same"
     separable: bool = False
 
+    def __post_init__(self) -> None:
+        for key in ("kernel_size", "filters", "pool"):
+            value = getattr(self, key)
+            if not _whole(value) or value < 1:
+                raise ConfigError(f"{key} = {value!r}: use a whole number of 1 or more")
+            object.__setattr__(self, key, int(value))
+        if self.padding not in PADDINGS:
+            raise ConfigError(f"padding = {self.padding!r}: use 'same' or 'valid'")
+        if not isinstance(self.separable, bool):
+            raise ConfigError(f"separable = {self.separable!r}: use true or false")
+
     def to_dict(self) -> dict[str, Any]:
         data = {"kernel_size": self.kernel_size, "filters": self.filters, "pool": self.pool,
                 "padding": self.padding}
@@ -31,9 +56,12 @@ class ConvBlock:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConvBlock:
         _reject_unknown(data, {"kernel_size", "filters", "pool", "padding", "separable"}, "block")
-        return cls(kernel_size=int(data["kernel_size"]), filters=int(data["filters"]),
-                   pool=int(data.get("pool", 1)), padding=str(data.get("padding", "same")),
-                   separable=bool(data.get("separable", False)))
+        for key in ("kernel_size", "filters"):
+            if key not in data:
+                raise ConfigError(f"{key} is missing: give the block a {key}")
+        return cls(kernel_size=data["kernel_size"], filters=data["filters"],
+                   pool=data.get("pool", 1), padding=data.get("padding", "same"),
+                   separable=data.get("separable", False))
 
     def summary(self) -> str:
         kind = "s" if self.separable else "c"
@@ -61,6 +89,20 @@ class CNNConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(self.blocks))
+        if not self.blocks or not all(isinstance(b, ConvBlock) for b in self.blocks):
+            raise ConfigError(f"blocks = {list(self.blocks)!r}: use one or more conv blocks")
+        if self.head not in HEADS:
+            raise ConfigError(f"head = {self.head!r}: use one of {list(HEADS)}")
+        if not _whole(self.dense_units) or self.dense_units < 0:
+            raise ConfigError(f"dense_units = {self.dense_units!r}: use a whole number of 0 "
+                              "(no hidden layer) or more")
+        object.__setattr__(self, "dense_units", int(self.dense_units))
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) \
+                or not math.isfinite(self.dropout) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout = {self.dropout!r}: use a fraction in [0, 1)")
+        object.__setattr__(self, "dropout", float(self.dropout))
+        if not isinstance(self.batch_norm, bool):
+            raise ConfigError(f"batch_norm = {self.batch_norm!r}: use true or false")
 
     def to_dict(self) -> dict[str, Any]:
         data = {"blocks": [b.to_dict() for b in self.blocks], "head": self.head,
@@ -70,11 +112,18 @@ class CNNConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CNNConfig:
         _reject_unknown(data, {"blocks", "head", "dense_units", "dropout", "batch_norm"}, "config")
-        return cls(blocks=tuple(ConvBlock.from_dict(b) for b in data["blocks"]),
-                   head=str(data.get("head", "flatten")),
-                   dense_units=int(data.get("dense_units", 0)),
-                   dropout=float(data.get("dropout", 0.0)),
-                   batch_norm=bool(data.get("batch_norm", False)))
+        blocks = data.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            raise ConfigError(f"blocks = {blocks!r}: use a list of one or more block tables")
+        parsed = []
+        for i, block in enumerate(blocks):
+            try:
+                parsed.append(ConvBlock.from_dict(block))
+            except ConfigError as exc:
+                raise ConfigError(f"blocks[{i}]: {exc}") from None
+        return cls(blocks=tuple(parsed), head=data.get("head", "flatten"),
+                   dense_units=data.get("dense_units", 0), dropout=data.get("dropout", 0.0),
+                   batch_norm=data.get("batch_norm", False))
 
     def summary(self) -> str:
         """Short human-readable name, e.g. ``c5x2-p4|flatten|d128``; ``|bn`` ends it when the
@@ -87,7 +136,9 @@ class CNNConfig:
         return "|".join(parts)
 
 
-def _reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
+def _reject_unknown(data: Any, known: set[str], where: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{data!r} is not a {where} table: use one with keys {sorted(known)}")
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"unknown {where} key {unknown[0]!r}; expected one of {sorted(known)}")
+        raise ConfigError(f"unknown {where} key {unknown[0]!r}; expected one of {sorted(known)}")

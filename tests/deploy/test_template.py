@@ -44,8 +44,13 @@ def test_a_foreign_model_is_refused():
 
 @pytest.mark.parametrize("text, match", [
     ('[recipe]\nepochs = 1\n', r"missing \[config\] table"),
-    ('[config]\nblocks = []\n', "blocks is empty"),
-    ('[config]\nblocks = [{kernel_size = 3, filters = 0}]\n', r"blocks\[0\].filters = 0"),
+    ('[config]\nblocks = []\n', r"blocks = \[\]: use a list of one or more block tables"),
+    ('[config]\nblocks = [{kernel_size = 3, filters = 0}]\n', r"blocks\[0\]: filters = 0"),
+    ('[config]\nblocks = [{kernel_size = 3, filters = 2.5}]\n', r"blocks\[0\]: filters = 2.5"),
+    ('[config]\nblocks = [{kernel_size = 3, filters = 2, separable = "no"}]\n',
+     "separable = 'no': use true or false"),
+    ('[template]\nfloor = "high"\n[config]\nblocks = [{kernel_size = 3, filters = 2}]\n',
+     r"\[template\] floor = 'high'"),
     ('[config]\nhead = "avg"\nblocks = [{kernel_size = 3, filters = 2}]\n', "head = 'avg'"),
     ('[config]\nblocks = [{kernel_size = 3, filters = 2, stride = 2}]\n', "unknown block key"),
     ('[recipe]\nepochs = 0\n[config]\nblocks = [{kernel_size = 3, filters = 2}]\n',

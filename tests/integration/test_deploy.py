@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from search.testing.services import free_port
 from support.cli import TINY_SPACE, ROOT, run_cli
+from support.sockets import beyond_loopback, listening
 
 pytestmark = pytest.mark.integration
 
@@ -252,6 +252,9 @@ def test_mlflow_serves_the_champion(champion, mnist_dir):
                 assert server.poll() is None, "mlflow models serve exited"
                 assert time.monotonic() < deadline, "mlflow models serve did not start"
                 time.sleep(0.5)
+        # README's serve command binds 127.0.0.1: nothing of its process tree listens beyond it.
+        seen = listening(server.pid)
+        assert seen and not beyond_loopback(seen), sorted(seen)
         test = resolve("mnist", mnist_dir).test()
         images = test.x[:64].astype(np.float32) / 255.0
         body = json.dumps({"inputs": {"image": images.tolist()}}).encode()
@@ -269,3 +272,43 @@ def test_mlflow_serves_the_champion(champion, mnist_dir):
     finally:
         os.killpg(server.pid, 15)  # its own session: the uvicorn child goes too
         server.wait(timeout=30)
+
+
+def test_a_corrupt_or_foreign_registered_artifact_is_one_line_exit_2(tmp_path, mnist_dir):
+    """A registry version whose Keras file was damaged in the artifact store, and one that is not
+    a Keras model at all: `slimtune pull` names the model and the cause in one line, exit 2, and
+    writes nothing."""
+    import keras
+    import mlflow
+    import mlflow.pyfunc
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    artifacts = tmp_path / "artifacts"
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment(
+        "damaged", artifact_location=artifacts.as_uri()))
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    with mlflow.start_run():
+        mlflow.keras.log_model(model, name="model", registered_model_name="corrupt")
+
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="model", python_model=Constant(),
+                                registered_model_name="foreign")
+    stored = [p for p in artifacts.rglob("*.keras") if p.is_file()]
+    assert stored, "the Keras file was not found in the artifact store"
+    for path in stored:  # as a disk error or a half-finished copy would leave it
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    for name in ("corrupt", "foreign"):
+        target = tmp_path / f"{name}.keras"
+        done = run_cli("pull", f"models:/{name}/1", "--format", "keras", "--out", target,
+                       "--data-dir", mnist_dir, "--tracking-uri", uri)
+        assert done.returncode == 2, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"models:/{name}/1" in lines[0] and "cannot load it as a Keras model" in lines[0]
+        assert not target.exists()

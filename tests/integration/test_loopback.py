@@ -2,40 +2,15 @@
 (the driver, Ray's GCS, raylet, agents and workers) listens on loopback only."""
 from __future__ import annotations
 
-import ipaddress
 import subprocess
 import time
 
-import psutil
 import pytest
 
 from support.cli import ROOT, SLIMTUNE
+from support.sockets import beyond_loopback, listening
 
 pytestmark = pytest.mark.integration
-
-
-def loopback(address: str) -> bool:
-    """127.0.0.0/8, ::1, or 127.x written as IPv6 (::ffff:127.0.0.1: a dual-stack socket bound
-    to the IPv4 loopback, as Ray's gRPC servers are)."""
-    ip = ipaddress.ip_address(address)
-    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
-
-
-def listening(root: psutil.Process) -> set[tuple[str, str, int]]:
-    """(process name, address, port) of every listening TCP socket in `root`'s process tree."""
-    found = set()
-    try:
-        tree = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return found
-    for process in tree:
-        try:
-            for conn in process.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN:
-                    found.add((process.name(), conn.laddr.ip, conn.laddr.port))
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
 
 
 def test_the_local_ray_of_a_search_listens_on_loopback_only(tmp_path, mnist_dir, space_file):
@@ -48,9 +23,8 @@ def test_the_local_ray_of_a_search_listens_on_loopback_only(tmp_path, mnist_dir,
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: set[tuple[str, str, int]] = set()
     try:
-        root = psutil.Process(search.pid)
         while search.poll() is None:
-            seen |= listening(root)
+            seen |= listening(search.pid)
             time.sleep(0.2)
         output = search.stdout.read()
     finally:
@@ -60,4 +34,4 @@ def test_the_local_ray_of_a_search_listens_on_loopback_only(tmp_path, mnist_dir,
     names = {name for name, _, _ in seen}
     # The test sees Ray's servers, so it could see one listening beyond loopback.
     assert {"gcs_server", "raylet"} <= names, seen
-    assert not sorted(s for s in seen if not loopback(s[1])), sorted(seen)
+    assert not beyond_loopback(seen), sorted(seen)

@@ -1,11 +1,11 @@
-"""Bad input, generated (Hypothesis): hundreds of bad CLI numbers, space TOML files and device
-profiles, each refused with one line on stderr naming the value, exit code 2, no traceback, and
+"""Bad input, generated (Hypothesis): hundreds of bad CLI numbers, space TOML files, device
+profiles, study files and design templates, each refused with one line on stderr naming the value, exit code 2, no traceback, and
 nothing created. The real entry point runs in this process (`run_cli_in_process`), so a case
 costs milliseconds."""
 from __future__ import annotations
 
+import copy
 import math
-import re
 import tempfile
 from dataclasses import fields
 import tomllib
@@ -47,6 +47,7 @@ def _stop_before_anything_is_created(monkeypatch):
         raise Accepted(str(folder))
 
     monkeypatch.setattr(search.pipeline, "ensure_writable", accepted)
+    monkeypatch.setattr(search, "ensure_writable", accepted)  # `slimtune train` imports it late
 
 
 def refused(workspace: dict[str, Path], *args: str) -> str:
@@ -275,3 +276,98 @@ def test_study_files_are_refused_in_one_line_or_accepted(workspace, key, value):
     assert repr(key) in lines[0] or f"{key} = " in lines[0] or f"--{shown} " in lines[0] \
         or (key in ("space", "device", "dataset", "data_dir") and repr(value) in lines[0]) \
         or str(value) in lines[0], lines[0]
+
+
+# --- design templates (`slimtune train --template`) -----------------------------------------------
+VALID_TEMPLATE = {
+    "template": {"name": "c3x4-p2|flatten", "source": "generated", "floor": 0.9},
+    "recipe": {"epochs": 1, "batch_size": 32, "learning_rate": 0.01, "optimizer": "adam",
+               "precision": "float32", "schedule": "cosine"},
+    "config": {"blocks": [{"kernel_size": 3, "filters": 4, "pool": 2, "padding": "same",
+                           "separable": False}],
+               "head": "flatten", "dense_units": 0, "dropout": 0.0, "batch_norm": False}}
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# An oracle written apart from spaces/_config.py and spaces/_recipe.py: the values each key allows.
+TEMPLATE_VALUES = {
+    ("template", "floor"): lambda v: _real(v) and 0 <= v <= 1,
+    ("recipe", "epochs"): _whole(1), ("recipe", "batch_size"): _whole(1),
+    ("recipe", "learning_rate"): lambda v: _real(v) and v > 0,
+    ("recipe", "optimizer"): lambda v: v in ("adam", "adamw", "sgd", "rmsprop"),
+    ("recipe", "precision"): lambda v: v in ("auto", "float32", "mixed_bfloat16"),
+    ("recipe", "schedule"): lambda v: v in ("cosine", "constant"),
+    ("config", "blocks", 0, "kernel_size"): _whole(1),
+    ("config", "blocks", 0, "filters"): _whole(1),
+    ("config", "blocks", 0, "pool"): _whole(1),
+    ("config", "blocks", 0, "padding"): lambda v: v in ("same", "valid"),
+    ("config", "blocks", 0, "separable"): lambda v: isinstance(v, bool),
+    ("config", "head"): lambda v: v in ("flatten", "gap"),
+    ("config", "dense_units"): _whole(0),
+    ("config", "dropout"): lambda v: _real(v) and 0 <= v < 1,
+    ("config", "batch_norm"): lambda v: isinstance(v, bool),
+}
+TABLES = [(), ("template",), ("recipe",), ("config",), ("config", "blocks", 0)]
+
+
+def _at(data: dict, path: tuple) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+@st.composite
+def bad_template(draw) -> tuple[dict[str, Any], str]:
+    """A valid template with one thing wrong, and the text the message must name."""
+    template = copy.deepcopy(VALID_TEMPLATE)
+    how = draw(st.sampled_from(["value", "unknown key", "not a table"]))
+    if how == "value":
+        path = draw(st.sampled_from(sorted(TEMPLATE_VALUES, key=str)))
+        value = draw(TOML_VALUES)
+        assume(not TEMPLATE_VALUES[path](value))
+        _at(template, path[:-1])[path[-1]] = value
+        return template, path[-1]
+    if how == "unknown key":
+        path = draw(st.sampled_from(TABLES))
+        table = _at(template, path)
+        key = draw(st.text(min_size=1, max_size=8).filter(lambda k: k not in table))
+        table[key] = draw(TOML_VALUES)
+        return template, key
+    path = draw(st.sampled_from(TABLES[1:] + [("config", "blocks")]))
+    value = draw(TOML_VALUES.filter(lambda v: not isinstance(v, dict)))
+    assume(path != ("config", "blocks") or not isinstance(value, list) or not value
+           or not all(isinstance(b, dict) for b in value))
+    _at(template, path[:-1])[path[-1]] = value
+    return template, "blocks[0]" if path[-1] == 0 else path[-1]
+
+
+def test_the_valid_template_of_these_cases_is_accepted(workspace):
+    """So each case below fails because of the one value it changed."""
+    path = write(tomli_w.dumps(VALID_TEMPLATE))
+    with pytest.raises(Accepted):
+        run_cli_in_process("train", "--template", path, "--dataset", workspace["data"],
+                           "--out", workspace["out"])
+
+
+@CASES
+@given(bad_template())
+def test_bad_templates_are_refused_in_one_line(workspace, case):
+    template, key = case
+    path = write(tomli_w.dumps(template))
+    try:
+        code, _, stderr = run_cli_in_process("train", "--template", path, "--dataset",
+                                             workspace["data"], "--out", workspace["out"])
+    except Accepted:
+        pytest.fail(f"template {template} was accepted")
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (template, stderr)
+    assert lines[0].startswith(f"slimtune: error: --template {path}: "), lines[0]
+    assert repr(key) in lines[0] or key in lines[0], (key, lines[0])
+    assert not workspace["out"].exists()

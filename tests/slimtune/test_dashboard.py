@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import select
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.cli import ROOT, SLIMTUNE, run_cli
+from support.sockets import listening
 
 STUDY = "watched"
 
@@ -52,22 +52,6 @@ def get_json(url: str) -> dict:
         return json.loads(answer.read())
 
 
-def listening_addresses(pid: int) -> set[tuple[str, int]]:
-    """(IP, port) of every TCP socket `pid` listens on, read from /proc like `ss -ltnp`."""
-    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")
-              if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for row in Path(table).read_text().splitlines()[1:]:
-            local, state, inode = row.split()[1], row.split()[3], row.split()[9]
-            if state == "0A" and inode in inodes:  # 0A: LISTEN
-                address, port = local.split(":")
-                ip = (".".join(str(b) for b in bytes.fromhex(address)[::-1])
-                      if len(address) == 8 else f"ipv6:{address}")
-                found.add((ip, int(port, 16)))
-    return found
-
-
 def test_dashboard_lists_the_study_on_loopback_only_and_never_writes(study_out):
     before = hashlib.sha256((study_out / "optuna.db").read_bytes()).hexdigest()
     proc, url = start("--out", str(study_out))
@@ -78,7 +62,8 @@ def test_dashboard_lists_the_study_on_loopback_only_and_never_writes(study_out):
         assert len(detail["trials"]) == 3 and len(detail["best_trials"]) == 3  # all on the front
         with urllib.request.urlopen(f"{url}/dashboard", timeout=120) as page:
             assert page.status == 200 and b"<html" in page.read().lower()
-        assert listening_addresses(proc.pid) == {("127.0.0.1", int(url.rsplit(":", 1)[1]))}
+        assert {(ip, port) for _, ip, port in listening(proc.pid)} == {
+            ("127.0.0.1", int(url.rsplit(":", 1)[1]))}
         # A note would write the study: the search is the SQLite file's one writer.
         note = urllib.request.Request(f"{url}/api/studies/1/note", method="PUT",
                                       data=b'{"version": 1, "body": "hi"}',
