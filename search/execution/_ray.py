@@ -45,8 +45,10 @@ def ray_address_reachable(address: str) -> bool:
 class RayExecutor:
     """Submits `train_seeds` as Ray tasks with `cpus_per_trial` CPUs each.
 
-    Ray retries a task whose worker process died up to `max_retries` times; an exception raised by
-    the training code itself is not retried (it would fail again the same way).
+    Ray retries a task whose worker process or whole node died up to `max_retries` times, on any
+    node with a free CPU: tasks are not pinned to a node or a placement group, so a lost node's
+    trainings run again elsewhere (tests/integration/test_cluster.py). An exception raised by the
+    training code itself is not retried (it would fail again the same way).
     """
 
     def __init__(self, address: str | None, workers: int, cpus_per_trial: int,
