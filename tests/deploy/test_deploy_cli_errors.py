@@ -58,7 +58,7 @@ CASES = {
                                              t / "o"], "cannot read it"),
     "train-bad-template": (lambda t, s: ["train", "--template",
                                          template(t, "[config]\nblocks = []\n"), "--out", t / "o"],
-                           "blocks is empty"),
+                           "blocks = []: use a list of one or more block tables"),
     "train-bad-seeds": (lambda t, s: ["train", "--template", template(t, ""), "--seeds", "0",
                                       "--out", t / "o"], "--seeds 0"),
     "search-unknown-device": (lambda t, s: ["search", "--device", "toaster", "--out", t / "o"],
