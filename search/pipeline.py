@@ -21,10 +21,11 @@ from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, Front
                              write_figures)
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
-from search.study import (NoRecords, Peers, StudyContext, TrialRecords, check_measurable,
-                          count_states, creation_lock, data_digests, footprint_of, input_dataset,
-                          input_example, mutex, open_study, planner_class, requeue_interrupted,
-                          RideOut, storage_lock, trial_points, trial_rows)
+from search.study import (NoRecords, Peers, RideOut, StudyContext, TrialRecords,
+                          check_measurable, count_states, creation_lock, data_digests,
+                          footprint_of, input_dataset, input_example, mutex, open_study,
+                          planner_class, requeue_interrupted, storage_lock, trial_points,
+                          trial_rows)
 from search.testing.faults import fail_point
 from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
                     SearchSpace, build_config, check_fits, footprint_of_model,

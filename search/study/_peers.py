@@ -23,8 +23,8 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from typing import Any, ContextManager, Iterator
 
 import optuna
@@ -75,7 +75,7 @@ class Peers:
         finished or running trials (this driver's and every other's)."""
         with self.mutex():
             counted = self.study.get_trials(deepcopy=False, states=COUNTED_STATES)
-            if self._engine is not None:
+            if not self.exclusive:  # an exclusive driver's start failed every RUNNING trial
                 counted = self._fail_unowned(counted)
             if len(counted) >= target:
                 return None

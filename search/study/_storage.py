@@ -131,7 +131,7 @@ _REPEATABLE = (
     "set_trial_user_attr", "set_trial_system_attr", "record_heartbeat",
 )
 # Calls whose outcome after an unknown COMMIT cannot be known: the search stops.
-_UNREPEATABLE = ("create_new_trial", "_create_new_trial", "delete_study")
+_UNREPEATABLE = ("create_new_trial", "_create_new_trial")
 
 
 class ResilientRDBStorage(RDBStorage):
