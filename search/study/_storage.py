@@ -86,6 +86,7 @@ class RideOut:
         start, when nothing is stored yet, a storage that does not answer is reported at once)."""
         down_since: float | None = None
         wait_s = _FIRST_WAIT_S
+        retried = False
         while True:
             try:
                 result = attempt()
@@ -95,6 +96,9 @@ class RideOut:
                 now = time.monotonic()
                 if not patient or self.gave_up:
                     raise self.lost(exc) from exc
+                if not retried:  # a connection a past restart cut: a fresh one answers at once
+                    retried = True
+                    continue
                 if down_since is None:
                     down_since = now
                     self.notify(f"the study's storage {self.where} does not answer "

@@ -55,6 +55,13 @@ def test_a_lost_connection_is_retried_and_the_outage_noted_once_each_way():
     assert "secret" not in "".join(notes)
 
 
+def test_a_connection_cut_by_a_past_restart_is_replaced_silently():
+    notes: list[str] = []
+    call = failing(lost())
+    assert RideOut(URL, notes.append).call(call) == "done" and call.calls == 2
+    assert notes == []
+
+
 def test_past_the_limit_the_search_stops_naming_the_storage():
     ride_out = RideOut(URL, limit_s=0.05)
     with pytest.raises(StorageLost, match=r"^the study's storage postgresql://slimtune:\*\*\*@"
