@@ -107,12 +107,16 @@ class Peers:
         return kept
 
     def others_running(self) -> bool:
-        """Whether trials asked by other drivers are still running (never, when exclusive)."""
+        """Whether trials asked by other drivers are still running, or were just failed as
+        orphans of a driver that stopped (never, when exclusive): either way the caller should
+        look again, since a failed orphan leaves room (and its configuration queued) to ask."""
         if self.exclusive:
             return False
+        before = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         optuna.storages.fail_stale_trials(self.study)  # orphans of a dead driver: re-queued
-        return any(t.user_attrs.get(DRIVER_ATTR) != self.id for t in
-                   self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return len(running) < len(before) or any(
+            t.user_attrs.get(DRIVER_ATTR) != self.id for t in running)
 
     # --- liveness -----------------------------------------------------------------------------
     def beat(self, done: bool = False) -> None:
