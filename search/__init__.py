@@ -15,7 +15,7 @@ _EXPORTS = {
     "ensure_writable": "search.pipeline",
     "SearchSettings": "search._settings", "SIZE_OBJECTIVES": "search._settings",
     "SAMPLERS": "search._settings", "redact": "search._settings",
-    "UsageError": "search._errors",
+    "UsageError": "search._errors", "StorageLost": "search._errors",
     "resolve_dataset": "search._data", "DataSource": "search._data", "Split": "search._data",
     "class_count": "search._data", "image_shape": "search._data",
     "input_dataset": "search.study", "input_example": "search.study",

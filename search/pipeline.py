@@ -21,10 +21,11 @@ from search.analysis import (CONFIRMATION_ATTR_PREFIX, TRIALS_CSV, Chosen, Front
                              write_figures)
 from search.execution import (Executor, InlineExecutor, Interrupted, RayExecutor,
                               ray_address_reachable, run_trials)
-from search.study import (NoRecords, Peers, StudyContext, TrialRecords, check_measurable,
-                          count_states, creation_lock, data_digests, footprint_of, input_dataset,
-                          input_example, mutex, open_study, planner_class, requeue_interrupted,
-                          storage_lock, trial_points, trial_rows)
+from search.study import (NoRecords, Peers, RideOut, StudyContext, TrialRecords,
+                          check_measurable, count_states, creation_lock, data_digests,
+                          footprint_of, input_dataset, input_example, mutex, open_study,
+                          planner_class, requeue_interrupted, storage_lock, trial_points,
+                          trial_rows)
 from search.testing.faults import fail_point
 from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, HyperModelSpace,
                     SearchSpace, build_config, check_fits, footprint_of_model,
@@ -68,10 +69,11 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     if isinstance(space, HyperModelSpace):
         check_hypermodel(s, space, image_shape(train), class_count(train, val))
     ensure_writable(out)
+    ride_out = RideOut(s.storage, progress.note)  # a restart of the study's database server
     with storage_lock(s) as exclusive:
-        with creation_lock(s.storage):
-            ctx = _open(s, space, train, val)
-        ctx.peers = Peers(ctx.study, s.storage, exclusive)
+        with creation_lock(s.storage, ride_out):
+            ctx = _open(s, space, train, val, ride_out=ride_out)
+        ctx.peers = Peers(ctx.study, s.storage, exclusive, ride_out)
         requeued = requeue_interrupted(ctx)
         if requeued:
             progress.note(f"{requeued} trial(s) interrupted by an earlier stop were marked failed "
@@ -189,12 +191,14 @@ def ensure_writable(folder: Path) -> None:
 
 
 def _open(s: SearchSettings, space: SearchSpace, train: Split, val: Split,
-          sampler: optuna.samplers.BaseSampler | None = None) -> StudyContext:
+          sampler: optuna.samplers.BaseSampler | None = None,
+          ride_out: RideOut | None = None) -> StudyContext:
     """Create or resume the study with the sampler of the strategy `s` asks for."""
     input_shape, num_classes = image_shape(train), class_count(train, val)
     sampler = sampler or planner_class(s).sampler(s, space, input_shape, num_classes)
     return open_study(s, space, s.recipe, input_shape, num_classes, sampler,
-                      data={"training": train.digest, "validation": val.digest})
+                      data={"training": train.digest, "validation": val.digest},
+                      ride_out=ride_out)
 
 
 def _tracker(s: SearchSettings, out: Path) -> MlflowTracker:

@@ -22,6 +22,7 @@ from slimtune._deploy_commands import DATA_DIR_HELP
 # Typer vendors Click; its UsageError is the base of every bad-flag error it raises.
 _CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
 EXIT_BELOW_FLOOR = 4
+EXIT_STORAGE_LOST = 5
 _IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -393,8 +394,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
 def main() -> None:
     """Entry point. Exit codes: 0 done; 2 bad input (one line on stderr, nothing touched);
     3 the disk or a file failed during the run (state files stay whole: re-run to resume);
-    4 an exported model is below its floor (nothing written); 130/143 stopped by Ctrl-C/SIGTERM
-    (re-run to resume)."""
+    4 an exported model is below its floor (nothing written); 5 the study's database stopped
+    answering (re-run to resume); 130/143 stopped by Ctrl-C/SIGTERM (re-run to resume)."""
     from deploy import ExportBelowFloor
     from search.execution import install, received
 
@@ -416,6 +417,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except Exception as exc:
+        lost = _storage_lost(exc)
+        if lost is not None:
+            _fail(str(lost), code=EXIT_STORAGE_LOST)
         failure = _io_failure(exc)
         if failure is None:
             raise  # a bug: keep the traceback
@@ -439,6 +443,20 @@ def _usage_message(exc: Exception) -> str:
     if isinstance(rejected, str) and repr(rejected) not in message:
         message = message.replace(": ", f": {rejected!r}: ", 1)
     return message
+
+
+def _storage_lost(exc: BaseException) -> BaseException | None:
+    """The first StorageLost among `exc` and the exceptions it was raised while handling (the
+    cleanup of a search whose database is away fails too, and says less)."""
+    from search import StorageLost
+
+    found = None
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StorageLost):
+            found = seen
+        seen = seen.__cause__ or seen.__context__
+    return found
 
 
 def _io_failure(exc: BaseException) -> str | None:

@@ -62,6 +62,34 @@ def server_reachable(tracking_uri: str) -> bool:
     return True
 
 
+def server_serving(tracking_uri: str) -> bool:
+    """True unless `tracking_uri` is an HTTP server that does not answer, or answers a read of
+    its experiments with a server error (HTTP 5xx: its backend store is away, e.g. a PostgreSQL
+    restarting under it). A refusal (401/403) counts as serving: MLflow reports that itself."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return True
+    answer = _read_experiments(tracking_uri)
+    return answer is not None and answer.status_code < 500
+
+
+def _read_experiments(tracking_uri: str) -> Any:
+    """The server's answer to a one-experiment search with this process's credentials, or None
+    when it does not answer within PROBE_TIMEOUT_S."""
+    import requests
+
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    try:
+        return requests.get(
+            tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1}, timeout=PROBE_TIMEOUT_S,
+            auth=(user, password) if user and password else None,
+            headers={"Authorization": f"Bearer {token}"} if token and not user else None)
+    except requests.RequestException:
+        return None
+
+
 def credentials_refused(tracking_uri: str) -> str | None:
     """Why an HTTP tracking server refuses this process's credentials (MLFLOW_TRACKING_USERNAME
     and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN), e.g. "refused user 'admin' (HTTP
@@ -69,21 +97,11 @@ def credentials_refused(tracking_uri: str) -> str | None:
     so a wrong password is found before anything is created; the password is never shown."""
     if not tracking_uri.startswith(("http://", "https://")):
         return None
-    import requests
-
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    try:
-        answer = requests.get(
-            tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
-            params={"max_results": 1}, timeout=PROBE_TIMEOUT_S,
-            auth=(user, password) if user and password else None,
-            headers={"Authorization": f"Bearer {token}"} if token and not user else None)
-    except requests.RequestException:
+    answer = _read_experiments(tracking_uri)
+    if answer is None or answer.status_code not in (401, 403):
         return None  # unreachable is server_reachable's to report
-    if answer.status_code not in (401, 403):
-        return None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     who = (f"user {user!r}" if user else "the token in MLFLOW_TRACKING_TOKEN" if token
            else "a client without credentials")
     return f"refused {who} (HTTP {answer.status_code})"

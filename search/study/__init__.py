@@ -24,6 +24,7 @@ _EXPORTS = {
     "input_dataset": "search.study._records", "input_example": "search.study._records",
     "record_heartbeat": "search.study._optuna_private",
     "heartbeat_interval": "search.study._optuna_private",
+    "RideOut": "search.study._storage",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -16,6 +16,7 @@ from search._errors import UsageError
 from search._settings import SearchSettings, redact
 from search.study import _optuna_private as private
 from search.study._context import StudyContext
+from search.study._storage import RideOut, open_storage
 from spaces import Recipe, SearchSpace
 
 HEARTBEAT_INTERVAL_S = 20
@@ -72,13 +73,15 @@ def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
 def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
                input_shape: tuple[int, int, int], num_classes: int,
                sampler: optuna.samplers.BaseSampler | None = None,
-               data: dict[str, str] | None = None) -> StudyContext:
+               data: dict[str, str] | None = None,
+               ride_out: RideOut | None = None) -> StudyContext:
     """Create or resume the study; refuses a resume whose identity differs. `sampler` comes from
     the planner (search/study/_planner.py); None: `base_sampler(settings)`. `data`: split name ->
-    content digest of the splits the trials train and validate on (None: not checked)."""
+    content digest of the splits the trials train and validate on (None: not checked).
+    `ride_out`: ride out a restart of the database server (search/study/_storage.py)."""
     _quiet_optuna()
-    storage = optuna.storages.RDBStorage(
-        settings.storage, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
+    storage = open_storage(
+        settings.storage, ride_out, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=settings.max_retries))
     wanted = identity(settings, space, recipe, input_shape, num_classes, data)

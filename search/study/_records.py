@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from search._data import DataSource, Split
 from search._progress import Progress
 from search.study._peers import Peers
-from trackers import (InputDataset, MlflowTracker, config_params, seed_metrics, server_reachable,
+from trackers import (InputDataset, MlflowTracker, config_params, seed_metrics, server_serving,
                       write_bytes_atomic)
 
 RETRY_OFFLINE_S = 30.0
@@ -118,7 +118,7 @@ class TrialRecords:
             if now - self._last_attempt < RETRY_OFFLINE_S:
                 raise _Offline
             self._last_attempt = now
-            if not server_reachable(self.tracker.tracking_uri):
+            if not server_serving(self.tracker.tracking_uri):
                 raise _Offline
             self.offline_since = None
             # Runs the outage cut in half are dropped here and written again in full.
@@ -128,8 +128,10 @@ class TrialRecords:
         try:
             return write()
         except Exception:
-            if server_reachable(self.tracker.tracking_uri):
+            if server_serving(self.tracker.tracking_uri):
                 raise  # MLflow is up, so this is a real error, not an outage
+            # Down, or up with its backend store away (a database restarting under it): an
+            # outage, whose records are written when it serves again.
             self.offline_since = self._last_attempt = time.monotonic()
             self.progress.note(f"MLflow at {self.tracker.tracking_uri} is unreachable; the study "
                                "goes on (Optuna keeps every result) and the missing runs are "

@@ -80,6 +80,24 @@ class Postgres:
     user: str
     password: str
     host: str = "127.0.0.1"
+    # How `postgres_server` runs pg_ctl on this cluster (as the user the server runs as), for
+    # `stop` and `start`.
+    pg_ctl: tuple[str, ...] = field(default=(), repr=False)
+    start_args: tuple[str, ...] = field(default=(), repr=False)
+
+    def stop(self) -> None:
+        """Stop the server as a restart does (`pg_ctl stop -m fast`: every session is ended,
+        open transactions roll back, nothing committed is lost); `start` brings it back on the
+        same port with the same data."""
+        self._control("-m", "fast", "-w", "-t", "60", "stop")
+
+    def start(self) -> None:
+        self._control(*self.start_args)
+
+    def _control(self, *args: str) -> None:
+        done = subprocess.run([*self.pg_ctl, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl {args[-1]} failed: {done.stderr[-2000:]}")
 
     @property
     def env(self) -> dict[str, str]:
@@ -127,13 +145,14 @@ def postgres_server() -> Iterator[Postgres]:
             "--auth=scram-sha-256", f"--pwfile={base / 'pw'}", "-E", "UTF8", "--locale=C")
         options = (f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {base} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        run(str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"),
-            "-o", options, "-w", "-t", "60", "start")
+        pg.pg_ctl = (*as_user, str(bin_dir / "pg_ctl"), "-D", str(base / "data"))
+        pg.start_args = ("-l", str(base / "log"), "-o", options, "-w", "-t", "60", "start")
+        pg.start()
         try:
             yield pg
         finally:
-            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(base / "data"),
-                            "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60)
+            subprocess.run([*pg.pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True,
+                           timeout=60)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

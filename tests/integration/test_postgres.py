@@ -1,10 +1,13 @@
 """A real PostgreSQL (started here on 127.0.0.1) as Optuna storage and as the backend store of a
-real `mlflow server`: a search, a resume, and two drivers working on one study at once."""
+real `mlflow server`: a search, a resume, two drivers working on one study at once, and the
+server restarted mid-study."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
+from collections import Counter
 
 import pytest
 
@@ -154,3 +157,87 @@ def test_two_drivers_on_one_study_never_run_a_trial_twice(stack, mnist_dir, spac
     assert results[0]["chosen"] == results[1]["chosen"]
     if results[0]["chosen"] is not None:
         assert len(client.search_model_versions("name = 'duo'")) == 1
+
+
+def test_postgres_restarted_mid_study_is_ridden_out(stack, mnist_dir, space_file, tmp_path):
+    """PostgreSQL (the study's storage and the MLflow server's backend store) stops while trials
+    train, stays down until the driver has found it away, and starts again. The driver rides it
+    out (exit 0); were it to stop instead, that must be one line and exit 5, and the same
+    command must finish the study. Either way no trial is lost or trained twice, and each has one
+    FINISHED child run. Last in this module: every test above shares this server."""
+    import mlflow
+    import optuna
+    from optuna.trial import TrialState
+
+    pg, study_name, trials = stack["pg"], "restart", 3
+    trained, faults = tmp_path / "trained.log", tmp_path / "faults.json"
+    faults.write_text(json.dumps({"record_to": str(trained)}))
+    out, err = tmp_path / "out", tmp_path / "driver.err"
+    command = args(stack, mnist_dir, space_file, out, study_name, trials, "--workers", 2)
+    env = {**stack["env"], "SLIMTUNE_FAULTS": str(faults)}
+    with open(err, "w") as stderr:
+        driver = subprocess.Popen([*SLIMTUNE, *map(str, command)], cwd=ROOT,
+                                  env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                  stderr=stderr)
+    try:
+        _wait_for(lambda: trained.exists() and " trial " in trained.read_text(), 300, driver,
+                  err, "a first training")
+        pg.stop()
+        try:  # down until the driver has touched the storage (a tell, an ask or a heartbeat)
+            _wait_for(lambda: "does not answer" in err.read_text(), 60, driver, err,
+                      "the driver to find the storage away")
+        finally:
+            pg.start()
+        driver.wait(timeout=600)
+    finally:
+        driver.kill()
+        driver.wait()
+    log = err.read_text()
+    assert "Traceback" not in log, log
+    if driver.returncode == 5:  # stopped: one line naming the storage, then the same command
+        errors = [line for line in log.splitlines() if line.startswith("slimtune: error:")]
+        assert len(errors) == 1 and stack["storage"] in errors[0], log
+        assert "run the same command again" in errors[0], log
+        resumed = run_cli(*command, env=env)
+        assert resumed.returncode == 0, resumed.stderr
+    else:
+        assert driver.returncode == 0, log
+        assert "answers again" in log, log
+
+    study = optuna.load_study(study_name=study_name, storage=stack["storage"])
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == trials, [t.state for t in study.trials]
+    assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # No configuration trained twice, unless its first training failed and it was queued again.
+    failed = Counter(t.user_attrs.get("summary") for t in study.trials
+                     if t.state == TrialState.FAIL)
+    trained_once = Counter(t.user_attrs["summary"] for t in finished
+                           if "duplicate_of" not in t.user_attrs)
+    lines = [line.split(" ", 2) for line in trained.read_text().splitlines()]
+    for summary, count in Counter(s for _, kind, s in lines if kind == "trial").items():
+        assert count <= trained_once[summary] + failed[summary], (summary, lines)
+    # One child run per trial that started, FINISHED for the finished ones; none RUNNING.
+    client = mlflow.MlflowClient(stack["tracking_uri"])
+    experiment = client.get_experiment_by_name(study_name)
+    every_run = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert not [r for r in every_run if r.info.status == "RUNNING"]
+    trial_runs = runs(client, study_name, "trial")
+    numbers = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
+    started = {t.number for t in study.trials if "config" in t.user_attrs}
+    assert numbers == Counter(started), (numbers, started)
+    assert {int(r.data.tags["slimtune.trial_number"]) for r in trial_runs
+            if r.info.status == "FINISHED"} == {t.number for t in finished}
+    result = json.loads((out / "result.json").read_text())
+    assert result["study"]["n_complete"] + result["study"]["n_pruned"] == trials
+
+
+def _wait_for(predicate, timeout_s: float, process: subprocess.Popen, log, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if process.poll() is not None:
+            pytest.fail(f"the driver exited with {process.returncode} before {what}:\n"
+                        f"{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}:\n"
+                        f"{log.read_text()[-3000:]}")
+        time.sleep(0.1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
+from search.study import _peers
 from search.study._peers import DRIVER_ATTR, STUDY_ATTR_PREFIX, GONE_AFTER_S, Peers
 
 # The drivers record trial heartbeats themselves, outside Study.optimize.
@@ -62,3 +64,19 @@ def test_an_exclusive_driver_owns_everything(tmp_path):
     other.beat()
     alone = Peers(study, url, exclusive=True)
     assert alone.owner_gone(study.trials[0]) and not alone.others_running()
+
+
+def test_a_trial_left_half_asked_is_failed_by_the_next_ask_once_it_is_old(tmp_path, monkeypatch):
+    """A driver that stopped between Optuna's ask and recording itself (killed, or its database
+    lost while the trial was created) leaves a RUNNING trial no driver owns: it must neither count
+    towards --trials nor be waited for forever. A young one may still be another driver's ask."""
+    study, url = shared_study(tmp_path)
+    study.ask()  # the stopped driver's
+    driver = Peers(study, url, exclusive=False)
+    assert driver.ask(2) is not None and driver.ask(2) is None  # young: still counted
+    monkeypatch.setattr(_peers, "GONE_AFTER_S", 0.0)
+    assert driver.ask(2) is not None  # old: failed, room for one more
+    orphan = study.trials[0]
+    assert orphan.state == TrialState.FAIL
+    assert orphan.user_attrs["fail_reason"] == "its driver stopped while asking it"
+    assert not driver.others_running()
