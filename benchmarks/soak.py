@@ -414,7 +414,7 @@ def problems(seen: Seen, result_json: Path, killed_worker: int | None) -> dict[s
 
 
 def counts(seen: Seen, killed_worker: int | None) -> dict[str, Any]:
-    """What the study holds; the last four are shown, not counted in the figures."""
+    """What the study holds; the last five are shown, not counted in the figures."""
     from optuna.trial import TrialState
 
     any_run = seen.run_counts()
@@ -431,7 +431,11 @@ def counts(seen: Seen, killed_worker: int | None) -> dict[str, Any]:
                 t.number for t in seen.trials if t.state == TrialState.FAIL
                 and "config" in t.user_attrs and not any_run[t.number]),
             "trial_numbers_with_several_runs": sorted(n for n, c in any_run.items() if c > 1),
-            "trained_complete_trials_without_a_model": _without_model(seen)}
+            "trained_complete_trials_without_a_model": _without_model(seen),
+            # a retry that inherited the stop that queued it (fixed in search/study/_open.py)
+            "completed_trials_with_a_stop_reason": sorted(
+                t.number for t in seen.trials if t.number in seen.done
+                and (t.user_attrs.get("interrupted") or "fail_reason" in t.user_attrs))}
 
 
 def _without_model(seen: Seen) -> list[int]:
