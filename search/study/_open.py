@@ -2,6 +2,7 @@
 change), creating or loading it, and failing the trials a dead driver left running."""
 from __future__ import annotations
 
+import copy
 import fcntl
 import warnings
 from contextlib import contextmanager
@@ -81,9 +82,9 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
     `ride_out`: ride out a restart of the database server (search/study/_storage.py)."""
     _quiet_optuna()
     storage = open_storage(
-        settings.storage, ride_out, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=settings.max_retries))
+        settings.storage, ride_out, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        grace_period=GRACE_PERIOD_S,
+        heartbeat_stale_trial_callback=RetryWithoutTheStop(max_retry=settings.max_retries))
     wanted = identity(settings, space, recipe, input_shape, num_classes, data)
     sampler = sampler or base_sampler(settings)
     try:
@@ -117,6 +118,22 @@ def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
     if ATTR_DATA in wanted and ATTR_DATA not in stored:
         study.set_user_attr(ATTR_IDENTITY, stored | {ATTR_DATA: wanted[ATTR_DATA]})
     return StudyContext(settings, study, space, recipe, input_shape, num_classes)
+
+
+# What a stop writes on the trial it cut short (requeue_interrupted, Planner.tell_abandoned).
+STOP_ATTRS = ("fail_reason", "interrupted")
+
+
+class RetryWithoutTheStop(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stopped trial, minus the stop's own attributes: the retry copies every
+    user attribute, so a retry that then completed still read as interrupted, with the stop's
+    reason in trials.csv and its MLflow run (found by benchmarks/soak.py), and one that failed
+    for its own reason was closed KILLED instead of FAILED."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        retried = copy.copy(trial)
+        retried.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in STOP_ATTRS}
+        super().__call__(study, retried)
 
 
 def requeue_interrupted(ctx: StudyContext) -> int:

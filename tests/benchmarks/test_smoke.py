@@ -129,3 +129,21 @@ def test_other_dataset_runs_the_default_search_on_sklearn_digits(mnist_dir, tmp_
     summary = json.loads((tmp_path / "other_dataset.json").read_text())
     assert summary["returncode"] == 0 and summary["selection"]["recheck_size"] == 125
 
+
+
+@pytest.mark.integration
+def test_soak_kills_the_driver_a_worker_and_mlflow_and_finds_nothing_lost(mnist_dir, tmp_path):
+    # Every fault once: two kills, one of them with a Ray worker killed, the other with an MLflow
+    # restart (killed soon after it, not left to ride it out); 6 trials, so some are left to the
+    # runs after the kills.
+    out = bench("soak.py", "--kills", "2", "--trials", "6", "--kill-window-s", "2",
+                "--ride-out-s", "0", "--out", tmp_path / "soak", "--", "--full-epochs", "1",
+                "--confirm-candidates", "1", mnist_dir=mnist_dir, timeout=600)
+    assert out.strip().splitlines()[-5:-1] == [
+        "trials lost: 0", "duplicates: 0", "runs left RUNNING: 0", "runs failed on their own: 0"]
+    summary = json.loads((tmp_path / "soak" / "soak.json").read_text())
+    record = summary["record"]
+    assert [kill["exit"] for kill in record["kills"]] == [-9, -9]
+    assert summary["counts"]["killed_worker_trained"], record["worker_kill"]
+    assert record["mlflow_restart"]["down_s"] > 0 and record["final"]["exit"] == 0
+    assert summary["counts"]["trials_completed"] == 6 and not summary["missing_faults"]

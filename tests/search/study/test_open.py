@@ -32,6 +32,21 @@ def test_trials_left_running_are_failed_and_requeued(tmp_path):
     assert SPACE.suggest(ctx.study.ask()) == config
 
 
+def test_a_retry_does_not_inherit_the_stop_that_queued_it(tmp_path):
+    """A requeued trial that then completes must not read as interrupted, with the stop's reason
+    (benchmarks/soak.py found PRUNED retries whose reason was "the driver stopped ...")."""
+    ctx = context(tmp_path)
+    orphan = ctx.study.ask()
+    SPACE.suggest(orphan)
+    orphan.set_user_attr("summary", "c3x2-p2|gap")
+    requeue_interrupted(ctx)
+    retry = ctx.study.trials[1]
+    assert retry.state == TrialState.WAITING and retry.params == orphan.params
+    assert retry.user_attrs == {"summary": "c3x2-p2|gap"}
+    assert retry.system_attrs["failed_trial"] == 0  # still Optuna's retry of trial 0
+    assert ctx.study.trials[0].user_attrs["interrupted"] is True  # the stopped one keeps them
+
+
 def test_resume_with_another_recipe_is_refused(tmp_path):
     context(tmp_path)
     settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
