@@ -54,20 +54,10 @@ from pathlib import Path
 from typing import Any
 
 import _common
+from search.testing.processes import TINY_SPACE, cmdline, descendants
 from search.testing.services import free_port, stop_group, wait_for_health
 
 STUDY = "soak"
-# Trials train in about a second on 1,000 images (the integration tests' space).
-SPACE = """
-blocks = [1, 2]
-kernel_size = [3, 5]
-filters = [2, 8]
-pool = [2, 4]
-head = ["flatten", "gap"]
-dense_units = [8, 32]
-dense_optional = true
-dropout = [0.0]
-"""
 SEARCH_FLAGS = ["--epochs", "1", "--train-subset", "1000", "--seeds", "1", "--workers", "2",
                 "--min-accuracy", "0.3", "--learning-rate", "0.01"]
 REAP_AFTER_S = 5.0
@@ -79,31 +69,6 @@ FINAL_TIMEOUT_S = 3600.0
 
 
 # --- processes ----------------------------------------------------------------------------------
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (the local Ray a driver starts is among them)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def training_task(driver: subprocess.Popen) -> int | None:
     """A Ray worker of `driver` that is running a trial's training now."""
     return next((p for p in descendants(driver.pid)
@@ -553,7 +518,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def search_command(args: argparse.Namespace, out: Path, tracking_uri: str) -> list[str]:
     space = out / "space.toml"
-    space.write_text(SPACE)
+    space.write_text(TINY_SPACE)
     data = ["--data-dir", str(_common.data_dir())] if _common.data_dir() else []
     return [sys.executable, "-m", "slimtune", "search", *data, "--space", str(space),
             "--trials", str(args.trials), *SEARCH_FLAGS, "--seed", str(args.seed),

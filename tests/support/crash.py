@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from search.testing.processes import alive, cmdline, descendants  # noqa: F401 (shared here)
 from support.cli import ROOT, SLIMTUNE
 
 
@@ -29,37 +30,6 @@ def wait_for(predicate, timeout_s: float, what: str):
             return value
         time.sleep(0.2)
     pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def completed(study) -> dict[int, tuple]:
