@@ -25,6 +25,15 @@ BUDGET_FIELDS = {"max_params": "params", "max_flash_bytes": "weight_bytes_int8",
                  "max_ram_bytes": "peak_activation_bytes_int8", "max_macs": "macs"}
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, cpusets, container limits
+    set that way), not the machine's count, so a search pinned to one core runs one trial."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows: no affinity call
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     dataset: str = "mnist"
@@ -199,7 +208,7 @@ class SearchSettings:
         return replace(
             self, study_name=study, out=str(out),
             storage=self.storage or f"sqlite:///{out / 'optuna.db'}",
-            workers=self.workers or os.cpu_count() or 1,
+            workers=self.workers or usable_cpus(),
             tracking_uri=resolve_tracking_uri(self.tracking_uri, out),
             model_name=self.model_name or f"slimtune-{self.dataset_name}",
             focus=self.strategy == "smallest" if self.focus is None else self.focus,
