@@ -2,7 +2,8 @@
 same wall budget per engine.
 
     python benchmarks/search_efficiency.py [--budget-min 20] [--floor 0.95] [--seeds 3]
-        [--epochs 5] [--train-size 50000] [--repeats 1] [--peer-recipe usual|slimtune]
+        [--epochs 5] [--train-size 50000] [--repeats 1] [--first-repeat 0]
+        [--peer-recipe usual|slimtune]
         [--engines slimtune,optuna,keras-tuner,hyperband,random] [--confirm-candidates 3]
         [--slimtune-focus | --slimtune-no-focus] [--slimtune-no-shrink]
         [--out DIR]
@@ -54,7 +55,9 @@ folders DIR/<engine>+recipe, so both variants can share one DIR).
 Repeats. Repeat r (0-based, `--repeats N`) runs every engine, engines in turn, with sampler seed
 r, training seeds 1000 r + k and confirmation seeds 1000 r + 500 + k (slimtune: `--seed r`, the
 same scheme), in DIR/<folder>/r<r> (a run made before repeats existed, DIR/<folder>/state.json,
-is read as repeat 0).
+is read as repeat 0). `--first-repeat F` runs and reports repeats F..N-1 only, so the repeats of
+one engine can be spread over processes, e.g. one per core under `taskset` (slimtune then runs
+one trial at a time: its default --workers is the cores the process may use).
 
 Resume. Each engine's trials are on disk as they finish (slimtune: its Optuna study; the peers:
 DIR/<folder>/r<r>/trials.jsonl, and their Optuna study or Keras Tuner project, which resume the
@@ -486,6 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-size", type=int, default=50_000)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--first-repeat", type=int, default=0,
+                        help="run and report repeats FIRST..REPEATS-1 only (to spread the "
+                             "repeats of one engine over several processes or cores)")
     parser.add_argument("--peer-recipe", choices=("usual", "slimtune"), default="usual",
                         help="the peers train with Adam 1e-3 constant (usual) or slimtune's "
                              "Adam 1e-2 cosine")
@@ -519,7 +525,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from search import resolve_dataset as resolve
 
-    for repeat in range(args.repeats):
+    repeats = range(args.first_repeat, args.repeats)
+    if not repeats:
+        parser.error(f"--first-repeat {args.first_repeat}: must be below --repeats {args.repeats}")
+    for repeat in repeats:
         for engine in engines:
             run_engine(engine, repeat, args, argv)
     data = (*splits(args), resolve("mnist", _common.data_dir()).test())
@@ -528,7 +537,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {}
     for engine in engines:
         runs = []
-        for repeat in range(args.repeats):
+        for repeat in repeats:
             folder = engine_folder(engine, repeat, args)
             rows = engine_trials(engine, folder)
             if engine == "slimtune":  # every trial started within its --timeout
@@ -547,12 +556,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report[folder_name(engine, args)] = {"summary": summarise(runs), "runs": runs}
     result = {"machine": _common.machine(), "budget_min": args.budget_min, "floor": args.floor,
               "seeds": args.seeds, "epochs": args.epochs, "train_size": len(data[0].x),
-              "repeats": args.repeats, "peer_recipe": peer_recipe(args).to_dict(),
+              "repeats": list(repeats), "peer_recipe": peer_recipe(args).to_dict(),
               "engines": report}
     _common.write_json(args.out / f"search_efficiency_{args.floor}.json", result)
     recipe = peer_recipe(args)
     print(f"budget {args.budget_min} min per engine, floor {args.floor}, {args.seeds} seeds, "
-          f"{args.epochs} epochs, {len(data[0].x):,} training images, {args.repeats} repeat(s); "
+          f"{args.epochs} epochs, {len(data[0].x):,} training images, repeats "
+          f"{args.first_repeat}-{args.repeats - 1}; "
           f"peers: {recipe.optimizer} {recipe.learning_rate:g} {recipe.schedule}")
     for name, r in report.items():
         print(engine_line(name, r["summary"]))
