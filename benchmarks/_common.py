@@ -17,6 +17,20 @@ if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
 # machine (its convolutions run at full 28x28 resolution, so it is compute-bound).
 REFERENCE_CONFIG = {"blocks": [{"kernel_size": 3, "filters": 24},
                                {"kernel_size": 3, "filters": 8, "pool": 2}], "head": "gap"}
+# Named models of the throughput benchmark (issue 16): the sizes the search lives on.
+NAMED_CONFIGS = {
+    "reference": REFERENCE_CONFIG,  # c3x24|c3x8-p2|gap, 2,066 params, compute-bound
+    "light": {"blocks": [{"kernel_size": 3, "filters": 4, "pool": 4}], "head": "flatten"},
+    # c3x3-p2|c3x6v-p4|flatten, 748 params: held 0.973 worst case under the recipe (§7)
+    "tiny": {"blocks": [{"kernel_size": 3, "filters": 3, "pool": 2},
+                        {"kernel_size": 3, "filters": 6, "pool": 4, "padding": "valid"}],
+             "head": "flatten"},
+    # s3x8-p2|s3x12v-p4|flatten|bn: depthwise-separable blocks trained with BatchNorm
+    "separable-bn": {"blocks": [{"kernel_size": 3, "filters": 8, "pool": 2, "separable": True},
+                                {"kernel_size": 3, "filters": 12, "pool": 4, "padding": "valid",
+                                 "separable": True}],
+                     "head": "flatten", "batch_norm": True},
+}
 
 
 def data_dir() -> Path | None:
@@ -25,11 +39,11 @@ def data_dir() -> Path | None:
 
 
 def load_config(text: str) -> Any:
-    """A preset name, a JSON configuration, or 'reference' (REFERENCE_CONFIG)."""
+    """A name of NAMED_CONFIGS, a preset name or a JSON configuration."""
     from spaces import CNNConfig, preset
 
-    if text == "reference":
-        return CNNConfig.from_dict(REFERENCE_CONFIG)
+    if text in NAMED_CONFIGS:
+        return CNNConfig.from_dict(NAMED_CONFIGS[text])
     if text.lstrip().startswith("{"):
         return CNNConfig.from_dict(json.loads(text))
     return preset(text)

@@ -1,11 +1,14 @@
 """Plain `model.fit` (what Keras Tuner runs per trial) vs slimtune's trial training: same
 configuration, data, seeds, epochs, batch size and threads, run alternately in one process.
 
-    python benchmarks/throughput.py [--config reference|PRESET|JSON] [--train-size 55000]
-                                    [--epochs 2] [--seeds 3] [--rounds 2] [--threads 1]
+    python benchmarks/throughput.py [--config reference|light|tiny|separable-bn|PRESET|JSON ...]
+        [--train-size 55000] [--epochs 2] [--seeds 3] [--rounds 2] [--threads 1]
+        [--precision auto|float32|mixed_bfloat16]
 
-Prints images/s of each (seeds x epochs x images / wall seconds, model building and graph
-tracing included) and the mean worst-case validation accuracy of each; the ratio is printed last.
+For each model (repeat --config): images/s of each (seeds x epochs x images / wall seconds,
+model building and graph tracing included), the worst-case validation accuracy of each and the
+ratio; the last line lists every model's ratio. `--precision float32` shows what a CPU without
+BF16 units gets (slimtune's trainer; plain `fit` is float32 either way).
 """
 from __future__ import annotations
 
@@ -54,27 +57,11 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
     return accuracies
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="reference")
-    parser.add_argument("--train-size", type=int, default=55_000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Plain `fit` and slimtune's trainer on `config`, alternately, `args.rounds` times each."""
+    from search import train_seeds
+    from spaces import Recipe, footprint
 
-    from search import resolve_dataset as resolve
-    from search import configure_threads, train_seeds
-    from spaces import Recipe
-    from spaces import footprint
-
-    configure_threads(args.threads)
-    config = _common.load_config(args.config)
-    train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
     seeds = list(range(args.seeds))
     images = args.seeds * args.epochs * len(train.x)
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
@@ -92,22 +79,52 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rates["slimtune"].append(images / (time.perf_counter() - started))
         worst["slimtune"].append(outcome.worst_case_val_accuracy)
         precision = outcome.precision
-    result = {
-        "machine": _common.machine(), "config": config.summary(),
-        "params": footprint(config, (28, 28, 1), 10).params, "train_images": len(train.x),
-        "epochs": args.epochs, "seeds": args.seeds, "rounds": args.rounds,
-        "threads": args.threads, "batch_size": args.batch_size, "slimtune_precision": precision,
+    return {
+        "config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
+        "slimtune_precision": precision,
         "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "worst_case_val_accuracy": worst,
         "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"])}
-    _common.write_json(args.out, result)
-    print(f"{result['config']} ({result['params']:,} params), {len(train.x):,} images, "
-          f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
-          f"{args.threads} thread(s), slimtune precision {precision}")
-    for name in rates:
-        print(f"{name:10s} images/s {[round(v) for v in rates[name]]}  worst-case val accuracy "
-              f"{[round(a, 4) for a in worst[name]]}")
-    print(f"ratio (median slimtune / median plain_fit): {result['ratio']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append",
+                        help="a model: reference (default), light, tiny, separable-bn, a preset "
+                             "or JSON; repeat it to measure several in one run")
+    parser.add_argument("--train-size", type=int, default=55_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    from search import configure_threads
+    from search import resolve_dataset as resolve
+
+    configure_threads(args.threads)
+    configs = [_common.load_config(text) for text in args.config or ["reference"]]
+    train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
+    result: dict[str, Any] = {
+        "machine": _common.machine(), "train_images": len(train.x), "epochs": args.epochs,
+        "seeds": args.seeds, "rounds": args.rounds, "threads": args.threads,
+        "batch_size": args.batch_size, "precision": args.precision, "models": []}
+    for config in configs:
+        model = measure(config, train, val, args)
+        result["models"].append(model)
+        _common.write_json(args.out, result)
+        print(f"{model['config']} ({model['params']:,} params), {len(train.x):,} images, "
+              f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
+              f"{args.threads} thread(s), slimtune precision {model['slimtune_precision']}")
+        for name, rates in model["images_per_s"].items():
+            print(f"  {name:10s} images/s {rates}  worst-case val accuracy "
+                  f"{[round(a, 4) for a in model['worst_case_val_accuracy'][name]]}")
+        print(f"  ratio (median slimtune / median plain_fit): {model['ratio']:.2f}")
+    print("ratios: " + ", ".join(f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}"
+                                 for m in result["models"]))
     return result
 
 

@@ -25,14 +25,16 @@ def bench(script: str, *args: str, mnist_dir: Path, timeout: int = 300) -> str:
     return done.stdout
 
 
-def test_throughput_prints_both_rates_and_the_ratio_last(mnist_dir, tmp_path):
-    out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--out",
-                tmp_path / "t.json", mnist_dir=mnist_dir)
+def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp_path):
+    out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--config", "tiny",
+                "--config", "separable-bn", "--out", tmp_path / "t.json", mnist_dir=mnist_dir)
     lines = out.strip().splitlines()
-    assert lines[-1].startswith("ratio (median slimtune / median plain_fit): ")
-    assert any(line.startswith("plain_fit") for line in lines)
+    assert lines[-1].startswith("ratios: c3x3-p2|c3x6v-p4|flatten (748 params) ")
+    assert "s3x8-p2|s3x12v-p4|flatten|bn (1,295 params)" in lines[-1]
+    assert sum(line.strip().startswith("plain_fit") for line in lines) == 2
     result = json.loads((tmp_path / "t.json").read_text())
-    assert result["params"] == 2_066 and result["ratio"] > 0
+    assert [m["params"] for m in result["models"]] == [748, 1_295]
+    assert all(m["ratio"] > 0 for m in result["models"])
 
 
 def test_early_stopping_measures_and_replays(mnist_dir, tmp_path):
