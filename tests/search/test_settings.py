@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from search._errors import UsageError
@@ -22,6 +24,20 @@ def test_resolved_defaults_live_in_the_output_folder(tmp_path, monkeypatch):
     assert settings.study_name == "slimtune-mnist" and settings.model_name == "slimtune-mnist"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert SearchSettings(out=str(tmp_path)).resolved().tracking_uri == "http://127.0.0.1:5000"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_default_workers_are_the_cores_the_process_may_use(tmp_path):
+    """A search under `taskset -c 0` (or a cpuset) runs one trial at a time, not one per core
+    of the machine."""
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert SearchSettings(out=str(tmp_path)).resolved().workers == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert SearchSettings(out=str(tmp_path)).resolved().workers == len(allowed)
+    assert SearchSettings(out=str(tmp_path), workers=3).resolved().workers == 3
 
 
 @pytest.mark.parametrize("line, pattern", [
