@@ -53,7 +53,9 @@ def machine() -> dict[str, Any]:
     """Where and when a benchmark ran; printed and stored with every result."""
     load = os.getloadavg()
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(), "cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+            "host": platform.node(), "cpus": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(), "python": platform.python_version(),
             "load_avg_1m_at_start": round(load[0], 2), "command": " ".join(sys.argv)}
 
 

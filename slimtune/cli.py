@@ -144,7 +144,8 @@ def search(
     storage: Annotated[Opt[str], typer.Option(help="Optuna RDB URL [default: sqlite:///<out>/"
                                               "optuna.db].")] = None,
     out: Annotated[Opt[str], typer.Option(help="Output folder [default: runs/slimtune].")] = None,
-    workers: Annotated[Opt[int], typer.Option(help="Trials at once [default: the CPU cores this process may use].")] = None,
+    workers: Annotated[Opt[int], typer.Option(
+        help="Trials at once [default: the CPU cores this process may use].")] = None,
     cpus_per_trial: Annotated[Opt[int], typer.Option(
         help="CPU cores (TensorFlow threads) per trial [default: 1].")] = None,
     max_retries: Annotated[Opt[int], typer.Option(help="Ray retries of a trial whose worker died "
