@@ -15,11 +15,11 @@ if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
 
 # The issue's reference model: 2,066 params, ~9 s per epoch under plain model.fit on this
 # machine (its convolutions run at full 28x28 resolution, so it is compute-bound).
-REFERENCE_CONFIG = {"blocks": [{"kernel_size": 3, "filters": 24},
-                               {"kernel_size": 3, "filters": 8, "pool": 2}], "head": "gap"}
 # Named models of the throughput benchmark (issue 16): the sizes the search lives on.
 NAMED_CONFIGS = {
-    "reference": REFERENCE_CONFIG,  # c3x24|c3x8-p2|gap, 2,066 params, compute-bound
+    # c3x24|c3x8-p2|gap, 2,066 params, compute-bound (issue 6's ~9 s/epoch model)
+    "reference": {"blocks": [{"kernel_size": 3, "filters": 24},
+                             {"kernel_size": 3, "filters": 8, "pool": 2}], "head": "gap"},
     "light": {"blocks": [{"kernel_size": 3, "filters": 4, "pool": 4}], "head": "flatten"},
     # c3x3-p2|c3x6v-p4|flatten, 748 params: held 0.973 worst case under the recipe (§7)
     "tiny": {"blocks": [{"kernel_size": 3, "filters": 3, "pool": 2},

@@ -526,8 +526,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from search import resolve_dataset as resolve
 
     repeats = range(args.first_repeat, args.repeats)
-    if not repeats:
-        parser.error(f"--first-repeat {args.first_repeat}: must be below --repeats {args.repeats}")
+    if args.first_repeat < 0 or not repeats:
+        parser.error(f"--first-repeat {args.first_repeat}: use 0 or more, below --repeats "
+                     f"{args.repeats}")
     for repeat in repeats:
         for engine in engines:
             run_engine(engine, repeat, args, argv)
