@@ -3,10 +3,12 @@
 Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
 - the images stay resident as one uint8 tensor; each batch is gathered, cast and scaled in-graph;
 - a whole epoch runs as one `tf.function` call (no Python per step, no Keras callbacks);
-- the seeds train as replicas side by side in that one graph, each with its own initialisation and
-  its own data order, so per-step overhead is paid once for all of them;
-- on CPUs with bfloat16 units (AVX512-BF16 / AMX) the layers compute in bfloat16 with float32
-  weights (Keras "mixed_bfloat16"); the classifier and the loss stay float32. XLA (`jit_compile`)
+- the seeds train as replicas packed into one network R times wider (search/training/_packed.py):
+  replica r's images in its own channels, grouped convolutions, batched dense layers, so oneDNN
+  runs one wide kernel instead of R narrow ones; each replica keeps its own initialisation and
+  data order and trains as it would alone (a test checks it, float32);
+- on CPUs with bfloat16 units (AVX512-BF16 / AMX) the convolutions compute in bfloat16 with
+  float32 weights; the classifier and the loss stay float32. XLA (`jit_compile`)
   is not used: on CPU its convolutions are 2-3x slower than oneDNN's.
 
 Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from search._data import class_count
+from search.training._packed import PackedNetwork, pack_images
 from search.training._stopping import stop_reason
 from spaces import CNNConfig, Recipe, deployed_model, is_hypermodel_config
 
@@ -193,8 +196,7 @@ def _near_miss(runs: list[_Replica], recipe: Recipe, promote: Promotion) -> bool
 @dataclass
 class _Replica:
     seed: int
-    model: Any
-    optimizer: Any
+    model: Any  # its Keras model (float32): the initial weights, and the trained ones at the end
     order: np.random.Generator
     curve: list[float] = field(default_factory=list)
     epochs: int = 0
@@ -218,16 +220,23 @@ class _Resident:
         self._counters: dict[tuple[int, ...], Any] = {}  # one traced function per model group
 
     def accuracy(self, models: list[Any], split: str) -> list[float]:
-        """Accuracy of each model on `split`, in chunks so big activations never pile up."""
+        """Accuracy of each Keras model on `split`, in chunks so big activations never pile up."""
         key = tuple(id(m) for m in models)
         if key not in self._counters:
             self._counters[key] = _correct_counter(models)
-        counter = self._counters[key]
+        return self._count(self._counters[key], split)
+
+    def packed_accuracy(self, net: PackedNetwork, split: str) -> list[float]:
+        """Accuracy of each replica of `net` on `split` (every replica sees the same images)."""
+        if (id(net),) not in self._counters:
+            self._counters[(id(net),)] = _packed_correct_counter(net)
+        return self._count(self._counters[(id(net),)], split)
+
+    def _count(self, counter: Any, split: str) -> list[float]:
         x, y = self.x[split], self.y[split]
         n = int(x.shape[0])
-        correct = np.zeros(len(models), dtype=np.int64)
-        for start in range(0, n, EVAL_BATCH):
-            correct += counter(x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]).numpy()
+        correct = sum(counter(x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]).numpy()
+                      .astype(np.int64) for start in range(0, n, EVAL_BATCH))
         return [float(c) / n for c in correct]
 
 
@@ -249,10 +258,22 @@ def _correct_counter(models: list[Any]) -> Any:
     return count
 
 
+def _packed_correct_counter(net: PackedNetwork) -> Any:
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def count(x: Any, y: Any) -> Any:
+        images = tf.tile(_scale(x), [1, 1, 1, net.replicas])
+        predicted = tf.argmax(net(images, training=False), axis=2, output_type=tf.int32)
+        return tf.reduce_sum(tf.cast(tf.equal(predicted, y[None, :]), tf.int32), axis=1)
+    return count
+
+
 def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
                  precision: str, required_accuracy: float | None, curves: bool
                  ) -> tuple[list[_Replica], str | None]:
-    """Train `seeds` side by side in one graph; returns the replicas and a stop reason or None."""
+    """Train `seeds` side by side in one packed graph (search/training/_packed.py); returns the
+    replicas, their Keras models holding the trained weights, and a stop reason or None."""
     import keras
 
     from spaces import build_model
@@ -260,12 +281,24 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
     replicas = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)  # the initial weights (and dropout) of this seed
-        model = build_model(config, data.input_shape, data.num_classes,
-                            dtype=None if precision == "float32" else precision)
-        optimizer = recipe.make_optimizer(math.ceil(data.n_train / recipe.batch_size))
-        optimizer.build(model.trainable_variables)
-        replicas.append(_Replica(seed, model, optimizer, np.random.default_rng(seed)))
-    run_epoch = _epoch_function(replicas, data, recipe.batch_size)
+        model = build_model(config, data.input_shape, data.num_classes)
+        replicas.append(_Replica(seed, model, np.random.default_rng(seed)))
+    net = PackedNetwork(config, [r.model for r in replicas],
+                        "float32" if precision == "float32" else "bfloat16")
+    optimizer = recipe.make_optimizer(math.ceil(data.n_train / recipe.batch_size))
+    optimizer.build(net.trainable)
+    run_epoch = _epoch_function(net, optimizer, data, recipe.batch_size)
+    try:
+        return replicas, _train_epochs(config, net, replicas, run_epoch, data, recipe,
+                                       required_accuracy, curves)
+    finally:
+        net.unpack()
+
+
+def _train_epochs(config: CNNConfig, net: PackedNetwork, replicas: list[_Replica],
+                  run_epoch: Any, data: _Resident, recipe: Recipe,
+                  required_accuracy: float | None, curves: bool) -> str | None:
+    """The recipe's epochs for every replica; a stop reason or None."""
     # Under a decaying learning rate most of the gain comes late, so a curve's recent slope says
     # little about where it ends: only the exact check after the last epoch applies then.
     extrapolate = recipe.schedule == "constant"
@@ -280,7 +313,7 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
         last = epoch == recipe.epochs - 1
         if not (last or curves or (required_accuracy is not None and extrapolate)):
             continue  # validation costs ~8% of a small model's epoch: only when needed
-        for replica, acc in zip(replicas, data.accuracy([r.model for r in replicas], "val")):
+        for replica, acc in zip(replicas, data.packed_accuracy(net, "val")):
             replica.curve.append(acc)
         if required_accuracy is None or not (last or extrapolate):
             continue
@@ -290,35 +323,33 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
             reason = stop_reason(replica.curve, recipe.epochs, required_accuracy,
                                  data.num_classes, final=last)
             if reason:
-                return replicas, f"seed {replica.seed}: {reason}"
-    return replicas, None
+                return f"seed {replica.seed}: {reason}"
+    return None
 
 
-def _epoch_function(replicas: list[_Replica], data: _Resident, batch_size: int) -> Any:
+def _epoch_function(net: PackedNetwork, optimizer: Any, data: _Resident, batch_size: int) -> Any:
     """One compiled call = one epoch for every replica; returns each replica's mean loss."""
-    import keras
     import tensorflow as tf
 
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
     x, y = data.x["train"], data.y["train"]
     n = data.n_train
     steps = math.ceil(n / batch_size)
 
     def step(orders: Any, start: Any) -> Any:
-        losses = []
-        for k, replica in enumerate(replicas):
-            index = orders[k, start:tf.minimum(start + batch_size, n)]
-            images, labels = _scale(tf.gather(x, index)), tf.gather(y, index)
-            with tf.GradientTape() as tape:
-                loss = loss_fn(labels, replica.model(images, training=True))
-            variables = replica.model.trainable_variables
-            replica.optimizer.apply(tape.gradient(loss, variables), variables)
-            losses.append(tf.cast(loss, tf.float32))
-        return tf.stack(losses)
+        index = orders[:, start:tf.minimum(start + batch_size, n)]  # [replicas, batch]
+        images = pack_images(_scale(tf.gather(x, index)), net.replicas)
+        labels = tf.gather(y, index)
+        with tf.GradientTape() as tape:
+            losses = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, net(images, training=True)), axis=1)
+            # The replicas share no weight: the gradient of the sum is each one's own gradient.
+            total = tf.reduce_sum(losses)
+        optimizer.apply(tape.gradient(total, net.trainable), net.trainable)
+        return losses
 
     @tf.function
     def run_epoch(orders: Any) -> Any:
-        total = tf.zeros(len(replicas), tf.float32)
+        total = tf.zeros(net.replicas, tf.float32)
         for i in tf.range(steps):
             total += step(orders, i * batch_size)
         return total / steps

@@ -35,6 +35,49 @@ def test_seeds_side_by_side_train_exactly_as_each_alone(splits):
     assert together.epochs_run == 2 * FP32.epochs and together.stopped_reason is None
 
 
+# Every kind of layer the packed network has: plain and separable convolutions, BatchNorm, both
+# heads, a hidden dense layer.
+PACKED_KINDS = [
+    CNNConfig((ConvBlock(3, 3, 2), ConvBlock(3, 4, 2, separable=True, padding="valid")),
+              "gap", batch_norm=True),
+    CNNConfig((ConvBlock(5, 2, 4, separable=True),), "flatten", dense_units=8),
+]
+
+
+@pytest.mark.parametrize("config", PACKED_KINDS, ids=lambda c: c.summary())
+def test_packed_replicas_compute_what_each_keras_model_computes(config):
+    """The packed network's forward pass is each replica's own Keras model's, and unpacking
+    gives each model back its own weights."""
+    import keras
+    import tensorflow as tf
+
+    from search.training._packed import PackedNetwork, pack_images
+    from spaces import build_model
+
+    models = []
+    for seed in (3, 4, 5):
+        keras.utils.set_random_seed(seed)
+        models.append(build_model(config, (28, 28, 1), 10))
+    before = [m.get_weights() for m in models]
+    net = PackedNetwork(config, models, "float32")
+    images = np.random.default_rng(0).random((3, 16, 28, 28, 1), dtype=np.float32)
+    logits = net(pack_images(tf.constant(images), 3), training=False).numpy()
+    for r, model in enumerate(models):
+        expected = model(images[r], training=False).numpy()
+        assert np.allclose(tf.nn.softmax(logits[r]).numpy(), expected, atol=1e-5)
+    net.unpack()
+    for model, weights in zip(models, before):
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+
+
+def test_packed_batch_norm_and_separable_seeds_train_exactly_as_each_alone(splits):
+    config = PACKED_KINDS[0]
+    together = train_seeds(config, *splits, FP32, [1, 2], keep_model=False, curves=True)
+    alone = train_seeds(config, *splits, FP32, [2], keep_model=False, curves=True)
+    assert together.val_curves[1] == alone.val_curves[0]
+    assert together.val_curves[0] != together.val_curves[1]
+
+
 def test_racing_stops_after_the_first_seed_when_the_threshold_is_out_of_reach(splits):
     outcome = train_seeds(CONFIG, *splits, FP32, [1, 2, 3], required_accuracy=0.999)
     assert outcome.seeds == [1]  # the other seeds never trained
