@@ -7,8 +7,9 @@ configuration, data, seeds, epochs, batch size and threads, run alternately in o
 
 For each model (repeat --config): images/s of each (seeds x epochs x images / wall seconds,
 model building and graph tracing included), the worst-case validation accuracy of each and the
-ratio; the last line lists every model's ratio. `--precision float32` shows what a CPU without
-BF16 units gets (slimtune's trainer; plain `fit` is float32 either way).
+ratio; the last line lists every model's ratio. slimtune's trainer computes in float32 by default
+(`auto`) on every CPU; `--precision mixed_bfloat16` measures its bfloat16 mode (plain `fit` is
+float32 either way).
 """
 from __future__ import annotations
 

@@ -7,9 +7,10 @@ Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
   replica r's images in its own channels, grouped convolutions, batched dense layers, so oneDNN
   runs one wide kernel instead of R narrow ones; each replica keeps its own initialisation and
   data order and trains as it would alone (a test checks it, float32);
-- on CPUs with bfloat16 units (AVX512-BF16 / AMX) the convolutions compute in bfloat16 with
-  float32 weights; the classifier and the loss stay float32. XLA (`jit_compile`)
-  is not used: on CPU its convolutions are 2-3x slower than oneDNN's.
+- float32 by default: oneDNN's grouped convolutions are 3-4x slower in bfloat16 on these models;
+  `precision="mixed_bfloat16"` computes the convolutions in bfloat16 with float32 weights (the
+  classifier and the loss stay float32). XLA (`jit_compile`) is not used: on CPU its
+  convolutions are 2-3x slower than oneDNN's.
 
 Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
 alone and the others only if it can still reach the threshold; after every epoch each seed is
@@ -112,14 +113,13 @@ def configure_threads(threads: int) -> None:
 
 
 def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS) on this machine."""
-    if precision != "auto":
-        return precision
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "float32"
-    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS).
+
+    "auto" is float32, also on CPUs with bfloat16 units: oneDNN's grouped convolutions, which the
+    packed replicas run on, were 3-4x slower in bfloat16 than in float32 on the search's small
+    models (BENCHMARKS.md §1b), and float32 makes a trial's result the same on every CPU.
+    """
+    return "float32" if precision == "auto" else precision
 
 
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],

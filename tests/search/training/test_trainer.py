@@ -92,12 +92,14 @@ def test_a_reachable_threshold_trains_every_seed(splits):
     assert outcome.epochs_run == 2 * FP32.epochs
 
 
-def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits):
+@pytest.mark.parametrize("precision", ["auto", "mixed_bfloat16"])
+def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits, precision):
     import keras
 
     train, val = splits
-    outcome = train_seeds(CONFIG, train, val, Recipe(epochs=1, precision="auto"), [4, 5, 6])
-    assert outcome.precision == resolve_precision("auto")
+    outcome = train_seeds(CONFIG, train, val, Recipe(epochs=1, precision=precision), [4, 5, 6])
+    assert outcome.precision == resolve_precision(precision) == \
+        {"auto": "float32"}.get(precision, precision)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.keras"
         path.write_bytes(outcome.model_keras)
