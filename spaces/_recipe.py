@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-# "auto": the trainer decides (float32 today, on every CPU: see search/training/_trainer.py) and
-# records the precision it used per trial.
+# "auto": the trainer decides (float32 for seeds packed together, mixed_bfloat16 for a lone seed
+# on a CPU with bfloat16 units: search/training/_trainer.py) and records what it used per trial.
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 # "cosine": the learning rate decays from its peak to 0 along a half cosine over all the steps
 # of the recipe (Loshchilov & Hutter, SGDR); "constant": it stays at its peak.

@@ -7,10 +7,10 @@ Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
   replica r's images in its own channels, grouped convolutions, batched dense layers, so oneDNN
   runs one wide kernel instead of R narrow ones; each replica keeps its own initialisation and
   data order and trains as it would alone (a test checks it, float32);
-- float32 by default: oneDNN's grouped convolutions are 3-4x slower in bfloat16 on these models;
-  `precision="mixed_bfloat16"` computes the convolutions in bfloat16 with float32 weights (the
-  classifier and the loss stay float32). XLA (`jit_compile`) is not used: on CPU its
-  convolutions are 2-3x slower than oneDNN's.
+- packed seeds compute in float32 (oneDNN's grouped convolutions are 3-4x slower in bfloat16 on
+  these models); a lone seed, on CPUs with bfloat16 units, computes its convolutions in bfloat16
+  with float32 weights (the classifier and the loss stay float32); see `resolve_precision`.
+  XLA (`jit_compile`) is not used: on CPU its convolutions are 2-3x slower than oneDNN's.
 
 Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
 alone and the others only if it can still reach the threshold; after every epoch each seed is
@@ -112,14 +112,24 @@ def configure_threads(threads: int) -> None:
         pass  # already initialised in this reused worker process, with the same settings
 
 
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS).
+def resolve_precision(precision: str, replicas: int = 1) -> str:
+    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS) when `replicas` seeds
+    train packed together.
 
-    "auto" is float32, also on CPUs with bfloat16 units: oneDNN's grouped convolutions, which the
-    packed replicas run on, were 3-4x slower in bfloat16 than in float32 on the search's small
-    models (BENCHMARKS.md §1b), and float32 makes a trial's result the same on every CPU.
+    "auto": float32 for packed seeds, also on CPUs with bfloat16 units, since oneDNN's grouped
+    convolutions were 3-4x slower in bfloat16 than in float32 on the search's small models
+    (BENCHMARKS.md §1c); a lone seed runs plain convolutions, and those are faster in
+    mixed_bfloat16 where the CPU has bfloat16 units (1.3-1.7x on the search's wider models).
     """
-    return "float32" if precision == "auto" else precision
+    if precision != "auto":
+        return precision
+    if replicas > 1:
+        return "float32"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
@@ -145,14 +155,13 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     import keras
 
     config = CNNConfig.from_dict(config) if isinstance(config, dict) else config
-    precision = resolve_precision(recipe.precision)
     started = time.perf_counter()
     data = _Resident(train, val, test)
-    runs, stopped = _race(config, data, recipe, seeds, precision, required_accuracy, curves)
+    runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves)
     screen_runs: list[_Replica] = []
     if promote is not None and stopped and _near_miss(runs, recipe, promote):
         screen_runs, recipe = runs, promote.recipe
-        runs, stopped = _race(config, data, recipe, seeds, precision, required_accuracy, curves)
+        runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves)
     val_acc = [r.curve[-1] for r in runs]
     median = sorted(range(len(runs)), key=lambda i: val_acc[i])[(len(runs) - 1) // 2]
     outcome = SeedsOutcome(
@@ -160,7 +169,8 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         test_accuracies=[data.accuracy([r.model], "test")[0] for r in runs]
         if test is not None and not stopped else None,
         train_time_s=0.0, median_seed=runs[median].seed, val_curves=[r.curve for r in runs],
-        stopped_reason=stopped, precision=precision,
+        stopped_reason=stopped,
+        precision="+".join(dict.fromkeys(r.precision for r in screen_runs + runs)),
         epochs_run=sum(r.epochs for r in screen_runs + runs), epochs=recipe.epochs,
         screen_val_accuracies=[r.curve[-1] for r in screen_runs])
     if keep_model and not stopped:
@@ -171,15 +181,15 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     return outcome
 
 
-def _race(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int], precision: str,
+def _race(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
           required_accuracy: float | None, curves: bool) -> tuple[list[_Replica], str | None]:
     """All seeds under `recipe`; when racing, the first alone and the rest only if it holds."""
     groups = [list(seeds)] if required_accuracy is None else [list(seeds[:1]), list(seeds[1:])]
     runs: list[_Replica] = []
     stopped = None
     for group in (g for g in groups if g):
-        group_runs, stopped = _train_group(config, data, recipe, group, precision,
-                                           required_accuracy, curves)
+        group_runs, stopped = _train_group(config, data, recipe, group, required_accuracy,
+                                           curves)
         runs += group_runs
         if stopped:
             break
@@ -198,6 +208,7 @@ class _Replica:
     seed: int
     model: Any  # its Keras model (float32): the initial weights, and the trained ones at the end
     order: np.random.Generator
+    precision: str  # the dtype policy it trained under (resolve_precision)
     curve: list[float] = field(default_factory=list)
     epochs: int = 0
 
@@ -270,7 +281,7 @@ def _packed_correct_counter(net: PackedNetwork) -> Any:
 
 
 def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
-                 precision: str, required_accuracy: float | None, curves: bool
+                 required_accuracy: float | None, curves: bool
                  ) -> tuple[list[_Replica], str | None]:
     """Train `seeds` side by side in one packed graph (search/training/_packed.py); returns the
     replicas, their Keras models holding the trained weights, and a stop reason or None."""
@@ -278,11 +289,12 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
 
     from spaces import build_model
 
+    precision = resolve_precision(recipe.precision, len(seeds))
     replicas = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)  # the initial weights (and dropout) of this seed
         model = build_model(config, data.input_shape, data.num_classes)
-        replicas.append(_Replica(seed, model, np.random.default_rng(seed)))
+        replicas.append(_Replica(seed, model, np.random.default_rng(seed), precision))
     net = PackedNetwork(config, [r.model for r in replicas],
                         "float32" if precision == "float32" else "bfloat16")
     optimizer = recipe.make_optimizer(math.ceil(data.n_train / recipe.batch_size))

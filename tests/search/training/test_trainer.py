@@ -98,7 +98,8 @@ def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits, 
 
     train, val = splits
     outcome = train_seeds(CONFIG, train, val, Recipe(epochs=1, precision=precision), [4, 5, 6])
-    assert outcome.precision == resolve_precision(precision) == \
+    # "auto": packed seeds compute in float32 on every CPU
+    assert outcome.precision == resolve_precision(precision, 3) == \
         {"auto": "float32"}.get(precision, precision)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.keras"
