@@ -246,8 +246,8 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
     pending = records.pending(ctx.study)
     if pending or not records.online:
         ctx.messages.append(f"MLflow at {redact(s.tracking_uri)} was unreachable: {pending} trial "
-                            "run(s), spooled models and the registration wait; run the same command again once it "
-                            "answers to write them")
+                            "run(s), spooled models and the registration wait; run the same "
+                            "command again once it answers to write them")
     return SearchResult(
         study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
         selection=_selection(s), chosen=chosen, confirmations=confirmations,
