@@ -381,7 +381,7 @@ def problems(seen: Seen, result_json: Path, killed_worker: int | None) -> dict[s
     }
 
 
-def counts(seen: Seen, killed_worker: int | None) -> dict[str, Any]:
+def counts(seen: Seen, killed_worker: int | None, result_json: Path) -> dict[str, Any]:
     """What the study holds; the last five are shown, not counted in the figures."""
     from optuna.trial import TrialState
 
@@ -398,20 +398,22 @@ def counts(seen: Seen, killed_worker: int | None) -> dict[str, Any]:
                 t.number for t in seen.trials if t.state == TrialState.FAIL
                 and "config" in t.user_attrs and not any_run[t.number]),
             "trial_numbers_with_several_runs": sorted(n for n, c in any_run.items() if c > 1),
-            "trained_complete_trials_without_a_model": _without_model(seen),
+            "trained_front_trials_without_a_model": _without_model(seen, result_json),
             # a retry that inherited the stop that queued it (fixed in search/study/_open.py)
             "completed_trials_with_a_stop_reason": sorted(
                 t.number for t in seen.trials if t.number in seen.done
                 and (t.user_attrs.get("interrupted") or "fail_reason" in t.user_attrs))}
 
 
-def _without_model(seen: Seen) -> list[int]:
-    """COMPLETE trials that trained (not a duplicate's reuse) whose FINISHED run has no READY
-    logged model: the model was lost (a kill between Optuna's tell and the spool, say)."""
+def _without_model(seen: Seen, result_json: Path) -> list[int]:
+    """COMPLETE trials on the final front (result.json; --log-models front, the default, logs
+    only theirs) that trained (not a duplicate's reuse) whose FINISHED run has no READY logged
+    model: the model was lost (a kill between Optuna's tell and the spool, say)."""
     from optuna.trial import TrialState
 
-    if seen.experiment is None:
+    if seen.experiment is None or not result_json.exists():
         return []
+    front = {p["trial_number"] for p in json.loads(result_json.read_text())["front"]}
     with_model, token = set(), None
     while True:
         page = seen.client.search_logged_models([seen.experiment.experiment_id],
@@ -423,6 +425,7 @@ def _without_model(seen: Seen) -> list[int]:
     run_of = {int(r.data.tags["slimtune.trial_number"]): r.info.run_id for r in seen.trial_runs
               if r.info.status == "FINISHED"}
     return sorted(t.number for t in seen.trials if t.state == TrialState.COMPLETE
+                  and t.number in front
                   and "duplicate_of" not in t.user_attrs and t.number in run_of
                   and run_of[t.number] not in with_model)
 
@@ -589,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         seen = look(out / "study", server.uri, out / "trained.log")
         victim = (soak.record.worker_kill or {}).get("pid")
         found = {"problems": problems(seen, out / "study" / "result.json", victim),
-                 "counts": counts(seen, victim)}
+                 "counts": counts(seen, victim, out / "study" / "result.json")}
     finally:
         server.stop()
     wall_s = time.monotonic() - started

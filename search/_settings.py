@@ -18,6 +18,11 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
+# Which runs get a logged Keras model (search/study/_records.py): every trained trial's ("all"),
+# the Pareto front's trials' at the end of the search ("front"), or only the confirmations'
+# ("confirmed"). A logged model costs the driver 0.08 s per trial and 3.8 s once, between trials
+# (README "Command line": 1.1 s against 0.7 s per trial beyond training, all against front).
+LOG_MODELS = ("all", "front", "confirmed")
 # Default full recipe: 4x the search's epochs (5 -> 20). Measured on small MNIST models: 20
 # epochs lifted the worst seed of five 446-590-param models by 0.5-4.6 points (BENCHMARKS.md §9a).
 FULL_EPOCHS_FACTOR = 4
@@ -82,6 +87,9 @@ class SearchSettings:
     tracking_uri: str | None = None
     model_name: str | None = None
     confirm_candidates: int = 3
+    # Not in the study's identity: it changes what MLflow holds, never a result, so a resume may
+    # change it; the spooled models left by an earlier invocation follow the new value.
+    log_models: str = "front"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_accuracy <= 1.0:
@@ -124,6 +132,8 @@ class SearchSettings:
             _bad("size-objective", self.size_objective, f"use one of {', '.join(SIZE_OBJECTIVES)}")
         if self.sampler not in SAMPLERS:
             _bad("sampler", self.sampler, f"use one of {', '.join(SAMPLERS)}")
+        if self.log_models not in LOG_MODELS:
+            _bad("log-models", self.log_models, f"use one of {', '.join(LOG_MODELS)}")
         if self.storage is not None:
             _check_storage_uri(self.storage)
         if self.tracking_uri is not None:

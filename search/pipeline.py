@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Container
 
 import optuna
 from optuna.trial import TrialState
@@ -79,7 +79,8 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
             progress.note(f"{requeued} trial(s) interrupted by an earlier stop were marked failed "
                           "and queued again")
         tracker = _tracker(s, out)
-        records = TrialRecords(tracker, s.study_name, out / "spool", progress, ctx.peers)
+        records = TrialRecords(tracker, s.study_name, out / "spool", progress, ctx.peers,
+                               s.log_models)
         if exclusive:
             tracker.close_stale_runs(s.study_name)
         tracker.start_parent(f"search-{s.study_name}", _parent_params(s),
@@ -217,6 +218,8 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
         data_refs = (executor.put(train), executor.put(val))
         run_trials(planner_class(s)(ctx, ctx.peers), executor, records, data_refs, progress)
         points = trial_points(ctx)
+        with mutex(ctx.peers):  # a peer sharing --out must not attach the same spooled model
+            records.attach_models(_models_wanted(ctx, points))
         candidates = feasible_candidates(points, s.validation_floor)
         with mutex(ctx.peers):  # a second driver of the study then reuses our confirmations
             chosen_point, confirmations, record = confirm_candidates(
@@ -243,8 +246,8 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
     pending = records.pending(ctx.study)
     if pending or not records.online:
         ctx.messages.append(f"MLflow at {redact(s.tracking_uri)} was unreachable: {pending} trial "
-                            "run(s) and the registration wait; run the same command again once it "
-                            "answers to write them")
+                            "run(s), spooled models and the registration wait; run the same "
+                            "command again once it answers to write them")
     return SearchResult(
         study=_study_info(ctx), floor=s.min_accuracy, size_objective=s.size_objective,
         selection=_selection(s), chosen=chosen, confirmations=confirmations,
@@ -252,6 +255,17 @@ def _search_and_confirm(ctx: StudyContext, records: TrialRecords, source: DataSo
         baseline=_baseline(ctx, chosen),
         mlflow=_mlflow_info(ctx, records.tracker) | registry,
         message=_message(ctx, points, chosen, confirmations))
+
+
+def _models_wanted(ctx: StudyContext, points: list) -> Container[int]:
+    """The trial numbers whose spooled models go to MLflow at the end of the search (every
+    trial's that an earlier invocation left under another --log-models value, too)."""
+    mode = ctx.settings.log_models
+    if mode == "all":
+        return range(len(ctx.study.trials))
+    if mode == "front":  # result.json's front: today's budgets, ties kept
+        return {p.number for p in pareto_front(points)}
+    return set()
 
 
 def _partial_result(ctx: StudyContext, tracker: MlflowTracker) -> SearchResult:

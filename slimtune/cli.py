@@ -156,6 +156,11 @@ def search(
         help="MLflow URI (or MLFLOW_TRACKING_URI) [default: sqlite:///<out>/mlflow.db].")] = None,
     model_name: Annotated[Opt[str], typer.Option(help="Registered model name "
                                                  "[default: slimtune-<dataset>].")] = None,
+    # A plain string, checked by SearchSettings like the study TOML's value: one message for both.
+    log_models: Annotated[Opt[str], typer.Option(
+        help="Which MLflow runs get a logged Keras model: all (every trained trial), front (the "
+        "trials on the Pareto front when the search ends) or confirmed (only the confirmations) "
+        "[default: front].")] = None,
 ) -> None:
     """Run (or resume) a constrained multi-objective search and register the confirmed winner."""
     from search import SearchSettings, run_search

@@ -207,6 +207,39 @@ class MlflowTracker:
                            tags | {"role": "trial", "trial_number": str(trial_number)},
                            status, model_keras, curves)
 
+    def trial_run_ids(self, study_name: str) -> dict[int, str]:
+        """Trial number -> run id of the study's complete trial runs (see logged_trial_numbers)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=50000,
+            filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
+                          f"tags.`{TAG_PREFIX}role` = 'trial' and "
+                          f"tags.`{TAG_PREFIX}logged` = 'true'")
+        return {int(run.data.tags[f"{TAG_PREFIX}trial_number"]): run.info.run_id for run in runs}
+
+    def attach_model(self, run_id: str, model_keras: bytes) -> None:
+        """Log `model_keras` to an existing, complete run (a trial's, after the search chose which
+        models to keep), its final metrics linked to it as at first logging. Safe to repeat: a
+        run with a READY model keeps it, and the rest of an attempt a crash cut short (a model
+        left PENDING) is deleted first. The run ends with the status it had."""
+        import mlflow
+
+        earlier = self.client.search_logged_models(
+            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        if any(str(m.status).endswith("READY") for m in earlier):
+            return
+        for model in earlier:
+            self.client.delete_logged_model(model.model_id)
+        status = self.client.get_run(run_id).info.status
+        with using_tracking_uri(self.tracking_uri):
+            # MLflow files a logged model under the active run's experiment; resuming the run
+            # (status RUNNING meanwhile) is how it gets this one. Model.log then links the run's
+            # step-0 metrics to the model.
+            mlflow.start_run(run_id=run_id)
+            try:
+                _log_keras_model(model_keras, self.input_example)
+            finally:
+                mlflow.end_run(status)
+
     def log_confirmation(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
                          tags: dict[str, str], model_keras: bytes,
                          datasets: Sequence[InputDataset] = ()) -> tuple[str, str]:

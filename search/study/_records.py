@@ -5,12 +5,17 @@ Optuna's storage is the source of truth. A trial's model is spooled to `<out>/sp
 is sent to MLflow and removed once MLflow has it; while the server is unreachable the study goes
 on, and the missing runs are written from Optuna and the spool when the server answers again
 (checked every `RETRY_OFFLINE_S`) or on the next invocation.
+
+Under `--log-models front` a trial's run is written at once without its model, which stays in the
+spool until the search ends; `attach_models` then logs the front's models to their runs and
+deletes the rest. A search killed before that leaves the spool for the next invocation to finish.
+A trial off the front can never rejoin it (trials are only added), so its model is not needed.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 import numpy as np
 import optuna
@@ -19,6 +24,7 @@ from optuna.trial import TrialState
 from search._data import DataSource, Split
 from search._progress import Progress
 from search.study._peers import Peers
+from search.testing.faults import fail_point
 from trackers import (InputDataset, MlflowTracker, config_params, seed_metrics, server_serving,
                       write_bytes_atomic)
 
@@ -34,12 +40,16 @@ class TrialRecords:
     """Writes the study's trials to MLflow through `tracker`, once per trial number."""
 
     def __init__(self, tracker: MlflowTracker, study_name: str, spool: Path,
-                 progress: Progress, peers: Peers | None = None) -> None:
+                 progress: Progress, peers: Peers | None = None,
+                 log_models: str = "all") -> None:
+        """`log_models`: "all" logs each trial's model with its run; "front" spools it for
+        `attach_models`; "confirmed" logs no trial model (search/_settings.py LOG_MODELS)."""
         self.tracker = tracker
         self.study_name = study_name
         self.spool = spool
         self.progress = progress
         self.peers = peers  # None: this driver records every trial of the study
+        self.log_models = log_models
         self.logged = self._logged_in_mlflow()
         self.offline_since: float | None = None
         self._last_attempt = 0.0
@@ -81,10 +91,12 @@ class TrialRecords:
         """Log `trial` unless it already has a run; `status` overrides the state's run status."""
         if trial.number in self.logged:
             return
-        model_path = self.spool / f"trial-{trial.number}.keras"
-        if model_keras is not None:
+        model_path = self._spooled(trial.number)
+        if model_keras is not None and self.log_models != "confirmed":
             write_bytes_atomic(model_path, model_keras)
-        elif model_path.exists():
+        if self.log_models != "all":
+            model_keras = None  # attached when the search ends (front), or never (confirmed)
+        elif model_keras is None and model_path.exists():
             model_keras = model_path.read_bytes()
         try:
             self._call(lambda: self.tracker.log_trial(
@@ -93,7 +105,29 @@ class TrialRecords:
         except _Offline:
             return
         self.logged.add(trial.number)
-        model_path.unlink(missing_ok=True)
+        if self.log_models == "all":
+            model_path.unlink(missing_ok=True)
+
+    def attach_models(self, wanted: Container[int]) -> None:
+        """The end of a search: the spooled model of each logged trial in `wanted` is logged to
+        its run, the other logged trials' spooled models are deleted. A trial MLflow lacks keeps
+        its model (the back-fill writes its run first); while MLflow is unreachable everything
+        stays for the next invocation. Safe to repeat after a crash at any point."""
+        fail_point("models.attaching")
+        spooled = {int(number): path for path in self.spool.glob("trial-*.keras")
+                   if (number := path.stem.removeprefix("trial-")).isdigit()}
+        ready = {number: path for number, path in spooled.items() if number in self.logged}
+        if not ready:
+            return
+        try:
+            run_ids = self._call(lambda: self.tracker.trial_run_ids(self.study_name))
+            for number, path in sorted(ready.items()):
+                if number in wanted and number in run_ids:
+                    self._call(lambda: self.tracker.attach_model(run_ids[number],
+                                                                 path.read_bytes()))
+                path.unlink(missing_ok=True)
+        except _Offline:
+            return
 
     def pending(self, study: optuna.Study) -> int:
         """Finished trials that have no MLflow run yet (and no live driver to write one)."""
@@ -137,6 +171,9 @@ class TrialRecords:
                                "goes on (Optuna keeps every result) and the missing runs are "
                                "written when it answers again or on the next invocation")
             raise _Offline from None
+
+    def _spooled(self, trial_number: int) -> Path:
+        return self.spool / f"trial-{trial_number}.keras"
 
     def _tags(self, trial: optuna.trial.FrozenTrial) -> dict[str, str]:
         attrs = trial.user_attrs
@@ -207,6 +244,9 @@ class NoRecords:
 
     def log(self, trial: optuna.trial.FrozenTrial, model_keras: bytes | None = None,
             status: str | None = None) -> None:
+        pass
+
+    def attach_models(self, wanted: Container[int]) -> None:
         pass
 
     def pending(self, study: optuna.Study) -> int:

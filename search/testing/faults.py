@@ -38,6 +38,7 @@ FAIL_POINTS = (
     "run.created",          # inside the child run's writes: the run exists, nothing in it
     "run.model_logged",     # params, metrics and the model written; not marked complete
     "run.complete",         # marked complete; not yet ended (still RUNNING in MLflow)
+    "models.attaching",     # trials recorded; spooled models not yet attached (--log-models)
     "confirm.trained",      # a candidate retrained with fresh seeds; not yet stored
     "confirm.tested",       # the pick's test accuracies stored; no confirmation run yet
     "confirm.logged",       # the confirmation run written; its id not yet stored

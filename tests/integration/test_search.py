@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,13 +35,20 @@ def search_args(out: Path, mnist_dir: Path, space: Path, *extra: str) -> list[st
 def first_search(tmp_path_factory, mnist_dir, space_file):
     out = tmp_path_factory.mktemp("search")
     started = time.monotonic()
-    done = run_cli(*search_args(out, mnist_dir, space_file))
+    # No trial model: the champion is registered from its confirmation run's own model.
+    done = run_cli(*search_args(out, mnist_dir, space_file, "--log-models", "confirmed"))
     assert done.returncode == 0, done.stdout + done.stderr
     return out, done, time.monotonic() - started
 
 
 def trial_runs(client, experiment_id: str) -> list:
     return client.search_runs([experiment_id], "tags.`slimtune.role` = 'trial'", max_results=1000)
+
+
+def models_of(client, experiment_id: str) -> list:
+    """The experiment's READY logged models."""
+    return [m for m in client.search_logged_models([experiment_id], max_results=1000)
+            if str(m.status).endswith("READY")]
 
 
 def test_result_json_holds_the_contract(first_search):
@@ -109,6 +117,10 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     version = client.get_model_version_by_alias("slimtune-mnist", "champion")
     assert version.version == result["mlflow"]["registered_model_version"]
     assert version.run_id == result["mlflow"]["confirmation_run_id"]
+    # --log-models confirmed: the confirmation's model is the only one logged
+    assert [m.source_run_id for m in models_of(client, experiment.experiment_id)] == [
+        version.run_id]
+    assert not list((out / "spool").glob("trial-*.keras"))
     assert version.tags["floor"] == str(FLOOR)
     assert int(version.tags["params"]) == result["chosen"]["footprint"]["params"]
     # Registered by the logged model's own URI (no MLflow warning), with a model card.
@@ -304,6 +316,7 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     assert result["chosen"] is not None, result["message"]
     version = client.get_model_version_by_alias("served-model", "champion")
     assert version.run_id == result["mlflow"]["confirmation_run_id"]
+    check_front_models(client, experiment.experiment_id, result, runs, out)
     check_records(client, experiment.experiment_id, result, runs, mnist_dir)
     check_compare_view(mlflow_server, experiment.experiment_id, runs, tmp_path)
     # `slimtune pull` writes what it measured back to the version it pulled.
@@ -357,6 +370,21 @@ def check_compare_view(server: str, experiment_id: str, runs: list, tmp_path: Pa
                                 np.ascontiguousarray(pixels))
 
 
+def check_front_models(client, experiment_id: str, result: dict, runs: list, out: Path) -> None:
+    """--log-models front (the default): the runs of the front's trials that trained hold their
+    model, attached when the search ended; the other trial runs hold none, and nothing is left
+    in the spool."""
+    study = optuna.load_study(study_name="served", storage=f"sqlite:///{out / 'optuna.db'}")
+    front = {p["trial_number"] for p in result["front"]}
+    trained = {t.number for t in study.trials if "train_time_s" in t.user_attrs
+               and "duplicate_of" not in t.user_attrs}
+    models = Counter(m.source_run_id for m in models_of(client, experiment_id))
+    with_model = {int(r.data.tags["slimtune.trial_number"]) for r in runs if models[r.info.run_id]}
+    assert front & trained and with_model == front & trained, (front, trained, with_model)
+    assert all(models[r.info.run_id] <= 1 for r in runs)
+    assert not list((out / "spool").glob("trial-*.keras"))
+
+
 def check_records(client, experiment_id: str, result: dict, runs: list, mnist_dir: Path) -> None:
     """What MLflow holds besides params and metrics: each run's datasets with content digests
     (the test split only on the confirmation that read it), each logged model's input example
@@ -380,7 +408,8 @@ def check_records(client, experiment_id: str, result: dict, runs: list, mnist_di
     assert inputs(result["mlflow"]["confirmation_run_id"]) == read | {
         "mnist-recheck": (source.recheck(5000, 5000).digest, "recheck"),
         "mnist-test": (source.test().digest, "test")}
-    trained = next(r for r in runs if r.data.tags["slimtune.state"] == "COMPLETE")
+    with_model = {m.source_run_id for m in models_of(client, experiment_id)}
+    trained = next(r for r in runs if r.info.run_id in with_model)  # a front trial's
     (model,) = client.search_logged_models(
         [experiment_id], filter_string=f"source_run_id = '{trained.info.run_id}'")
     linked = {m.key: m.value for m in model.metrics}

@@ -94,3 +94,13 @@ def test_the_full_recipe_defaults_to_four_times_the_epochs_and_is_never_shorter(
     assert SearchSettings(epochs=2, full_epochs=7).full_recipe.schedule == "cosine"
     with pytest.raises(UsageError, match=r"--full-epochs 1: use at least --epochs \(2\)"):
         SearchSettings(epochs=2, full_epochs=1)
+
+
+def test_log_models_defaults_to_front_and_refuses_other_values(tmp_path):
+    assert SearchSettings().log_models == "front"
+    path = tmp_path / "study.toml"
+    path.write_text('log-models = "all"\n')
+    assert SearchSettings.from_sources(str(path), {}).log_models == "all"
+    with pytest.raises(UsageError, match=r"^--log-models every: use one of all, front, "
+                                         r"confirmed$"):
+        SearchSettings(log_models="every")

@@ -105,6 +105,8 @@ CASES = [
     ("timeout-zero", lambda t: ["--timeout", "0"], r"--timeout 0.0: use a number of seconds above 0"),
     ("max-retries-negative", lambda t: ["--max-retries", "-1"], r"--max-retries -1: use 0 or more"),
     ("sampler-unknown", lambda t: ["--sampler", "cmaes"], r"'cmaes' is not one of"),
+    ("log-models-unknown", lambda t: ["--log-models", "best"],
+     r"--log-models best: use one of all, front, confirmed$"),
     ("tracking-uri-password", lambda t: ["--tracking-uri", "http://u:s3cr3t@127.0.0.1:9"],
      r"^(?!.*s3cr3t).*--tracking-uri http://u:\*\*\*@127.0.0.1:9: leave the password out"),
     ("tracking-server-down", lambda t: ["--tracking-uri", "http://127.0.0.1:9"],

@@ -136,3 +136,24 @@ def test_runs_list_their_datasets_and_models_their_metrics_and_an_input_example(
             mlflow.artifacts.download_artifacts(f"models:/{model.model_id}"))
         scores = mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict(stored)
     assert np.allclose(stored["image"], example) and np.asarray(scores).shape == (2, 10)
+
+
+def test_a_model_attached_to_a_finished_run_later_links_its_metrics_once(tmp_path):
+    """--log-models front: a trial's run is written without its model, which is attached when
+    the search ends; a retry after a crash mid-attach (a PENDING model) ends with one model."""
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", STUDY,
+                            artifact_location=(tmp_path / "artifacts").as_uri())
+    tracker.start_parent("study", {}, {"study": STUDY})
+    run_id = tracker.log_trial(0, "trial-0", {"x": 1}, {"worst_case_val_accuracy": 0.9},
+                               {"study": STUDY}, "FINISHED",
+                               curves={"epoch_val_accuracy_seed_0": [0.5, 0.9]})
+    assert tracker.trial_run_ids(STUDY) == {0: run_id}
+    half = tracker.client.create_logged_model(tracker.experiment_id, source_run_id=run_id)
+    model = tiny_model_bytes(tmp_path)
+    tracker.attach_model(run_id, model)
+    tracker.attach_model(run_id, model)
+    (logged,) = tracker.client.search_logged_models([tracker.experiment_id])
+    assert logged.model_id != half.model_id and str(logged.status).endswith("READY")
+    assert {m.key: m.value for m in logged.metrics} == {"worst_case_val_accuracy": 0.9}
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["slimtune.logged"] == "true"
