@@ -68,6 +68,14 @@ def test_packed_replicas_compute_what_each_keras_model_computes(config):
     net.unpack()
     for model, weights in zip(models, before):
         assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+    # A training pass updates BatchNorm's moving statistics as each Keras model's own does.
+    net(pack_images(tf.constant(images), 3), training=True)
+    net.unpack()
+    for r, model in enumerate(models):
+        packed_moving = model.get_weights()
+        model.set_weights(before[r])
+        model(images[r], training=True)
+        assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(packed_moving, model.get_weights()))
 
 
 def test_packed_batch_norm_and_separable_seeds_train_exactly_as_each_alone(splits):
