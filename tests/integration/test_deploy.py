@@ -274,13 +274,21 @@ def test_mlflow_serves_the_champion(champion, mnist_dir):
         server.wait(timeout=30)
 
 
-def test_a_corrupt_or_foreign_registered_artifact_is_one_line_exit_2(tmp_path, mnist_dir):
+def test_a_corrupt_or_foreign_registered_artifact_is_one_line_exit_2(tmp_path, mnist_dir,
+                                                                     monkeypatch):
     """A registry version whose Keras file was damaged in the artifact store, and one that is not
     a Keras model at all: `slimtune pull` names the model and the cause in one line, exit 2, and
     writes nothing."""
     import keras
     import mlflow
     import mlflow.pyfunc
+    import mlflow.tracking.fluent
+
+    # This test plays a user of MLflow's fluent API: its active experiment (a process-wide
+    # setting) must not outlive it, or later tests resuming runs of other stores by id fail.
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
