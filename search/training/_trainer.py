@@ -7,9 +7,10 @@ Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
   replica r's images in its own channels, grouped convolutions, batched dense layers, so oneDNN
   runs one wide kernel instead of R narrow ones; each replica keeps its own initialisation and
   data order and trains as it would alone (a test checks it, float32);
-- packed seeds compute in float32 (oneDNN's grouped convolutions are 3-4x slower in bfloat16 on
-  these models); a lone seed, on CPUs with bfloat16 units, computes its convolutions in bfloat16
-  with float32 weights (the classifier and the loss stay float32); see `resolve_precision`.
+- packed seeds of narrow models compute in float32 (oneDNN's grouped convolutions are 3-4x slower
+  in bfloat16 there); a lone seed or a wide model, on CPUs with bfloat16 units, computes its
+  convolutions in bfloat16 with float32 weights (the classifier and the loss stay float32); see
+  `resolve_precision`.
   XLA (`jit_compile`) is not used: on CPU its convolutions are 2-3x slower than oneDNN's.
 
 Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
@@ -112,18 +113,26 @@ def configure_threads(threads: int) -> None:
         pass  # already initialised in this reused worker process, with the same settings
 
 
-def resolve_precision(precision: str, replicas: int = 1) -> str:
-    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS) when `replicas` seeds
-    train packed together.
+# A packed network computes in bfloat16 from this many filters in its widest convolution (per
+# seed) up. 4 seeds, one epoch each way, one core (BENCHMARKS.md §1c): the 24-filter reference
+# model took 17 s in bfloat16 against 24-27 s in float32, `s5x57|c1x24-p4|gap` 29 against 33,
+# `c5x16v-p4|c7x8|flatten|d53` 5.5 against 5.4, the 6-filter tiny model 4.5 against 2.4.
+PACKED_BFLOAT16_MIN_FILTERS = 20
 
-    "auto": float32 for packed seeds, also on CPUs with bfloat16 units, since oneDNN's grouped
-    convolutions were 3-4x slower in bfloat16 than in float32 on the search's small models
-    (BENCHMARKS.md §1c); a lone seed runs plain convolutions, and those are faster in
-    mixed_bfloat16 where the CPU has bfloat16 units (1.3-1.7x on the search's wider models).
+
+def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0) -> str:
+    """The Keras dtype policy for a recipe's `precision` (spaces.PRECISIONS) when `replicas` seeds
+    of a model whose widest convolution has `widest_filters` filters train packed together.
+
+    "auto": oneDNN's grouped convolutions, which packed seeds run on, are slow in bfloat16 on
+    narrow layers (3-4x slower than float32 on the search's small models), so packed seeds of a
+    model narrower than PACKED_BFLOAT16_MIN_FILTERS compute in float32 on every CPU; a lone seed
+    runs plain convolutions, and those, like wide grouped ones, are faster in mixed_bfloat16
+    where the CPU has bfloat16 units (1.3-1.8x on the search's wider models).
     """
     if precision != "auto":
         return precision
-    if replicas > 1:
+    if replicas > 1 and widest_filters < PACKED_BFLOAT16_MIN_FILTERS:
         return "float32"
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -289,7 +298,8 @@ def _train_group(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list
 
     from spaces import build_model
 
-    precision = resolve_precision(recipe.precision, len(seeds))
+    precision = resolve_precision(recipe.precision, len(seeds),
+                                  max(block.filters for block in config.blocks))
     replicas = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)  # the initial weights (and dropout) of this seed

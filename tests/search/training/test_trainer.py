@@ -127,6 +127,14 @@ def test_a_nan_loss_fails_the_trial_with_a_fix(splits):
         train_seeds(CONFIG, *splits, diverging, [0])
 
 
+def test_auto_precision_packs_narrow_models_in_float32_and_follows_the_cpu_otherwise():
+    lone = resolve_precision("auto", 1)
+    assert lone in ("float32", "mixed_bfloat16")
+    assert resolve_precision("auto", 4, widest_filters=6) == "float32"
+    assert resolve_precision("auto", 4, widest_filters=24) == lone  # wide: as a lone seed
+    assert resolve_precision("mixed_bfloat16", 4, widest_filters=6) == "mixed_bfloat16"
+
+
 def test_unknown_precision_is_refused():
     with pytest.raises(RecipeError, match="--precision fp8: use one of auto, float32"):
         Recipe(precision="fp8")
