@@ -151,9 +151,15 @@ def _record(planner: Planner, records: TrialRecords, progress: Progress, proposa
 
 def _abandon(planner: Planner, executor: Executor, records: TrialRecords, run: _Run, reason: str,
              interrupted: bool = False) -> None:
-    """Give up on the trainings still running: cancel them, tell the planner, record them once."""
+    """Give up on the trainings still running: cancel them, tell the planner, record them once.
+
+    On an interrupt nothing is cancelled: the executor's shutdown, which follows at once, stops
+    them (Ray kills a job's tasks when its driver leaves), and a cancel that races a task's
+    completion aborts the driver in Ray 2.60 (task_manager.cc "Tried to complete task that was
+    not pending"; seen in CI when a second trial finished as Ctrl-C arrived)."""
     for handle, proposal in list(run.pending.items()):
-        executor.cancel(handle)
+        if not interrupted:
+            executor.cancel(handle)
         planner.tell_abandoned(proposal, reason, interrupted)
         records.log(frozen_trial(planner.ctx.study, proposal.trial))
         del run.pending[handle]

@@ -109,7 +109,9 @@ class RayExecutor:
     def cancel(self, ref: Any) -> None:
         import ray
 
-        ray.cancel(ref, force=True)
+        ready, _ = ray.wait([ref], num_returns=1, timeout=0)
+        if not ready:  # cancelling a finished task can race its completion (see _loop._abandon)
+            ray.cancel(ref, force=True)
 
     def result(self, ref: Any) -> Any:
         """The task's return value; raises TrialError with the cause if it failed."""
