@@ -18,7 +18,8 @@ from search.analysis.pareto import TrialPoint
 from search.execution import Executor, TrialError
 from search.study import StudyContext, TrialRecords, input_dataset
 from search.testing.faults import fail_point
-from search.training import SeedsOutcome, saved_model_accuracy
+from search.training import SeedsOutcome, saved_model_accuracy, seed_groups
+from spaces import is_hypermodel_config
 from trackers import InputDataset, seed_metrics, write_bytes_atomic
 
 CONFIRMATION_ATTR_PREFIX = "slimtune.confirmation."  # + summary: a study user attribute
@@ -79,13 +80,15 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
 def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
              data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint,
              held_out_dataset: InputDataset) -> dict[str, Any]:
-    """Train the candidate once per fresh seed (one task each, so it uses every worker) with the
-    full recipe (--full-epochs: the registered model is one of it) and measure it on the
-    held-out split: the recheck split, or the test split without one. The record keeps the
-    held-out split's MLflow description (`datasets`) for the confirmation run."""
+    """Train the candidate with each fresh seed and the full recipe (--full-epochs: the
+    registered model is one of it) and measure it on the held-out split: the recheck split, or
+    the test split without one. The seeds go out as one task per worker, each group trained
+    packed in one pass (`seed_groups`; a HyperModel's as one task per seed). The record keeps
+    the held-out split's MLflow description (`datasets`) for the confirmation run."""
     s = ctx.settings
-    refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, [seed],
-                            test=held_out_ref) for seed in ctx.confirm_seeds]
+    groups = seed_groups(ctx.confirm_seeds, s.workers, packs=not is_hypermodel_config(point.config))
+    refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, group,
+                            test=held_out_ref, every_model=True) for group in groups]
     base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None,
             "datasets": [held_out_dataset.to_dict()]}
     try:
@@ -93,14 +96,16 @@ def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
     except TrialError as exc:
         return base | {"val_accuracies": [], "recheck_accuracies": [], "recheck_passed": False,
                        "test_accuracies": [], "passed": False, "error": str(exc)[:500]}
-    val = [o.val_accuracies[0] for o in outcomes]
-    held_out = [o.test_accuracies[0] for o in outcomes]
-    median = sorted(range(len(outcomes)), key=lambda i: val[i])[(len(outcomes) - 1) // 2]
+    # The groups are contiguous runs of the seeds, in order: concatenated, they follow the seeds.
+    val = [acc for o in outcomes for acc in o.val_accuracies]
+    held_out = [acc for o in outcomes for acc in o.test_accuracies]
+    models = [model for o in outcomes for model in o.seed_models]
+    median = sorted(range(len(val)), key=lambda i: val[i])[(len(val) - 1) // 2]
     record = base | {"val_accuracies": val, "median_seed": ctx.confirm_seeds[median]}
     # Spooled first: the run may have to wait for MLflow (see search/study/_records.py); with a
     # recheck every seed's model is kept, for the test split if this candidate becomes the pick.
-    for seed, outcome in zip(ctx.confirm_seeds, outcomes):
-        write_bytes_atomic(_spooled_model(records, point.summary, seed), outcome.model_keras)
+    for seed, model_keras in zip(ctx.confirm_seeds, models, strict=True):
+        write_bytes_atomic(_spooled_model(records, point.summary, seed), model_keras)
     if s.recheck_size:
         return record | {"recheck_accuracies": held_out,
                          "recheck_passed": min(held_out) >= s.recheck_floor}

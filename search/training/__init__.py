@@ -15,7 +15,7 @@ _EXPORTS = {
     "stop_reason": "search.training._stopping", "required_accuracy": "search.training._stopping",
     "RULE_VERSION": "search.training._stopping",
     "check_seed_count": "search.training._seeds", "search_seeds": "search.training._seeds",
-    "confirmation_seeds": "search.training._seeds",
+    "confirmation_seeds": "search.training._seeds", "seed_groups": "search.training._seeds",
 }
 __all__ = sorted(_EXPORTS)
 

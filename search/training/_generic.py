@@ -29,7 +29,8 @@ EVAL_BATCH = 1024
 def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any, recipe: Recipe,
                            seeds: list[int], threads: int = 1, test: Any = None,
                            keep_model: bool = True, required_accuracy: float | None = None,
-                           curves: bool = False, promote: Any = None) -> SeedsOutcome:
+                           curves: bool = False, promote: Any = None,
+                           every_model: bool = False) -> SeedsOutcome:
     """`train_seeds` for a HyperModel point (same contract). Raises TrainingFailed on a NaN
     loss, and BuildFailed (spaces) if `build` raises."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,6 +78,9 @@ def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any
     if keep_model and not stopped:
         # Saved as trained: the LiteRT converter folds BatchNorm at export, as the footprint does.
         outcome.model_keras = _to_bytes(trained[median][1])
+        if every_model:
+            outcome.seed_models = [outcome.model_keras if i == median else _to_bytes(model)
+                                   for i, (_, model, _) in enumerate(trained)]
     outcome.train_time_s = time.perf_counter() - started
     keras.backend.clear_session()
     return outcome

@@ -35,3 +35,20 @@ def search_seeds(base: int, count: int) -> list[int]:
 def confirmation_seeds(base: int, count: int) -> list[int]:
     """Fresh seeds for confirmation on the test split: never used during the search."""
     return [BASE_STRIDE * base + CONFIRMATION_OFFSET + k for k in range(count)]
+
+
+def seed_groups(seeds: list[int], workers: int, packs: bool) -> list[list[int]]:
+    """The seeds split into one training task per worker, in order (contiguous groups whose
+    sizes differ by at most one), so that a trainer that `packs` seeds (the CNN trainer: one
+    packed network, search/training/_packed.py) trains each group in one pass on its worker.
+    Without packing (a HyperModel's seeds train one after another) every seed is its own task."""
+    if not packs:
+        return [[seed] for seed in seeds]
+    count = max(1, min(workers, len(seeds)))
+    size, extra = divmod(len(seeds), count)
+    groups, start = [], 0
+    for k in range(count):
+        end = start + size + (1 if k < extra else 0)
+        groups.append(list(seeds[start:end]))
+        start = end
+    return groups

@@ -85,6 +85,8 @@ class SeedsOutcome:
     epochs: int = 0  # the recipe's epochs that `val_accuracies` were measured after
     # A promoted trial: each trained seed's validation accuracy at the first rung's epochs.
     screen_val_accuracies: list[float] = field(default_factory=list)
+    # With `every_model`: each seed's saved model, in seed order (confirmation keeps them all).
+    seed_models: list[bytes] = field(default_factory=list)
 
     @property
     def worst_case_val_accuracy(self) -> float:
@@ -144,13 +146,14 @@ def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
                 threads: int = 1, test: Any = None, keep_model: bool = True,
                 required_accuracy: float | None = None, curves: bool = False,
-                promote: Promotion | None = None) -> SeedsOutcome:
+                promote: Promotion | None = None, every_model: bool = False) -> SeedsOutcome:
     """Train `config` once per seed on `train`, measure accuracy on `val` (and `test` if given).
 
     With `required_accuracy`, seeds race (first seed alone, then the rest) and stop as soon as
     one cannot plausibly reach it; the outcome then has `stopped_reason` set and no model.
     With `promote` as well, a near miss is raced again under `promote.recipe` (module docstring).
     `curves` measures validation accuracy after every epoch even without racing.
+    `every_model` saves every seed's model (`seed_models`), not only the median seed's.
     Raises TrainingFailed if a seed's loss becomes NaN or infinite. A HyperModel point
     (`spaces.HyperModelConfig`) trains on the generic path (search/training/_generic.py).
     """
@@ -158,7 +161,8 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         from search.training._generic import train_hypermodel_seeds
 
         return train_hypermodel_seeds(config, train, val, recipe, seeds, threads, test,
-                                      keep_model, required_accuracy, curves, promote)
+                                      keep_model, required_accuracy, curves, promote,
+                                      every_model)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configure_threads(threads)
     import keras
@@ -183,8 +187,10 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         epochs_run=sum(r.epochs for r in screen_runs + runs), epochs=recipe.epochs,
         screen_val_accuracies=[r.curve[-1] for r in screen_runs])
     if keep_model and not stopped:
-        outcome.model_keras = _to_bytes(deployed_model(config, runs[median].model,
-                                                       data.input_shape, data.num_classes))
+        saved = [_to_bytes(deployed_model(config, r.model, data.input_shape, data.num_classes))
+                 if every_model or i == median else b"" for i, r in enumerate(runs)]
+        outcome.model_keras = saved[median]
+        outcome.seed_models = saved if every_model else []
     outcome.train_time_s = time.perf_counter() - started
     keras.backend.clear_session()
     return outcome

@@ -37,6 +37,15 @@ def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp
     assert all(m["ratio"] > 0 for m in result["models"])
 
 
+def test_confirmation_times_both_seed_layouts(mnist_dir, tmp_path):
+    out = bench("confirmation.py", *TINY, "--seeds", "3", "--rounds", "1", "--config", "tiny",
+                "--out", tmp_path / "c.json", mnist_dir=mnist_dir)
+    assert out.strip().splitlines()[-1].startswith("ratios: c3x3-p2|c3x6v-p4|flatten (748 params) ")
+    result = json.loads((tmp_path / "c.json").read_text())
+    assert result["layouts"] == {"per_seed": [[500], [501], [502]], "packed": [[500, 501], [502]]}
+    assert all(len(walls) == 1 for walls in result["models"][0]["wall_s"].values())
+
+
 def test_early_stopping_measures_and_replays(mnist_dir, tmp_path):
     out = bench("early_stopping.py", *TINY, "--configs", "2", "--seeds", "2", "--floor", "0.9",
                 "--out", tmp_path, mnist_dir=mnist_dir)

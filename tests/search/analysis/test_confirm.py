@@ -29,16 +29,21 @@ class ScriptedExecutor:
     def __init__(self, held_out: dict[int, float]) -> None:
         self.held_out = held_out
         self.trained: list[int] = []
+        self.groups: list[list[int]] = []
 
     def put(self, value):
         return value
 
-    def submit(self, config, train, val, recipe, seeds, test=None):
+    def submit(self, config, train, val, recipe, seeds, test=None, every_model=False):
+        assert every_model  # confirmation keeps every seed's model
         filters = config["blocks"][0]["filters"]
         self.trained.append(filters)
-        return SeedsOutcome(seeds=seeds, val_accuracies=[0.97], test_accuracies=[
-            self.held_out[filters]], train_time_s=0.0, median_seed=seeds[0],
-            model_keras=f"model {filters}".encode())
+        self.groups.append(list(seeds))
+        models = [f"model {filters} seed {seed}".encode() for seed in seeds]
+        return SeedsOutcome(seeds=seeds, val_accuracies=[0.97 + seed * 1e-5 for seed in seeds],
+                            test_accuracies=[self.held_out[filters]] * len(seeds),
+                            train_time_s=0.0, median_seed=seeds[0], model_keras=models[0],
+                            seed_models=models)
 
     def result(self, ref):
         return ref
@@ -91,7 +96,8 @@ def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
         return test_accuracy
 
     monkeypatch.setattr(_confirm, "saved_model_accuracy", on_test)
-    s = SearchSettings(min_accuracy=FLOOR, seeds=2, **settings).sized_for(60_000)
+    s = SearchSettings(**{"min_accuracy": FLOOR, "seeds": 2, "workers": 2} | settings
+                       ).sized_for(60_000)
     ctx = StudyContext(s, optuna.create_study(directions=["maximize", "minimize"]),
                        SearchSpace(), Recipe(), (28, 28, 1), 10)
     executor, source = ScriptedExecutor(held_out), Source()
@@ -109,7 +115,7 @@ def test_the_first_candidate_to_hold_the_recheck_floor_is_the_pick(tmp_path, mon
     assert [c.recheck_passed for c in confirmations] == [False, True]
     assert confirmations[0].test_accuracies == [] and confirmations[0].worst_case_test_accuracy \
         is None
-    assert source.test_reads == 1 and models == [b"model 3", b"model 3"]
+    assert source.test_reads == 1 and models == [b"model 3 seed 500", b"model 3 seed 501"]
     assert confirmations[1].passed and confirmations[1].worst_case_test_accuracy == 0.96
     # what its MLflow run will list as read besides the parent's splits
     assert [(d["context"], d["digest"], d["features_shape"]) for d in record["datasets"]] == [
@@ -131,3 +137,25 @@ def test_without_a_recheck_split_candidates_are_confirmed_on_test(tmp_path, monk
     assert [c.recheck_passed for c in confirmations] == [None, None]
     assert confirmations[1].test_accuracies == [0.951, 0.951] and models == []
     assert [d["context"] for d in record["datasets"]] == ["test"]
+
+
+def test_fresh_seeds_train_packed_one_task_per_worker_and_keep_their_order(tmp_path, monkeypatch):
+    chosen, confirmations, executor, _, models, record = confirm(
+        tmp_path, monkeypatch, {2: 0.99, 3: 0.99, 4: 0.99}, 0.96, seeds=5, workers=2)
+    assert chosen.number == 0
+    assert executor.groups == [[500, 501, 502], [503, 504]]  # 5 seeds on 2 workers: 2 tasks
+    assert record["val_accuracies"] == [0.97 + seed * 1e-5 for seed in range(500, 505)]
+    assert record["median_seed"] == 502
+    assert models == [f"model 2 seed {seed}".encode() for seed in range(500, 505)]
+
+
+@pytest.mark.parametrize("seeds, workers, packs, groups", [
+    ([1, 2, 3, 4, 5], 2, True, [[1, 2, 3], [4, 5]]),
+    ([1, 2, 3], 8, True, [[1], [2], [3]]),
+    ([1, 2, 3, 4], 1, True, [[1, 2, 3, 4]]),
+    ([1, 2, 3], 2, False, [[1], [2], [3]]),
+])
+def test_seed_groups(seeds, workers, packs, groups):
+    from search.training import seed_groups
+
+    assert seed_groups(seeds, workers, packs) == groups

@@ -119,6 +119,21 @@ def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits, 
     assert float(np.mean(predicted == val.y)) == pytest.approx(median, abs=0.01)
 
 
+def test_every_model_saves_each_seed_its_own_model(splits):
+    """Confirmation trains its seeds packed and keeps each seed's model: seed i's saved model
+    scores seed i's validation accuracy (the seeds differ, so a mix-up shows)."""
+    from search.training import saved_model_accuracy
+
+    train, val = splits
+    outcome = train_seeds(CONFIG, train, val, FP32, [7, 8, 9], test=val, every_model=True)
+    assert len(outcome.seed_models) == 3 and len(set(outcome.val_accuracies)) == 3
+    assert outcome.seed_models[outcome.seeds.index(outcome.median_seed)] == outcome.model_keras
+    for model_keras, accuracy in zip(outcome.seed_models, outcome.val_accuracies):
+        assert saved_model_accuracy(model_keras, val) == pytest.approx(accuracy, abs=1e-4)
+    assert outcome.test_accuracies == outcome.val_accuracies
+    assert train_seeds(CONFIG, train, val, FP32, [7], keep_model=True).seed_models == []
+
+
 def test_a_nan_loss_fails_the_trial_with_a_fix(splits):
     with pytest.raises(TrainingFailed, match="loss became nan for seed 0 .*lower --learning-rate"):
         # The fault seam builds a NaN learning rate past Recipe's check, as SLIMTUNE_FAULTS does.
