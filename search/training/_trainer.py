@@ -3,10 +3,12 @@
 Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
 - the images stay resident as one uint8 tensor; each batch is gathered, cast and scaled in-graph;
 - a whole epoch runs as one `tf.function` call (no Python per step, no Keras callbacks);
-- the seeds train as replicas packed into one network R times wider (search/training/_packed.py):
-  replica r's images in its own channels, grouped convolutions, batched dense layers, so oneDNN
-  runs one wide kernel instead of R narrow ones; each replica keeps its own initialisation and
-  data order and trains as it would alone (a test checks it, float32);
+- the seeds of a cheap model (`packs_seeds`: under PACKED_MAX_MACS per image) train as replicas
+  packed into one network R times wider (search/training/_packed.py): replica r's images in its
+  own channels, grouped convolutions, batched dense layers, so oneDNN runs one wide kernel
+  instead of R narrow ones; each replica keeps its own initialisation and data order and trains
+  as it would alone (a test checks it, float32). A costlier model's seeds train one at a time
+  (each a pack of one), which measured faster for them;
 - packed seeds of narrow models compute in float32 (oneDNN's grouped convolutions are 3-4x slower
   in bfloat16 there); a lone seed or a wide model, on CPUs with bfloat16 units, computes its
   convolutions in bfloat16 with float32 weights (the classifier and the loss stay float32); see
@@ -15,7 +17,7 @@ Why it is fast (benchmarks/throughput.py measures it against plain `model.fit`):
 
 Racing and early stopping (when the driver passes `required_accuracy`): the first seed trains
 alone and the others only if it can still reach the threshold; after every epoch each seed is
-checked with `search.training._stopping.stop_reason`. The worst case over seeds is a minimum, so one seed
+checked with `_stopping.stop_reason`. The worst case over seeds is a minimum, so one seed
 that cannot reach the threshold settles the whole trial.
 
 Promotion (when the driver passes `promote`): a trial that missed the threshold after all the
@@ -39,7 +41,7 @@ import numpy as np
 from search._data import class_count
 from search.training._packed import PackedNetwork, pack_images
 from search.training._stopping import stop_reason
-from spaces import CNNConfig, Recipe, deployed_model, is_hypermodel_config
+from spaces import CNNConfig, Recipe, deployed_model, footprint, is_hypermodel_config
 
 EVAL_BATCH = 1024
 
@@ -120,6 +122,11 @@ def configure_threads(threads: int) -> None:
 # model took 17 s in bfloat16 against 24-27 s in float32, `s5x57|c1x24-p4|gap` 29 against 33,
 # `c5x16v-p4|c7x8|flatten|d53` 5.5 against 5.4, the 6-filter tiny model 4.5 against 2.4.
 PACKED_BFLOAT16_MIN_FILTERS = 20
+# Packing pays only where one seed's kernels are too small to keep a core busy. Measured, 3 seeds
+# x 1 epoch of 55,000 images on one core, packed vs one after another (BENCHMARKS.md §1d): packed
+# 1.9x faster at 45k MACs per image (748 params) and 1.1x at 39k (separable + BatchNorm), equal at
+# 321-346k, 1.2-1.4x slower at 339k (two 12-filter 3x3 layers) and 1.5M, in float32 and bfloat16.
+PACKED_MAX_MACS = 150_000
 
 
 def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0) -> str:
@@ -196,10 +203,23 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     return outcome
 
 
+def packs_seeds(config: CNNConfig, input_shape: tuple[int, ...], num_classes: int) -> bool:
+    """Whether the seeds of `config` train faster packed into one network than one after another:
+    only for models cheaper than PACKED_MAX_MACS multiply-accumulates per image."""
+    return footprint(config, input_shape, num_classes).macs < PACKED_MAX_MACS
+
+
 def _race(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
           required_accuracy: float | None, curves: bool) -> tuple[list[_Replica], str | None]:
-    """All seeds under `recipe`; when racing, the first alone and the rest only if it holds."""
-    groups = [list(seeds)] if required_accuracy is None else [list(seeds[:1]), list(seeds[1:])]
+    """All seeds under `recipe`; when racing, the first alone and the rest only if it holds.
+    A model that packs well (`packs_seeds`) trains the rest packed as one group; any other
+    trains its seeds one at a time (and a race stops at the first seed that misses)."""
+    if not packs_seeds(config, data.input_shape, data.num_classes):
+        groups = [[seed] for seed in seeds]
+    elif required_accuracy is None:
+        groups = [list(seeds)]
+    else:
+        groups = [list(seeds[:1]), list(seeds[1:])]
     runs: list[_Replica] = []
     stopped = None
     for group in (g for g in groups if g):

@@ -150,6 +150,22 @@ def test_auto_precision_packs_narrow_models_in_float32_and_follows_the_cpu_other
     assert resolve_precision("mixed_bfloat16", 4, widest_filters=6) == "mixed_bfloat16"
 
 
+def test_costly_models_train_their_seeds_one_at_a_time(splits):
+    """Packing pays only on cheap models (PACKED_MAX_MACS): a 1.5M-MAC model's seeds train alone,
+    each in a lone seed's precision, and still exactly as alone (float32)."""
+    from search.training._trainer import packs_seeds
+
+    wide = CNNConfig((ConvBlock(3, 24), ConvBlock(3, 8, 2)), "gap")  # benchmarks' "reference"
+    assert packs_seeds(CONFIG, (28, 28, 1), 10) and not packs_seeds(wide, (28, 28, 1), 10)
+    train, val = splits
+    auto = train_seeds(wide, train, val, Recipe(epochs=1), [1, 2, 3], keep_model=False)
+    assert auto.precision == resolve_precision("auto", 1) and len(auto.val_accuracies) == 3
+    one = Recipe(epochs=1, batch_size=64, precision="float32", schedule="constant")
+    together = train_seeds(wide, train, val, one, [1, 2], keep_model=False, curves=True)
+    alone = train_seeds(wide, train, val, one, [2], keep_model=False, curves=True)
+    assert together.val_curves[1] == alone.val_curves[0]
+
+
 def test_unknown_precision_is_refused():
     with pytest.raises(RecipeError, match="--precision fp8: use one of auto, float32"):
         Recipe(precision="fp8")
