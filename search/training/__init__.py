@@ -10,7 +10,7 @@ _EXPORTS = {
     "Promotion": "search.training._trainer",
     "promotion_accuracy": "search.training._stopping",
     "PROMOTION_ERROR_RATIO": "search.training._stopping",
-    "resolve_precision": "search.training._trainer",
+    "resolve_precision": "search.training._trainer", "packs_seeds": "search.training._trainer",
     "saved_model_accuracy": "search.training._trainer",
     "stop_reason": "search.training._stopping", "required_accuracy": "search.training._stopping",
     "RULE_VERSION": "search.training._stopping",

@@ -153,7 +153,8 @@ def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
                 threads: int = 1, test: Any = None, keep_model: bool = True,
                 required_accuracy: float | None = None, curves: bool = False,
-                promote: Promotion | None = None, every_model: bool = False) -> SeedsOutcome:
+                promote: Promotion | None = None, every_model: bool = False,
+                pack: bool | None = None) -> SeedsOutcome:
     """Train `config` once per seed on `train`, measure accuracy on `val` (and `test` if given).
 
     With `required_accuracy`, seeds race (first seed alone, then the rest) and stop as soon as
@@ -161,6 +162,7 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     With `promote` as well, a near miss is raced again under `promote.recipe` (module docstring).
     `curves` measures validation accuracy after every epoch even without racing.
     `every_model` saves every seed's model (`seed_models`), not only the median seed's.
+    `pack` overrides `packs_seeds` (benchmarks/packing.py measures both ways).
     Raises TrainingFailed if a seed's loss becomes NaN or infinite. A HyperModel point
     (`spaces.HyperModelConfig`) trains on the generic path (search/training/_generic.py).
     """
@@ -177,11 +179,13 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     config = CNNConfig.from_dict(config) if isinstance(config, dict) else config
     started = time.perf_counter()
     data = _Resident(train, val, test)
-    runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves)
+    if pack is None:
+        pack = packs_seeds(config, data.input_shape, data.num_classes)
+    runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves, pack)
     screen_runs: list[_Replica] = []
     if promote is not None and stopped and _near_miss(runs, recipe, promote):
         screen_runs, recipe = runs, promote.recipe
-        runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves)
+        runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves, pack)
     val_acc = [r.curve[-1] for r in runs]
     median = sorted(range(len(runs)), key=lambda i: val_acc[i])[(len(runs) - 1) // 2]
     outcome = SeedsOutcome(
@@ -210,11 +214,12 @@ def packs_seeds(config: CNNConfig, input_shape: tuple[int, ...], num_classes: in
 
 
 def _race(config: CNNConfig, data: _Resident, recipe: Recipe, seeds: list[int],
-          required_accuracy: float | None, curves: bool) -> tuple[list[_Replica], str | None]:
+          required_accuracy: float | None, curves: bool, pack: bool
+          ) -> tuple[list[_Replica], str | None]:
     """All seeds under `recipe`; when racing, the first alone and the rest only if it holds.
-    A model that packs well (`packs_seeds`) trains the rest packed as one group; any other
-    trains its seeds one at a time (and a race stops at the first seed that misses)."""
-    if not packs_seeds(config, data.input_shape, data.num_classes):
+    With `pack` the rest train packed as one group; otherwise the seeds train one at a time
+    (and a race stops at the first seed that misses)."""
+    if not pack:
         groups = [[seed] for seed in seeds]
     elif required_accuracy is None:
         groups = [list(seeds)]

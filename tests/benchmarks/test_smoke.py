@@ -46,6 +46,15 @@ def test_confirmation_times_both_seed_layouts(mnist_dir, tmp_path):
     assert all(len(walls) == 1 for walls in result["models"][0]["wall_s"].values())
 
 
+def test_packing_times_both_ways_and_names_the_rules_choice(mnist_dir, tmp_path):
+    out = bench("packing.py", *TINY, "--seeds", "2", "--rounds", "1", "--config", "tiny",
+                "--config", "reference", "--out", tmp_path / "p.json", mnist_dir=mnist_dir)
+    assert "the rule packs" in out and "the rule trains one at a time" in out
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert [m["rule_packs"] for m in result["models"]] == [True, False]
+    assert [m["macs"] for m in result["models"]][0] < 150_000 < result["models"][1]["macs"]
+
+
 def test_early_stopping_measures_and_replays(mnist_dir, tmp_path):
     out = bench("early_stopping.py", *TINY, "--configs", "2", "--seeds", "2", "--floor", "0.9",
                 "--out", tmp_path, mnist_dir=mnist_dir)

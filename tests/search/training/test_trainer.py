@@ -153,7 +153,7 @@ def test_auto_precision_packs_narrow_models_in_float32_and_follows_the_cpu_other
 def test_costly_models_train_their_seeds_one_at_a_time(splits):
     """Packing pays only on cheap models (PACKED_MAX_MACS): a 1.5M-MAC model's seeds train alone,
     each in a lone seed's precision, and still exactly as alone (float32)."""
-    from search.training._trainer import packs_seeds
+    from search.training import packs_seeds
 
     wide = CNNConfig((ConvBlock(3, 24), ConvBlock(3, 8, 2)), "gap")  # benchmarks' "reference"
     assert packs_seeds(CONFIG, (28, 28, 1), 10) and not packs_seeds(wide, (28, 28, 1), 10)
