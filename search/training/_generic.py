@@ -20,7 +20,7 @@ import numpy as np
 
 from search._data import class_count
 from search.training._trainer import (SeedsOutcome, TrainingFailed, _to_bytes,
-                                      configure_threads)
+                                      configure_threads, freeze_library_objects)
 from spaces import HyperModelConfig, Recipe, build_config
 
 EVAL_BATCH = 1024
@@ -37,6 +37,7 @@ def train_hypermodel_seeds(config: HyperModelConfig | dict, train: Any, val: Any
     configure_threads(threads)
     import keras
 
+    freeze_library_objects()
     config = config if isinstance(config, HyperModelConfig) else \
         HyperModelConfig.from_dict(config)
     started = time.perf_counter()
