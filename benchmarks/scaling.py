@@ -7,7 +7,8 @@ Runs the same `slimtune search` (RandomSampler with a fixed seed, so both runs t
 configurations; early stopping off, so every trial trains fully) once per worker count, each in a
 fresh study. From the Optuna storage: trials/hour = trials / (last completion - first start), and
 overhead = a trial's wall time (start to completion as the driver saw it) minus the training time
-the worker measured, as a share of the trial's wall time. That wall time ends at Optuna's tell,
+the worker measured, as a share of the trial's wall time; its median is the steady state (a
+worker's first trial also starts the worker and imports TensorFlow, printed apart). That wall time ends at Optuna's tell,
 before the driver writes the trial's MLflow run (and model): with one worker the next trial starts
 only after those writes, so the driver's cost per trial = (span - total training) / trials
 counts them too. A study that exists already is resumed.
@@ -44,14 +45,25 @@ def measure(out: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]
                if "train_time_s" in t.user_attrs and "duplicate_of" not in t.user_attrs]
     if not trained:
         raise SystemExit(f"no trained trial in {folder}")
+    trained.sort(key=lambda t: t.datetime_start)
     wall = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trained]
     overhead = [w - t.user_attrs["train_time_s"] for w, t in zip(wall, trained)]
     span_s = (max(t.datetime_complete for t in trained)
               - min(t.datetime_start for t in trained)).total_seconds()
+    # A worker's first trial also starts the worker process and imports TensorFlow (seconds,
+    # once per worker and search): the steady state is the median, and the one-worker span
+    # after the first trial (the driver's writes between trials included).
+    later = trained[1:]
+    steady_cost = ((max(t.datetime_complete for t in trained) - trained[0].datetime_complete)
+                   .total_seconds() - sum(t.user_attrs["train_time_s"] for t in later)) \
+        / len(later) if later else None
     return {"workers": workers, "trials": len(trained), "span_s": round(span_s, 1),
             "trials_per_hour": round(3600 * len(trained) / span_s, 1),
             "mean_trial_wall_s": round(statistics.mean(wall), 2),
             "mean_overhead_s": round(statistics.mean(overhead), 2),
+            "median_overhead_s": round(statistics.median(overhead), 2),
+            "first_trial_overhead_s": round(overhead[0], 2),
+            "steady_cost_per_trial_s": None if steady_cost is None else round(steady_cost, 2),
             "cost_per_trial_s": round((span_s - sum(t.user_attrs["train_time_s"]
                                                     for t in trained)) / len(trained), 2),
             "overhead_share": round(sum(overhead) / sum(wall), 4)}
@@ -75,9 +87,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for row in rows:
         print(f"{row['workers']} worker(s): {row['trials']} trials in {row['span_s']}s = "
               f"{row['trials_per_hour']} trials/hour; overhead {row['mean_overhead_s']}s per "
-              f"trial = {100 * row['overhead_share']:.1f}% of trial time"
+              f"trial = {100 * row['overhead_share']:.1f}% of trial time (median "
+              f"{row['median_overhead_s']}s; the first, which starts a worker, "
+              f"{row['first_trial_overhead_s']}s)"
               # one worker: trainings never overlap, so the span is training plus fixed costs
-              + (f"; {row['cost_per_trial_s']}s per trial beyond training, driver included"
+              + (f"; {row['cost_per_trial_s']}s per trial beyond training, driver included "
+                 f"({row['steady_cost_per_trial_s']}s after the first trial)"
                  if row["workers"] == 1 else ""))
     print(f"speedup {rows[-1]['workers']} vs {rows[0]['workers']} worker(s): "
           f"{result['speedup']:.2f}x")
