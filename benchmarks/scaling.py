@@ -91,9 +91,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{row['median_overhead_s']}s; the first, which starts a worker, "
               f"{row['first_trial_overhead_s']}s)"
               # one worker: trainings never overlap, so the span is training plus fixed costs
-              + (f"; {row['cost_per_trial_s']}s per trial beyond training, driver included "
-                 f"({row['steady_cost_per_trial_s']}s after the first trial)"
-                 if row["workers"] == 1 else ""))
+              + (f"; {row['cost_per_trial_s']}s per trial beyond training, driver included"
+                 if row["workers"] == 1 else "")
+              + (f" ({row['steady_cost_per_trial_s']}s after the first trial)"
+                 if row["workers"] == 1 and row["steady_cost_per_trial_s"] is not None else ""))
     print(f"speedup {rows[-1]['workers']} vs {rows[0]['workers']} worker(s): "
           f"{result['speedup']:.2f}x")
     return result
