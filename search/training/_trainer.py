@@ -140,11 +140,12 @@ _frozen = False
 # model took 17 s in bfloat16 against 24-27 s in float32, `s5x57|c1x24-p4|gap` 29 against 33,
 # `c5x16v-p4|c7x8|flatten|d53` 5.5 against 5.4, the 6-filter tiny model 4.5 against 2.4.
 PACKED_BFLOAT16_MIN_FILTERS = 20
-# Packing pays only where one seed's kernels are too small to keep a core busy. Measured, 3 seeds
-# x 1 epoch of 55,000 images on one core, packed vs one after another (BENCHMARKS.md §1d): packed
-# 1.9x faster at 45k MACs per image (748 params) and 1.1x at 39k (separable + BatchNorm), equal at
-# 321-346k, 1.2-1.4x slower at 339k (two 12-filter 3x3 layers) and 1.5M, in float32 and bfloat16.
-PACKED_MAX_MACS = 150_000
+# Packing pays only where one seed's kernels are too small to keep a core busy. Measured, 3-5
+# seeds x 1 epoch of 55,000 images on one core, packed vs one after another (BENCHMARKS.md §1d):
+# packed 1.6-2.1x faster at 27-45k MACs per image, 1.15-1.33x at 39k (separable + BatchNorm),
+# 1.25x at 155k; 0.87-0.89x at 321k, 0.72-0.82x at 339k, 0.73-1.00x at 1.5M; bfloat16 and float32
+# alike. The threshold lies between 155k and 321k; nothing between was measured.
+PACKED_MAX_MACS = 250_000
 
 
 def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0) -> str:

@@ -52,7 +52,7 @@ def test_packing_times_both_ways_and_names_the_rules_choice(mnist_dir, tmp_path)
     assert "the rule packs" in out and "the rule trains one at a time" in out
     result = json.loads((tmp_path / "p.json").read_text())
     assert [m["rule_packs"] for m in result["models"]] == [True, False]
-    assert [m["macs"] for m in result["models"]][0] < 150_000 < result["models"][1]["macs"]
+    assert [m["macs"] for m in result["models"]][0] < 250_000 < result["models"][1]["macs"]
 
 
 def test_early_stopping_measures_and_replays(mnist_dir, tmp_path):
