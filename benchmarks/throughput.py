@@ -3,13 +3,14 @@ configuration, data, seeds, epochs, batch size and threads, run alternately in o
 
     python benchmarks/throughput.py [--config reference|light|tiny|separable-bn|PRESET|JSON ...]
         [--train-size 55000] [--epochs 2] [--seeds 3] [--rounds 2] [--threads 1]
-        [--precision auto|float32|mixed_bfloat16]
+        [--precision auto|float32|mixed_bfloat16] [--bound]
 
 For each model (repeat --config): images/s of each (seeds x epochs x images / wall seconds,
 model building and graph tracing included), the worst-case validation accuracy of each and the
 ratio; the last line lists every model's ratio. slimtune's trainer computes in float32 by default
 (`auto`) on every CPU; `--precision mixed_bfloat16` measures its bfloat16 mode (plain `fit` is
-float32 either way).
+float32 either way). `--bound` also measures each model's compute bound, its bare forward +
+backward pass in slimtune's precision (`compute_bound`), and prints slimtune's share of it.
 """
 from __future__ import annotations
 
@@ -58,6 +59,44 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
     return accuracies
 
 
+def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, batch_size: int,
+                  steps: int = 200, rounds: int = 2) -> float:
+    """Images/s of the model's bare forward + backward pass on one resident random batch under
+    the Keras policy `precision`: no data handling, no optimizer, every step inside one compiled
+    loop. Nothing that trains this model per seed can beat it (a seed trained alone runs these
+    kernels; packed seeds run others, so this is the bound of compute-bound models only)."""
+    import keras
+    import tensorflow as tf
+
+    from spaces import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(config, input_shape, 10, dtype=precision)
+    x = tf.random.uniform((batch_size, *input_shape))
+    y = tf.random.uniform((batch_size,), 0, 10, tf.int32)
+
+    @tf.function
+    def run(n: Any) -> Any:
+        total = tf.constant(0.0)
+        for _ in tf.range(n):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    y, model(x, training=True)))
+            grads = tape.gradient(loss, model.trainable_variables)
+            # every gradient feeds the result, so none of the backward pass is pruned
+            total += loss + tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads]) * 0
+        return total
+
+    run(tf.constant(2))  # trace and warm up
+    rates = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        float(run(tf.constant(steps)))
+        rates.append(steps * batch_size / (time.perf_counter() - started))
+    keras.backend.clear_session()
+    return max(rates)
+
+
 def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Plain `fit` and slimtune's trainer on `config`, alternately, `args.rounds` times each."""
     from search import train_seeds
@@ -80,9 +119,16 @@ def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict
         rates["slimtune"].append(images / (time.perf_counter() - started))
         worst["slimtune"].append(outcome.worst_case_val_accuracy)
         precision = outcome.precision
+    bound = None
+    if args.bound:
+        # the policy slimtune computed in (a packed model's "float32" is the same policy)
+        policy = precision.split("+")[-1] if precision else "float32"
+        bound = round(compute_bound(config, train.x.shape[1:], policy, args.batch_size))
     return {
         "config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
-        "slimtune_precision": precision,
+        "slimtune_precision": precision, "compute_bound_images_per_s": bound,
+        "share_of_bound": None if bound is None else
+        round(statistics.median(rates["slimtune"]) / bound, 3),
         "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "worst_case_val_accuracy": worst,
         "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"])}
@@ -100,6 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--bound", action="store_true",
+                        help="also measure each model's compute bound (its bare forward + "
+                             "backward pass) and slimtune's share of it")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -124,6 +173,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"  {name:10s} images/s {rates}  worst-case val accuracy "
                   f"{[round(a, 4) for a in model['worst_case_val_accuracy'][name]]}")
         print(f"  ratio (median slimtune / median plain_fit): {model['ratio']:.2f}")
+        if model["compute_bound_images_per_s"]:
+            print(f"  compute bound (bare forward+backward, {model['slimtune_precision']}): "
+                  f"{model['compute_bound_images_per_s']:,} images/s; slimtune at "
+                  f"{100 * model['share_of_bound']:.0f}% of it")
     print("ratios: " + ", ".join(f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}"
                                  for m in result["models"]))
     return result

@@ -27,7 +27,8 @@ def bench(script: str, *args: str, mnist_dir: Path, timeout: int = 300) -> str:
 
 def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp_path):
     out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--config", "tiny",
-                "--config", "separable-bn", "--out", tmp_path / "t.json", mnist_dir=mnist_dir)
+                "--config", "separable-bn", "--bound", "--out", tmp_path / "t.json",
+                mnist_dir=mnist_dir)
     lines = out.strip().splitlines()
     assert lines[-1].startswith("ratios: c3x3-p2|c3x6v-p4|flatten (748 params) ")
     assert "s3x8-p2|s3x12v-p4|flatten|bn (1,295 params)" in lines[-1]
@@ -35,6 +36,10 @@ def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp
     result = json.loads((tmp_path / "t.json").read_text())
     assert [m["params"] for m in result["models"]] == [748, 1_295]
     assert all(m["ratio"] > 0 for m in result["models"])
+    assert all(m["compute_bound_images_per_s"] > 0 and m["share_of_bound"] > 0
+               for m in result["models"])
+    assert sum(line.strip().startswith("compute bound (bare forward+backward, ")
+               for line in lines) == 2
 
 
 def test_confirmation_times_both_seed_layouts(mnist_dir, tmp_path):
