@@ -8,6 +8,9 @@ Keys, each a regular expression matched against a configuration's summary (e.g. 
 - ``raise_when``: raise ``InjectedFault`` in the task before training.
 - ``record_to``: a file to which each training task appends "<pid> <trial|confirm> <summary>",
   so a test can count what was trained (and retrained).
+- ``pause_s``: seconds each training task waits after that record, before training, so a test
+  that kills a task's worker or node "mid-trial" has a window that does not depend on how fast
+  training is.
 - ``kill_at``: one of `FAIL_POINTS`; the driver SIGKILLs itself the ``kill_on_hit``-th time
   (default 1) it reaches that point in this process, so a test can stop it at every seam in turn
   instead of hoping a random moment hits one (tests/integration/test_faults.py,
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections import Counter
 from typing import Any
 
@@ -73,6 +77,8 @@ def apply_faults(summary: str, recipe: Any, kind: str = "trial") -> Any:
     if faults.get("record_to"):
         with open(faults["record_to"], "a") as record:
             record.write(f"{os.getpid()} {kind} {summary}\n")
+    if faults.get("pause_s"):
+        time.sleep(float(faults["pause_s"]))
     if faults.get("raise_when") and re.search(faults["raise_when"], summary):
         raise InjectedFault(f"injected fault for {summary}")
     if faults.get("nan_when") and re.search(faults["nan_when"], summary):

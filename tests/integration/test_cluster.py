@@ -63,9 +63,9 @@ def test_a_node_lost_mid_trial_is_retried_on_the_other_node(mnist_dir, space_fil
 
     out = tmp_path / "out"
     trained = tmp_path / "trained.log"
-    (tmp_path / "faults.json").write_text(json.dumps({"record_to": str(trained)}))
-    # Long enough trials (several seconds) to catch one running on the worker node; every trial
-    # trains (no focus pruning, no early stopping), so all must end COMPLETE.
+    # Each task pauses 5 s after its record, so the kill lands inside it however fast training
+    # is; every trial trains (no focus pruning, no early stopping), so all must end COMPLETE.
+    (tmp_path / "faults.json").write_text(json.dumps({"record_to": str(trained), "pause_s": 5}))
     args = ["search", *search_flags(mnist_dir, space_file, out, 3), "--epochs", 3,
             "--train-subset", 3000, "--no-focus"]
     with ray_cluster([1, 1]) as cluster:
@@ -79,7 +79,6 @@ def test_a_node_lost_mid_trial_is_retried_on_the_other_node(mnist_dir, space_fil
                               240, "a training task on the worker node")
             # Its task has begun training once it recorded its configuration.
             killed = wait_for(lambda: trained_by(trained, victim), 60, "the task's record")
-            time.sleep(1.0)
             whole_node = [worker.pid, *descendants(worker.pid)]
             os.killpg(worker.pid, signal.SIGKILL)
             for pid in whole_node:  # also any that left the `ray start` process group

@@ -17,7 +17,7 @@ import pytest
 
 from support.cli import run_cli
 from support.crash import (alive, assert_one_run_per_trial, cmdline, completed, descendants,
-                           experiment_runs, start, trainings, wait_for)
+                           experiment_runs, start, trained_by, trainings, wait_for)
 
 pytestmark = pytest.mark.integration
 
@@ -165,14 +165,14 @@ def test_worker_killed_mid_trial_is_retried(tmp_path, mnist_dir, space_file):
     from optuna.trial import TrialState
 
     out = tmp_path / "out"
-    env, trained = fault_env(tmp_path)
+    env, trained = fault_env(tmp_path, pause_s="3")  # a 3-s window inside every task
     args = search_args(out, mnist_dir, space_file, 3, "--max-retries", 1, "--epochs", 3,
                        "--train-subset", 3000)
     driver = start(args, tmp_path, env, "worker-kill")
     victim = wait_for(lambda: next((p for p in descendants(driver.pid)
                                     if cmdline(p).startswith("ray::train_task")), None),
                       120, "a training task")
-    time.sleep(1.0)
+    wait_for(lambda: trained_by(trained, victim), 60, "the task's record")
     os.kill(victim, signal.SIGKILL)
     assert driver.wait(timeout=300) == 0, (tmp_path / "worker-kill.err").read_text()
     study = load_study(out)
