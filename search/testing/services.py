@@ -238,11 +238,22 @@ def ray_token_env() -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def _ray_ports(prefix: str = "") -> list[str]:
+def _ray_ports(node: int, worker_base: int, taken: set[int]) -> list[str]:
+    """Ports of node `node` of one cluster. All nodes share 127.0.0.1, and Ray refuses a port
+    another node's component holds (seen in the suite: a random worker-port range of the head
+    covered a port the second node drew), so the worker-port ranges sit below the kernel's
+    ephemeral range (where `free_port` draws), one block of 250 per node, and every drawn port
+    is drawn once per cluster (`taken`)."""
     names = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
              "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
-    args = [f"--{name}={free_port()}" for name in names]
-    low = 20000 + secrets.randbelow(30000)
+    args = []
+    for name in names:
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.add(port)
+        args.append(f"--{name}={port}")
+    low = worker_base + 250 * node
     return args + [f"--min-worker-port={low}", f"--max-worker-port={low + 200}"]
 
 
@@ -259,6 +270,9 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     port = free_port()
     dashboard_port = free_port()
+    taken = {port, dashboard_port}
+    # Below the usual ephemeral range (32768-60999), where free_port draws; random per cluster.
+    worker_base = 20000 + 1000 * secrets.randbelow(12)
     ray = str(VENV_BIN / "ray")
     logs = []
     with ExitStack() as stack:
@@ -273,10 +287,14 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
             logs.append(log)
             common = ["--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
                       f"--resources={json.dumps({f'node_{i}': 1})}", f"--temp-dir={temp_dir}",
-                      "--disable-usage-stats", *_ray_ports()]
+                      "--disable-usage-stats", *_ray_ports(i, worker_base, taken)]
             if i == 0:
+                client_port = free_port()
+                while client_port in taken:
+                    client_port = free_port()
+                taken.add(client_port)
                 args = [ray, "start", "--head", f"--port={port}",
-                        f"--ray-client-server-port={free_port()}",
+                        f"--ray-client-server-port={client_port}",
                         f"--include-dashboard={str(dashboard).lower()}", *common]
                 if dashboard:
                     args += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
