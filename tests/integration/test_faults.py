@@ -58,11 +58,15 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     rng = random.Random(20261130)
     kept: dict[int, tuple] = {}
     family: list[int] = []
+    ended_alone = 0  # attempts that finished the search before their kill (fast machines)
     for attempt in range(5):
         driver = start(args, tmp_path, env, f"killed-{attempt}")
         time.sleep(rng.uniform(4.0, 16.0))
         family += descendants(driver.pid)
-        os.kill(driver.pid, signal.SIGKILL)
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGKILL)
+        else:
+            ended_alone += driver.returncode == 0
         driver.wait(timeout=30)
         if (out / "optuna.db").exists():
             now = completed(load_study(out))
@@ -89,7 +93,9 @@ def test_driver_killed_five_times_then_resumed(tmp_path, mnist_dir, space_file):
     parents = sorted((r for r in runs if r.data.tags.get("slimtune.role") == "study"),
                      key=lambda r: r.info.start_time)
     assert parents[-1].info.status == "FINISHED"
-    assert all(p.info.status == "KILLED" for p in parents[:-1])
+    statuses = Counter(p.info.status for p in parents[:-1])
+    assert statuses["FINISHED"] == ended_alone and set(statuses) <= {"KILLED", "FINISHED"}, \
+        (statuses, ended_alone)
     assert json.loads((out / "result.json").read_text())["study"]["n_complete"] >= 1
     # The local Ray each killed driver started goes too (its agents notice within about a minute).
     wait_for(lambda: not any(alive(p) for p in family), 120, "Ray processes to exit")
