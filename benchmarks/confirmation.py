@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
     recipe = Recipe(epochs=args.epochs)
     seeds = confirmation_seeds(0, args.seeds)
-    layouts = {"per_seed": seed_groups(seeds, args.workers, packs=False),
-               "packed": seed_groups(seeds, args.workers, packs=True)}
+    layouts = {"per_seed": [[seed] for seed in seeds], "packed": seed_groups(seeds, args.workers)}
     result: dict[str, Any] = {
         "machine": _common.machine(), "train_images": len(train.x), "epochs": args.epochs,
         "seeds": seeds, "workers": args.workers, "rounds": args.rounds, "layouts": layouts,

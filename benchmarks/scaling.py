@@ -8,10 +8,10 @@ configurations; early stopping off, so every trial trains fully) once per worker
 fresh study. From the Optuna storage: trials/hour = trials / (last completion - first start), and
 overhead = a trial's wall time (start to completion as the driver saw it) minus the training time
 the worker measured, as a share of the trial's wall time; its median is the steady state (a
-worker's first trial also starts the worker and imports TensorFlow, printed apart). That wall time ends at Optuna's tell,
-before the driver writes the trial's MLflow run (and model): with one worker the next trial starts
-only after those writes, so the driver's cost per trial = (span - total training) / trials
-counts them too. A study that exists already is resumed.
+worker's first trial also starts the worker and imports TensorFlow, printed apart). That wall
+time ends at Optuna's tell, before the driver writes the trial's MLflow run (and model): with one
+worker the next trial starts only after those writes, so the driver's cost per trial = (span -
+total training) / trials counts them too. A study that exists already is resumed.
 """
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ from search.execution import Executor, TrialError
 from search.study import StudyContext, TrialRecords, input_dataset
 from search.testing.faults import fail_point
 from search.training import SeedsOutcome, saved_model_accuracy, seed_groups
-from spaces import is_hypermodel_config
 from trackers import InputDataset, seed_metrics, write_bytes_atomic
 
 CONFIRMATION_ATTR_PREFIX = "slimtune.confirmation."  # + summary: a study user attribute
@@ -82,11 +81,11 @@ def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
              held_out_dataset: InputDataset) -> dict[str, Any]:
     """Train the candidate with each fresh seed and the full recipe (--full-epochs: the
     registered model is one of it) and measure it on the held-out split: the recheck split, or
-    the test split without one. The seeds go out as one task per worker, each group trained
-    packed in one pass (`seed_groups`; a HyperModel's as one task per seed). The record keeps
-    the held-out split's MLflow description (`datasets`) for the confirmation run."""
+    the test split without one. The seeds go out as one task per worker (`seed_groups`), each
+    group trained in one pass. The record keeps the held-out split's MLflow description
+    (`datasets`) for the confirmation run."""
     s = ctx.settings
-    groups = seed_groups(ctx.confirm_seeds, s.workers, packs=not is_hypermodel_config(point.config))
+    groups = seed_groups(ctx.confirm_seeds, s.workers)
     refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, group,
                             test=held_out_ref, every_model=True) for group in groups]
     base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None,

@@ -238,6 +238,15 @@ def ray_token_env() -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+def _fresh_port(taken: set[int]) -> int:
+    """A free port not in `taken`, added to it."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    taken.add(port)
+    return port
+
+
 def _ray_ports(node: int, worker_base: int, taken: set[int]) -> list[str]:
     """Ports of node `node` of one cluster. All nodes share 127.0.0.1, and Ray refuses a port
     another node's component holds (seen in the suite: a random worker-port range of the head
@@ -246,13 +255,7 @@ def _ray_ports(node: int, worker_base: int, taken: set[int]) -> list[str]:
     is drawn once per cluster (`taken`)."""
     names = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
              "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
-    args = []
-    for name in names:
-        port = free_port()
-        while port in taken:
-            port = free_port()
-        taken.add(port)
-        args.append(f"--{name}={port}")
+    args = [f"--{name}={_fresh_port(taken)}" for name in names]
     low = worker_base + 250 * node
     return args + [f"--min-worker-port={low}", f"--max-worker-port={low + 200}"]
 
@@ -289,12 +292,8 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
                       f"--resources={json.dumps({f'node_{i}': 1})}", f"--temp-dir={temp_dir}",
                       "--disable-usage-stats", *_ray_ports(i, worker_base, taken)]
             if i == 0:
-                client_port = free_port()
-                while client_port in taken:
-                    client_port = free_port()
-                taken.add(client_port)
                 args = [ray, "start", "--head", f"--port={port}",
-                        f"--ray-client-server-port={client_port}",
+                        f"--ray-client-server-port={_fresh_port(taken)}",
                         f"--include-dashboard={str(dashboard).lower()}", *common]
                 if dashboard:
                     args += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]

@@ -37,13 +37,11 @@ def confirmation_seeds(base: int, count: int) -> list[int]:
     return [BASE_STRIDE * base + CONFIRMATION_OFFSET + k for k in range(count)]
 
 
-def seed_groups(seeds: list[int], workers: int, packs: bool) -> list[list[int]]:
+def seed_groups(seeds: list[int], workers: int) -> list[list[int]]:
     """The seeds split into one training task per worker, in order (contiguous groups whose
-    sizes differ by at most one), so that a trainer that `packs` seeds (the CNN trainer: one
-    packed network, search/training/_packed.py) trains each group in one pass on its worker.
-    Without packing (a HyperModel's seeds train one after another) every seed is its own task."""
-    if not packs:
-        return [[seed] for seed in seeds]
+    sizes differ by at most one). A trainer that packs seeds (search/training/_packed.py) trains
+    a group in one pass; one that trains them one after another takes no more rounds than one
+    task per seed would."""
     count = max(1, min(workers, len(seeds)))
     size, extra = divmod(len(seeds), count)
     groups, start = [], 0

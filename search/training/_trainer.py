@@ -218,9 +218,10 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
         epochs_run=sum(r.epochs for r in screen_runs + runs), epochs=recipe.epochs,
         screen_val_accuracies=[r.curve[-1] for r in screen_runs])
     if keep_model and not stopped:
+        kept = runs if every_model else [runs[median]]
         saved = [_to_bytes(deployed_model(config, r.model, data.input_shape, data.num_classes))
-                 if every_model or i == median else b"" for i, r in enumerate(runs)]
-        outcome.model_keras = saved[median]
+                 for r in kept]
+        outcome.model_keras = saved[median if every_model else 0]
         outcome.seed_models = saved if every_model else []
     outcome.train_time_s = time.perf_counter() - started
     keras.backend.clear_session()

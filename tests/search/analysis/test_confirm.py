@@ -149,13 +149,13 @@ def test_fresh_seeds_train_packed_one_task_per_worker_and_keep_their_order(tmp_p
     assert models == [f"model 2 seed {seed}".encode() for seed in range(500, 505)]
 
 
-@pytest.mark.parametrize("seeds, workers, packs, groups", [
-    ([1, 2, 3, 4, 5], 2, True, [[1, 2, 3], [4, 5]]),
-    ([1, 2, 3], 8, True, [[1], [2], [3]]),
-    ([1, 2, 3, 4], 1, True, [[1, 2, 3, 4]]),
-    ([1, 2, 3], 2, False, [[1], [2], [3]]),
+@pytest.mark.parametrize("seeds, workers, groups", [
+    ([1, 2, 3, 4, 5], 2, [[1, 2, 3], [4, 5]]),
+    ([1, 2, 3], 8, [[1], [2], [3]]),
+    ([1, 2, 3, 4], 1, [[1, 2, 3, 4]]),
+    ([1, 2, 3, 4, 5, 6, 7], 3, [[1, 2, 3], [4, 5], [6, 7]]),
 ])
-def test_seed_groups(seeds, workers, packs, groups):
+def test_seed_groups(seeds, workers, groups):
     from search.training import seed_groups
 
-    assert seed_groups(seeds, workers, packs) == groups
+    assert seed_groups(seeds, workers) == groups
