@@ -5,7 +5,7 @@ same wall budget per engine.
         [--epochs 5] [--train-size 50000] [--repeats 1] [--first-repeat 0]
         [--peer-recipe usual|slimtune]
         [--engines slimtune,optuna,keras-tuner,hyperband,random] [--confirm-candidates 3]
-        [--slimtune-focus | --slimtune-no-focus] [--slimtune-no-shrink]
+        [--slimtune-focus | --slimtune-no-focus] [--slimtune-no-shrink] [--slimtune-confidence C]
         [--out DIR]
 
 Data. Every engine sees the same split of the MNIST training file: validation is its last 5,000
@@ -28,7 +28,8 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
   default under the smallest strategy; `--slimtune-no-focus` runs it with `--no-focus`, in
   DIR/slimtune-focus (`--slimtune-focus` passes `--focus` explicitly, in DIR/slimtune+focus).
   Shrink moves (search/study/_shrink.py) are on by default; `--slimtune-no-shrink` runs it with
-  `--no-shrink`, in DIR/slimtune-shrink.
+  `--no-shrink`, in DIR/slimtune-shrink. `--slimtune-confidence C` runs it with `--confidence C`
+  (the validation margin's confidence; README "How a search works"), in DIR/slimtune-confidenceC.
 - optuna: Optuna as a user writes it: `create_study(direction="minimize",
   sampler=TPESampler(seed=repeat))` in SQLite under the engine folder (resumed with
   load_if_exists), an objective that samples with `SearchSpace.suggest(trial)`, trains each seed
@@ -274,7 +275,8 @@ def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
             "--out", str(folder), "--study-name", "efficiency",
             *(["--focus"] if args.slimtune_focus else []),
             *(["--no-focus"] if args.slimtune_no_focus else []),
-            *(["--no-shrink"] if args.slimtune_no_shrink else [])]
+            *(["--no-shrink"] if args.slimtune_no_shrink else []),
+            *(["--confidence", str(args.slimtune_confidence)] if args.slimtune_confidence else [])]
 
 
 # --- budget, resume ---------------------------------------------------------------------------
@@ -282,7 +284,8 @@ def folder_name(engine: str, args: argparse.Namespace) -> str:
     if engine == "slimtune":
         return engine + ("+focus" if args.slimtune_focus else "") + \
             ("-focus" if args.slimtune_no_focus else "") + \
-            ("-shrink" if args.slimtune_no_shrink else "")
+            ("-shrink" if args.slimtune_no_shrink else "") + \
+            (f"-confidence{args.slimtune_confidence:g}" if args.slimtune_confidence else "")
     return engine + ("+recipe" if args.peer_recipe == "slimtune" else "")
 
 
@@ -502,6 +505,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--slimtune-no-shrink", action="store_true",
                         help="run slimtune with --no-shrink (the default before 2026-12-03), in "
                              "DIR/slimtune-shrink")
+    parser.add_argument("--slimtune-confidence", type=float,
+                        help="run slimtune with --confidence C (its validation margin's one-sided "
+                             "confidence; default 0.95), in DIR/slimtune-confidenceC")
     parser.add_argument("--slimtune-focus", action="store_true",
                         help="run slimtune with --focus, in DIR/slimtune+focus")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))
