@@ -4,6 +4,7 @@ The figures these tiny runs print mean nothing; BENCHMARKS.md holds the real run
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -110,6 +111,23 @@ def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
     assert "budget left" not in rerun and "finishing its analysis" not in rerun
     summary = bench("study_summary.py", tmp_path / "slimtune", mnist_dir=mnist_dir)
     assert summary.startswith("r0: trials ") and "   pick: " in summary
+
+
+def test_search_efficiency_runs_slimtune_at_another_confidence_in_its_own_folder(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import search_efficiency
+
+    args = argparse.Namespace(floor=0.95, seeds=5, epochs=5, train_size=1000, out=tmp_path,
+                              slimtune_focus=False, slimtune_no_focus=False,
+                              slimtune_no_shrink=False, slimtune_confidence=0.9)
+    command = search_efficiency.slimtune_command(tmp_path, args, repeat=0, timeout_s=60)
+    assert command[command.index("--confidence") + 1] == "0.9"
+    folder = search_efficiency.engine_folder("slimtune", 1, args)
+    assert folder == tmp_path / "slimtune-confidence0.9" / "r1"
+    default = search_efficiency.slimtune_command(tmp_path, argparse.Namespace(
+        **{**vars(args), "slimtune_confidence": None}), repeat=0, timeout_s=60)
+    assert "--confidence" not in default
 
 
 def test_samplers_compare_at_equal_trials(mnist_dir, tmp_path):
