@@ -15,6 +15,8 @@ from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
 from search.execution._task import train_task
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+# Trainings per Ray worker process before Ray starts a fresh one (see RayExecutor.__enter__).
+WORKER_MAX_TRAININGS = 100
 
 
 PROBE_TIMEOUT_S = 3.0
@@ -81,7 +83,11 @@ class RayExecutor:
         # which unwind so trials and runs are closed and Ray is shut down (search/_interrupt.py).
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        self._train = ray.remote(train_task).options(
+        # max_calls: a worker process is replaced after that many trainings. TensorFlow keeps
+        # each traced epoch graph for the life of the process (~10 MB per trial measured), so a
+        # worker of a long search would otherwise grow until Ray's OOM killer stopped it; a new
+        # worker costs ~4 s once per WORKER_MAX_TRAININGS trainings.
+        self._train = ray.remote(max_calls=WORKER_MAX_TRAININGS)(train_task).options(
             num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False)
         return self
 
