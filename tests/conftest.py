@@ -12,7 +12,10 @@ from support.cli import ROOT, TINY_SPACE
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
+    # Absolute: tests hand it to commands that run in other folders (a Ray job, a copied tree),
+    # and README's test command sets SLIMTUNE_DATA_DIR=../shared/datasets/mnist.
     path = Path(os.environ.get("SLIMTUNE_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+    path = path.resolve()
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST not found at {path}; set SLIMTUNE_DATA_DIR")
     return path

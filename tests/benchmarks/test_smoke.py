@@ -190,3 +190,13 @@ def test_soak_kills_the_driver_a_worker_and_mlflow_and_finds_nothing_lost(mnist_
     assert summary["counts"]["killed_worker_trained"], record["worker_kill"]
     assert record["mlflow_restart"]["down_s"] > 0 and record["final"]["exit"] == 0
     assert summary["counts"]["trials_completed"] == 6 and not summary["missing_faults"]
+
+
+def test_worker_memory_prints_the_growth_per_trial(mnist_dir, tmp_path):
+    out = bench("worker_memory.py", "--trials", "4", "--train-size", "400", "--seeds", "2",
+                "--out", tmp_path / "m.json", mnist_dir=mnist_dir)
+    lines = out.strip().splitlines()
+    assert len([line for line in lines if " rss " in line]) == 4
+    assert lines[-1].startswith("growth ") and "MB per trial" in lines[-1]
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert len(result["rows"]) == 4 and result["training_split_mb"] > 0
