@@ -84,7 +84,7 @@ class RayExecutor:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         # max_calls: a worker process is replaced after that many trainings. TensorFlow keeps
-        # each traced epoch graph for the life of the process (~10 MB per trial measured), so a
+        # each traced epoch graph for the life of the process (~8 MB per trial measured), so a
         # worker of a long search would otherwise grow until Ray's OOM killer stopped it; a new
         # worker costs ~4 s once per WORKER_MAX_TRAININGS trainings.
         self._train = ray.remote(max_calls=WORKER_MAX_TRAININGS)(train_task).options(
