@@ -60,3 +60,29 @@ def test_a_signal_during_a_ray_wait_or_get_arrives_as_interrupted():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+@pytest.mark.integration
+def test_a_worker_process_is_replaced_after_its_maximum_of_trainings(mnist_dir, tmp_path,
+                                                                     monkeypatch):
+    """TensorFlow keeps each traced graph for the life of a process, so Ray must start a fresh
+    worker after WORKER_MAX_TRAININGS trainings (here 1: two trainings, two processes)."""
+    import json
+
+    from search._data import resolve
+    from search.execution import _ray
+    from search.testing.faults import ENV_VAR
+    from spaces import CNNConfig, ConvBlock, Recipe
+
+    record = tmp_path / "trained.log"
+    (tmp_path / "faults.json").write_text(json.dumps({"record_to": str(record)}))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "faults.json"))
+    monkeypatch.setattr(_ray, "WORKER_MAX_TRAININGS", 1)
+    train, val = resolve("mnist", mnist_dir).train_val(val_size=200, train_subset=200)
+    config = CNNConfig((ConvBlock(3, 2, 4),), "flatten").to_dict()
+    with RayExecutor(None, workers=1, cpus_per_trial=1, max_retries=0) as executor:
+        for _ in range(2):
+            executor.result(executor.submit(config, train, val, Recipe(epochs=1), [0],
+                                            keep_model=False))
+    pids = [line.split()[0] for line in record.read_text().splitlines()]
+    assert len(pids) == 2 and pids[0] != pids[1], pids

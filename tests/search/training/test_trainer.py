@@ -241,9 +241,11 @@ def test_a_trial_that_holds_at_the_first_rung_is_not_trained_again(splits):
     assert outcome.epochs_run == 2 * COSINE.epochs and outcome.screen_val_accuracies == []
 
 
-@pytest.mark.parametrize("config", [CONFIG, CNNConfig((ConvBlock(3, 4, 2),), "flatten",
-                                                      batch_norm=True)], ids=lambda c: c.summary())
-def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch, config):
+@pytest.mark.parametrize("config, pack", [
+    (CONFIG, True), (CONFIG, False),
+    (CNNConfig((ConvBlock(3, 4, 2),), "flatten", batch_norm=True), True)],
+    ids=["packed", "one-at-a-time", "packed-bn"])
+def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch, config, pack):
     """A worker trains hundreds of trials: the resident training tensor of each must be freed
     when its trial ends (a traced epoch that captured it kept 39 MB per MNIST trial alive, and a
     worker of a 60-minute search grew to 12 GB)."""
@@ -260,6 +262,6 @@ def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch
         resident.append(weakref.ref(self.x["train"]))
 
     monkeypatch.setattr(_trainer._Resident, "__init__", recording)
-    train_seeds(config, *splits, FP32, [1, 2], keep_model=True)
+    train_seeds(config, *splits, FP32, [1, 2], keep_model=True, pack=pack)
     gc.collect()
     assert resident and all(ref() is None for ref in resident)
