@@ -1,7 +1,9 @@
 """What each slimtune repeat of benchmarks/search_efficiency.py did, read from its Optuna study:
 trials, trainings, promotions, shrink moves, feasible trials, the smallest validation-feasible
 configuration, every candidate's confirmation (validation, recheck and test accuracies per fresh
-seed) and the pick.
+seed) and the pick; per size band, the best first-seed validation accuracy after the first rung
+and after the full recipe, and what promotion changed (a promoted trial's first seed, full recipe
+minus first rung: fresh initialisations, so seed noise included).
 
     python benchmarks/study_summary.py DIR/slimtune [--study-name efficiency]
 
@@ -34,6 +36,7 @@ def summarize(folder: Path, study_name: str) -> list[str]:
              f"{sum(1 for t in trained if t.user_attrs.get('screen_val_accuracies'))}, shrink "
              f"moves {len(moves)} (feasible {sum(1 for t in moves if t in feasible)}), feasible "
              f"{len(feasible)}"]
+    lines += _by_size(trained)
     if feasible:
         first = min(feasible, key=lambda t: t.datetime_complete)
         smallest = min(feasible, key=lambda t: t.values[1])
@@ -51,6 +54,40 @@ def summarize(folder: Path, study_name: str) -> list[str]:
         lines.append("   pick: " + (f"{chosen['summary']} {chosen['footprint']['params']:,} params, "
                                     f"worst test {chosen['worst_case_test_accuracy']:.4f}"
                                     if chosen else "none"))
+    return lines
+
+
+SIZE_BANDS = (0, 1_000, 3_000, 10_000, 30_000, 100_000)
+
+
+def _by_size(trained: list) -> list[str]:
+    """Trainings, promotions and the best first-seed validation accuracy per size band; the
+    first seed is the one every trial trains (racing stops most after it)."""
+    def first_seeds(t: object) -> tuple[float, float | None]:
+        attrs = t.user_attrs  # type: ignore[attr-defined]
+        screen = attrs.get("screen_val_accuracies")
+        if screen:  # promoted: the first rung's seeds, then the full recipe's
+            return screen[0], attrs["val_accuracies"][0]
+        return attrs["val_accuracies"][0], None
+
+    lines = []
+    for low, high in zip(SIZE_BANDS, (*SIZE_BANDS[1:], None)):
+        band = [t for t in trained if t.user_attrs["footprint"]["params"] >= low
+                and (high is None or t.user_attrs["footprint"]["params"] < high)]
+        if not band:
+            continue
+        screens, fulls = zip(*(first_seeds(t) for t in band))
+        fulls = [a for a in fulls if a is not None]
+        lines.append(f"   {low:,}-{f'{high - 1:,}' if high else ''} params: {len(band)} trained, "
+                     f"{len(fulls)} promoted; best first seed {max(screens):.4f} after the first "
+                     f"rung" + (f", {max(fulls):.4f} after the full recipe" if fulls else ""))
+    changes = sorted(full - screen for screen, full in map(first_seeds, trained)
+                     if full is not None)
+    if changes:
+        lines.append(f"   promotion: first seed full recipe minus first rung, median "
+                     f"{100 * changes[len(changes) // 2]:+.2f} points (range "
+                     f"{100 * changes[0]:+.2f} to {100 * changes[-1]:+.2f}), higher in "
+                     f"{sum(c > 0 for c in changes)} of {len(changes)}")
     return lines
 
 

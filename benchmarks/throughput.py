@@ -3,7 +3,7 @@ configuration, data, seeds, epochs, batch size and threads, run alternately in o
 
     python benchmarks/throughput.py [--config reference|light|tiny|separable-bn|PRESET|JSON ...]
         [--train-size 55000] [--epochs 2] [--seeds 3] [--rounds 2] [--threads 1]
-        [--precision auto|float32|mixed_bfloat16] [--bound]
+        [--precision auto|float32|mixed_bfloat16] [--bound] [--breakdown]
 
 For each model (repeat --config): images/s of each (seeds x epochs x images / wall seconds,
 model building and graph tracing included), the worst-case validation accuracy of each and the
@@ -11,10 +11,14 @@ ratio; the last line lists every model's ratio. slimtune's trainer computes in f
 (`auto`) on every CPU; `--precision mixed_bfloat16` measures its bfloat16 mode (plain `fit` is
 float32 either way). `--bound` also measures each model's compute bound, its bare forward +
 backward pass in slimtune's precision (`compute_bound`), and prints slimtune's share of it.
+`--breakdown` splits the shortfall: the optimizer's update, the rest of the trainer's step, and
+each seed's fixed cost (each round also trains with twice the epochs; the difference is epochs
+without building, tracing or validation).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import time
@@ -60,11 +64,12 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
 
 
 def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, batch_size: int,
-                  steps: int = 200, rounds: int = 2) -> float:
+                  steps: int = 200, rounds: int = 2, recipe: Recipe | None = None) -> float:
     """Images/s of the model's bare forward + backward pass on one resident random batch under
     the Keras policy `precision`: no data handling, no optimizer, every step inside one compiled
     loop. Nothing that trains this model per seed can beat it (a seed trained alone runs these
-    kernels; packed seeds run others, so this is the bound of compute-bound models only)."""
+    kernels; packed seeds run others, so this is the bound of compute-bound models only).
+    With `recipe`, each step also applies its optimizer (`--breakdown`: the optimizer's share)."""
     import keras
     import tensorflow as tf
 
@@ -75,6 +80,11 @@ def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, bat
     x = tf.random.uniform((batch_size, *input_shape))
     y = tf.random.uniform((batch_size,), 0, 10, tf.int32)
 
+    optimizer = None
+    if recipe is not None:
+        optimizer = recipe.make_optimizer(steps)
+        optimizer.build(model.trainable_variables)
+
     @tf.function
     def run(n: Any) -> Any:
         total = tf.constant(0.0)
@@ -83,6 +93,8 @@ def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, bat
                 loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
                     y, model(x, training=True)))
             grads = tape.gradient(loss, model.trainable_variables)
+            if optimizer is not None:
+                optimizer.apply(grads, model.trainable_variables)
             # every gradient feeds the result, so none of the backward pass is pruned
             total += loss + tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads]) * 0
         return total
@@ -108,6 +120,8 @@ def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict
     rates: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
     worst: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
     precision = None
+    seconds: dict[int, list[float]] = {args.epochs: [], 2 * args.epochs: []}
+    bounds: dict[str, list[float]] = {"bare": [], "with_optimizer": []}
     for _ in range(args.rounds):
         started = time.perf_counter()
         acc = plain_fit(config, train, val, seeds, args.epochs, args.batch_size)
@@ -116,22 +130,57 @@ def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict
         started = time.perf_counter()
         outcome = train_seeds(config, train, val, recipe, seeds, threads=args.threads,
                               keep_model=False)
-        rates["slimtune"].append(images / (time.perf_counter() - started))
+        seconds[args.epochs].append(time.perf_counter() - started)
+        rates["slimtune"].append(images / seconds[args.epochs][-1])
         worst["slimtune"].append(outcome.worst_case_val_accuracy)
         precision = outcome.precision
-    bound = None
-    if args.bound:
-        # the policy slimtune computed in (a packed model's "float32" is the same policy)
-        policy = precision.split("+")[-1] if precision else "float32"
-        bound = round(compute_bound(config, train.x.shape[1:], policy, args.batch_size))
+        if args.breakdown:  # twice the epochs: the difference is epochs without fixed costs
+            started = time.perf_counter()
+            train_seeds(config, train, val, dataclasses.replace(recipe, epochs=2 * args.epochs),
+                        seeds, threads=args.threads, keep_model=False)
+            seconds[2 * args.epochs].append(time.perf_counter() - started)
+        if args.bound or args.breakdown:  # in every round, so drift hits all rates alike
+            # the policy slimtune computed in (a packed model's "float32" is the same policy)
+            policy = precision.split("+")[-1]
+            bounds["bare"].append(compute_bound(config, train.x.shape[1:], policy,
+                                                args.batch_size))
+            if args.breakdown:
+                bounds["with_optimizer"].append(compute_bound(
+                    config, train.x.shape[1:], policy, args.batch_size, recipe=recipe))
+    bound = breakdown = None
+    if bounds["bare"]:
+        bound = round(statistics.median(bounds["bare"]))
+    if args.breakdown:
+        short, long = (statistics.median(seconds[e]) for e in sorted(seconds))
+        breakdown = _breakdown(bound, statistics.median(bounds["with_optimizer"]),
+                               images / (long - short), statistics.median(rates["slimtune"]),
+                               (2 * short - long) / args.seeds)
     return {
         "config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
         "slimtune_precision": precision, "compute_bound_images_per_s": bound,
         "share_of_bound": None if bound is None else
         round(statistics.median(rates["slimtune"]) / bound, 3),
+        "breakdown": breakdown,
         "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "worst_case_val_accuracy": worst,
         "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"])}
+
+
+def _breakdown(bound: float, with_optimizer: float, steady: float, overall: float,
+               fixed_per_seed_s: float) -> dict[str, float]:
+    """Where slimtune's rate falls short of the bound, as shares of the bound's rate: the
+    optimizer's update (bound with the optimizer), the rest of the trainer's step (gathering,
+    casting and scaling each batch; its own network code; the epoch loop), measured as the
+    trainer's rate in epochs beyond the first `--epochs` (no building, tracing or validation
+    there), and the fixed cost of each seed (building, tracing, the final validation)."""
+    return {"bound_images_per_s": round(bound),
+            "with_optimizer_images_per_s": round(with_optimizer),
+            "trainer_steady_images_per_s": round(steady),
+            "trainer_images_per_s": round(overall),
+            "fixed_cost_per_seed_s": round(fixed_per_seed_s, 2),
+            "lost_to_optimizer": round(1 - with_optimizer / bound, 3),
+            "lost_to_step_and_data": round((with_optimizer - steady) / bound, 3),
+            "lost_to_fixed_costs": round((steady - overall) / bound, 3)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -149,6 +198,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--bound", action="store_true",
                         help="also measure each model's compute bound (its bare forward + "
                              "backward pass) and slimtune's share of it")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="--bound, and where slimtune's rate falls short of it: the "
+                             "optimizer, the rest of each step, each seed's fixed cost "
+                             "(trains every round once more with twice the epochs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -177,6 +230,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"  compute bound (bare forward+backward, {model['slimtune_precision']}): "
                   f"{model['compute_bound_images_per_s']:,} images/s; slimtune at "
                   f"{100 * model['share_of_bound']:.0f}% of it")
+        if model["breakdown"]:
+            b = model["breakdown"]
+            print(f"  short of the bound: optimizer {100 * b['lost_to_optimizer']:.0f}%, "
+                  f"step and data {100 * b['lost_to_step_and_data']:.0f}%, per-seed fixed cost "
+                  f"{100 * b['lost_to_fixed_costs']:.0f}% ({b['fixed_cost_per_seed_s']} s a seed: "
+                  f"building, tracing, validation); images/s with the optimizer "
+                  f"{b['with_optimizer_images_per_s']:,}, trainer after its first epochs "
+                  f"{b['trainer_steady_images_per_s']:,}")
     print("ratios: " + ", ".join(f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}"
                                  for m in result["models"]))
     return result

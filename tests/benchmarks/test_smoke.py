@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def bench(script: str, *args: str, mnist_dir: Path, timeout: int = 300) -> str:
 
 def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp_path):
     out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--config", "tiny",
-                "--config", "separable-bn", "--bound", "--out", tmp_path / "t.json",
+                "--config", "separable-bn", "--breakdown", "--out", tmp_path / "t.json",
                 mnist_dir=mnist_dir)
     lines = out.strip().splitlines()
     assert lines[-1].startswith("ratios: c3x3-p2|c3x6v-p4|flatten (748 params) ")
@@ -41,6 +42,15 @@ def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp
                for m in result["models"])
     assert sum(line.strip().startswith("compute bound (bare forward+backward, ")
                for line in lines) == 2
+    # --breakdown: the optimizer's rate and the trainer's, and three shares (any sign at this
+    # size: the tiny run's timings are noise)
+    assert sum(line.strip().startswith("short of the bound: optimizer ") for line in lines) == 2
+    for model in result["models"]:
+        b = model["breakdown"]
+        assert b["with_optimizer_images_per_s"] > 0
+        assert b["bound_images_per_s"] == model["compute_bound_images_per_s"]
+        assert {"lost_to_optimizer", "lost_to_step_and_data", "lost_to_fixed_costs",
+                "fixed_cost_per_seed_s", "trainer_steady_images_per_s"} <= set(b)
 
 
 def test_confirmation_times_both_seed_layouts(mnist_dir, tmp_path):
@@ -111,6 +121,8 @@ def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
     assert "budget left" not in rerun and "finishing its analysis" not in rerun
     summary = bench("study_summary.py", tmp_path / "slimtune", mnist_dir=mnist_dir)
     assert summary.startswith("r0: trials ") and "   pick: " in summary
+    assert re.search(r"^   [\d,]+-[\d,]* params: \d+ trained, \d+ promoted; best first seed 0\.\d{4}",
+                     summary, re.MULTILINE), summary  # the per-size lines
 
 
 def test_search_efficiency_runs_slimtune_at_another_confidence_in_its_own_folder(tmp_path,
