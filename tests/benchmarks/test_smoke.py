@@ -53,6 +53,16 @@ def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp
                 "fixed_cost_per_seed_s", "trainer_steady_images_per_s"} <= set(b)
 
 
+def test_seed_setup_profiles_what_a_seeds_fixed_cost_is_made_of(mnist_dir, tmp_path):
+    out = bench("seed_setup.py", "--train-size", "128", "--rounds", "1", "--config", "tiny",
+                "--out", tmp_path / "s.json", mnist_dir=mnist_dir)
+    assert out.startswith("c3x3-p2|c3x6v-p4|flatten: ") and "tracing graphs " in out
+    model = json.loads((tmp_path / "s.json").read_text())["models"][0]
+    # every part was found in the profile (a renamed function would read 0) and fits in the whole
+    assert all(0 < seconds <= model["seconds_per_seed"] * 1.5
+               for seconds in model["parts"].values()), model
+
+
 def test_confirmation_times_both_seed_layouts(mnist_dir, tmp_path):
     out = bench("confirmation.py", *TINY, "--seeds", "3", "--rounds", "1", "--config", "tiny",
                 "--out", tmp_path / "c.json", mnist_dir=mnist_dir)
