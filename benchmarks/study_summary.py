@@ -3,7 +3,7 @@ trials, trainings, promotions, shrink moves, feasible trials, the smallest valid
 configuration, every candidate's confirmation (validation, recheck and test accuracies per fresh
 seed) and the pick; per size band, the best first-seed validation accuracy after the first rung
 and after the full recipe, and what promotion changed (a promoted trial's first seed, full recipe
-minus first rung: fresh initialisations, so seed noise included).
+minus first rung: fresh initialisations, so seed noise included) and the training time it took.
 
     python benchmarks/study_summary.py DIR/slimtune [--study-name efficiency]
 
@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import _common  # noqa: F401  (puts the repository on sys.path)
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 CONFIRMATION_PREFIX = "slimtune.confirmation."
 
@@ -60,34 +65,40 @@ def summarize(folder: Path, study_name: str) -> list[str]:
 SIZE_BANDS = (0, 1_000, 3_000, 10_000, 30_000, 100_000)
 
 
-def _by_size(trained: list) -> list[str]:
-    """Trainings, promotions and the best first-seed validation accuracy per size band; the
-    first seed is the one every trial trains (racing stops most after it)."""
-    def first_seeds(t: object) -> tuple[float, float | None]:
-        attrs = t.user_attrs  # type: ignore[attr-defined]
-        screen = attrs.get("screen_val_accuracies")
-        if screen:  # promoted: the first rung's seeds, then the full recipe's
-            return screen[0], attrs["val_accuracies"][0]
-        return attrs["val_accuracies"][0], None
+def _first_seeds(trial: FrozenTrial) -> tuple[float, float | None]:
+    """The first seed's validation accuracy after the first rung, and after the full recipe
+    (None unless promoted). The first seed is the one every trial trains (racing stops most
+    trials after it)."""
+    screen = trial.user_attrs.get("screen_val_accuracies")
+    first = trial.user_attrs["val_accuracies"][0]
+    return (screen[0], first) if screen else (first, None)
 
+
+def _by_size(trained: list[FrozenTrial]) -> list[str]:
+    """Trainings, promotions and the best first-seed validation accuracy per size band, then
+    what promotion changed and the training time it took."""
+    seeds = {t.number: _first_seeds(t) for t in trained}
     lines = []
     for low, high in zip(SIZE_BANDS, (*SIZE_BANDS[1:], None)):
         band = [t for t in trained if t.user_attrs["footprint"]["params"] >= low
                 and (high is None or t.user_attrs["footprint"]["params"] < high)]
         if not band:
             continue
-        screens, fulls = zip(*(first_seeds(t) for t in band))
-        fulls = [a for a in fulls if a is not None]
+        screens = [seeds[t.number][0] for t in band]
+        fulls = [seeds[t.number][1] for t in band if seeds[t.number][1] is not None]
         lines.append(f"   {low:,}-{f'{high - 1:,}' if high else ''} params: {len(band)} trained, "
                      f"{len(fulls)} promoted; best first seed {max(screens):.4f} after the first "
                      f"rung" + (f", {max(fulls):.4f} after the full recipe" if fulls else ""))
-    changes = sorted(full - screen for screen, full in map(first_seeds, trained)
-                     if full is not None)
+    changes = [full - screen for screen, full in seeds.values() if full is not None]
     if changes:
+        promoted_s = sum(t.user_attrs.get("train_time_s", 0.0) for t in trained
+                         if seeds[t.number][1] is not None)
+        total_s = sum(t.user_attrs.get("train_time_s", 0.0) for t in trained)
         lines.append(f"   promotion: first seed full recipe minus first rung, median "
-                     f"{100 * changes[len(changes) // 2]:+.2f} points (range "
-                     f"{100 * changes[0]:+.2f} to {100 * changes[-1]:+.2f}), higher in "
-                     f"{sum(c > 0 for c in changes)} of {len(changes)}")
+                     f"{100 * statistics.median(changes):+.2f} points (range "
+                     f"{100 * min(changes):+.2f} to {100 * max(changes):+.2f}), higher in "
+                     f"{sum(c > 0 for c in changes)} of {len(changes)}; promoted trials "
+                     f"trained {promoted_s:,.0f} of {total_s:,.0f} s")
     return lines
 
 

@@ -59,7 +59,7 @@ def test_seed_setup_profiles_what_a_seeds_fixed_cost_is_made_of(mnist_dir, tmp_p
     assert out.startswith("c3x3-p2|c3x6v-p4|flatten: ") and "tracing graphs " in out
     model = json.loads((tmp_path / "s.json").read_text())["models"][0]
     # every part was found in the profile (a renamed function would read 0) and fits in the whole
-    assert all(0 < seconds <= model["seconds_per_seed"] * 1.5
+    assert all(0 < seconds <= model["seconds_per_seed"] + 0.001  # both rounded to ms
                for seconds in model["parts"].values()), model
 
 
@@ -133,6 +133,33 @@ def test_search_efficiency_runs_every_engine_and_resumes(mnist_dir, tmp_path):
     assert summary.startswith("r0: trials ") and "   pick: " in summary
     assert re.search(r"^   [\d,]+-[\d,]* params: \d+ trained, \d+ promoted; best first seed 0\.\d{4}",
                      summary, re.MULTILINE), summary  # the per-size lines
+
+
+def test_study_summary_reads_first_seeds_per_size_band_and_what_promotion_changed(monkeypatch):
+    import optuna
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import study_summary
+
+    def trial(number, params, val, screen=None, seconds=1.0):
+        attrs = {"footprint": {"params": params}, "val_accuracies": val, "train_time_s": seconds}
+        if screen:
+            attrs["screen_val_accuracies"] = screen
+        made = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs=attrs)
+        made.number = number
+        return made
+
+    lines = study_summary._by_size([
+        trial(0, 500, [0.95]), trial(1, 800, [0.97, 0.90], screen=[0.96], seconds=8.0),
+        trial(2, 2_000, [0.94], screen=[0.95], seconds=6.0), trial(3, 150_000, [0.99])])
+    assert lines == [
+        "   0-999 params: 2 trained, 1 promoted; best first seed 0.9600 after the first rung, "
+        "0.9700 after the full recipe",
+        "   1,000-2,999 params: 1 trained, 1 promoted; best first seed 0.9500 after the first "
+        "rung, 0.9400 after the full recipe",
+        "   100,000- params: 1 trained, 0 promoted; best first seed 0.9900 after the first rung",
+        "   promotion: first seed full recipe minus first rung, median +0.00 points (range "
+        "-1.00 to +1.00), higher in 1 of 2; promoted trials trained 14 of 16 s"]
 
 
 def test_search_efficiency_runs_slimtune_at_another_confidence_in_its_own_folder(tmp_path,
