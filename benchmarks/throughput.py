@@ -14,6 +14,13 @@ backward pass in slimtune's precision (`compute_bound`), and prints slimtune's s
 `--breakdown` splits the shortfall: the optimizer's update, the rest of the trainer's step, and
 each seed's fixed cost (each round also trains with twice the epochs; the difference is epochs
 without building, tracing or validation).
+
+`--cpu avx2` stands in for an AVX2-only CPU (no AVX-512, no bfloat16) on this one: every
+measurement runs in its own process with `ONEDNN_MAX_CPU_ISA=AVX2`, and the rows are plain `fit`
+as TensorFlow runs it there by default (oneDNN off), plain `fit` with oneDNN on, slimtune as
+shipped (it turns oneDNN on), and slimtune with the user's `TF_ENABLE_ONEDNN_OPTS=0` (seeds one at
+a time); `--jax` adds plain `fit` on Keras' JAX backend (needs `pip install jax`). The ratio is
+slimtune's over TensorFlow's default plain `fit`; `--bound` measures the bound with oneDNN on.
 """
 from __future__ import annotations
 
@@ -109,6 +116,97 @@ def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, bat
     return max(rates)
 
 
+# --cpu avx2: each row's environment (on top of ONEDNN_MAX_CPU_ISA=AVX2). TensorFlow reads
+# TF_ENABLE_ONEDNN_OPTS once per process, so each row runs in a process of its own.
+AVX2_ROWS = {
+    "plain_fit": {"TF_ENABLE_ONEDNN_OPTS": "0"},  # TensorFlow's default on an AVX2 CPU
+    "plain_fit_onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    "slimtune": {},  # slimtune turns oneDNN on itself
+    "slimtune_onednn_off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+}
+JAX_ROW = {"plain_fit_jax": {"KERAS_BACKEND": "jax", "TF_ENABLE_ONEDNN_OPTS": "0"}}
+
+
+def measure_on_avx2(config: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Every row of AVX2_ROWS (and JAX_ROW with --jax) on `config`, `args.rounds` times each,
+    alternately, each measurement a process of its own (`--row`)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    rows = AVX2_ROWS | (JAX_ROW if args.jax else {})
+    rates: dict[str, list[float]] = {name: [] for name in rows}
+    worst: dict[str, list[float]] = {name: [] for name in rows}
+    precision, bounds = None, []
+    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    for _ in range(args.rounds):
+        for name, env in rows.items():
+            with tempfile.TemporaryDirectory() as folder:
+                out = Path(folder) / "row.json"
+                command = [sys.executable, __file__, "--row", name, "--rounds", "1",
+                           "--config", json.dumps(config.to_dict()), "--out", str(out),
+                           *_shared_flags(args)]
+                if args.bound and name == "slimtune":
+                    command.append("--bound")
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                               env=base | {"ONEDNN_MAX_CPU_ISA": "AVX2"} | env)
+                model = json.loads(out.read_text())["models"][0]
+            rates[name] += model["images_per_s"][name]
+            worst[name] += model["worst_case_val_accuracy"][name]
+            if name == "slimtune":
+                precision = model["slimtune_precision"]
+                if model["compute_bound_images_per_s"]:
+                    bounds.append(model["compute_bound_images_per_s"])
+    from spaces import footprint
+
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    bound = round(statistics.median(bounds)) if bounds else None
+    return {
+        "config": config.summary(), "params": footprint(config, (28, 28, 1), 10).params,
+        "cpu": "avx2", "slimtune_precision": precision, "compute_bound_images_per_s": bound,
+        "share_of_bound": None if bound is None else round(median["slimtune"] / bound, 3),
+        "breakdown": None, "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
+        "worst_case_val_accuracy": worst,
+        "ratios_to_plain_fit": {name: round(median[name] / median["plain_fit"], 2)
+                                for name in rows if name != "plain_fit"},
+        "ratio": median["slimtune"] / median["plain_fit"]}
+
+
+def _shared_flags(args: argparse.Namespace) -> list[str]:
+    return ["--train-size", str(args.train_size), "--epochs", str(args.epochs),
+            "--seeds", str(args.seeds), "--threads", str(args.threads),
+            "--batch-size", str(args.batch_size), "--precision", args.precision]
+
+
+def measure_row(row: str, config: Any, train: Any, val: Any,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """One row of `measure_on_avx2` in this process: plain `fit` or slimtune's trainer (with
+    `--bound`, the compute bound too)."""
+    from search import train_seeds
+    from spaces import Recipe, footprint
+
+    seeds = list(range(args.seeds))
+    images = args.seeds * args.epochs * len(train.x)
+    started = time.perf_counter()
+    precision = bound = None
+    if row.startswith("plain_fit"):
+        worst = min(plain_fit(config, train, val, seeds, args.epochs, args.batch_size))
+    else:
+        recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
+        outcome = train_seeds(config, train, val, recipe, seeds, threads=args.threads,
+                              keep_model=False)
+        worst, precision = outcome.worst_case_val_accuracy, outcome.precision
+    rate = images / (time.perf_counter() - started)
+    if args.bound and precision is not None:
+        bound = round(compute_bound(config, train.x.shape[1:], precision.split("+")[-1],
+                                    args.batch_size))
+    return {"config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
+            "slimtune_precision": precision, "compute_bound_images_per_s": bound,
+            "images_per_s": {row: [rate]}, "worst_case_val_accuracy": {row: [worst]}}
+
+
 def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Plain `fit` and slimtune's trainer on `config`, alternately, `args.rounds` times each."""
     from search import train_seeds
@@ -202,30 +300,57 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="--bound, and where slimtune's rate falls short of it: the "
                              "optimizer, the rest of each step, each seed's fixed cost "
                              "(trains every round once more with twice the epochs)")
+    parser.add_argument("--cpu", choices=("native", "avx2"), default="native",
+                        help="avx2: stand in for an AVX2-only CPU, each row in its own process "
+                             "(module docstring)")
+    parser.add_argument("--jax", action="store_true",
+                        help="with --cpu avx2: also plain fit on Keras' JAX backend")
+    parser.add_argument("--row", choices=(*AVX2_ROWS, *JAX_ROW), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.breakdown and args.cpu == "avx2":
+        parser.error("--breakdown measures this CPU's own rows: leave out --cpu avx2")
 
-    from search import configure_threads
-    from search import resolve_dataset as resolve
-
-    configure_threads(args.threads)
     configs = [_common.load_config(text) for text in args.config or ["reference"]]
-    train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
     result: dict[str, Any] = {
-        "machine": _common.machine(), "train_images": len(train.x), "epochs": args.epochs,
+        "machine": _common.machine(), "train_images": args.train_size, "epochs": args.epochs,
         "seeds": args.seeds, "rounds": args.rounds, "threads": args.threads,
-        "batch_size": args.batch_size, "precision": args.precision, "models": []}
+        "batch_size": args.batch_size, "precision": args.precision, "cpu": args.cpu,
+        "models": []}
+    if args.cpu == "avx2" and not args.row:
+        train = val = None  # every row loads the data in its own process
+    else:
+        from search import configure_threads
+        from search import resolve_dataset as resolve
+
+        if not args.row or not args.row.startswith("plain_fit"):
+            from search import enable_onednn
+
+            enable_onednn()  # as slimtune's own processes do, before TensorFlow loads
+        configure_threads(args.threads)
+        train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
+        result["train_images"] = len(train.x)
     for config in configs:
-        model = measure(config, train, val, args)
+        if args.row:
+            model = measure_row(args.row, config, train, val, args)
+        elif args.cpu == "avx2":
+            model = measure_on_avx2(config, args)
+        else:
+            model = measure(config, train, val, args)
         result["models"].append(model)
         _common.write_json(args.out, result)
-        print(f"{model['config']} ({model['params']:,} params), {len(train.x):,} images, "
+        if args.row:
+            continue
+        print(f"{model['config']} ({model['params']:,} params), {result['train_images']:,} images, "
               f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
               f"{args.threads} thread(s), slimtune precision {model['slimtune_precision']}")
         for name, rates in model["images_per_s"].items():
             print(f"  {name:10s} images/s {rates}  worst-case val accuracy "
                   f"{[round(a, 4) for a in model['worst_case_val_accuracy'][name]]}")
         print(f"  ratio (median slimtune / median plain_fit): {model['ratio']:.2f}")
+        if args.cpu == "avx2":
+            print("  every row over plain_fit: " + ", ".join(
+                f"{name} {ratio:.2f}" for name, ratio in model["ratios_to_plain_fit"].items()))
         if model["compute_bound_images_per_s"]:
             print(f"  compute bound (bare forward+backward, {model['slimtune_precision']}): "
                   f"{model['compute_bound_images_per_s']:,} images/s; slimtune at "
@@ -238,6 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"building, tracing, validation); images/s with the optimizer "
                   f"{b['with_optimizer_images_per_s']:,}, trainer after its first epochs "
                   f"{b['trainer_steady_images_per_s']:,}")
+    if args.row:
+        return result
     print("ratios: " + ", ".join(f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}"
                                  for m in result["models"]))
     return result

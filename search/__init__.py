@@ -22,6 +22,7 @@ _EXPORTS = {
     "Progress": "search._progress",
     "train_seeds": "search.training", "SeedsOutcome": "search.training",
     "TrainingFailed": "search.training", "configure_threads": "search.training",
+    "enable_onednn": "search.training",
     "check_seed_count": "search.training", "search_seeds": "search.training",
     "confirmation_seeds": "search.training", "stop_reason": "search.training",
     "required_accuracy": "search.training", "RULE_VERSION": "search.training",

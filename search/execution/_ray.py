@@ -13,6 +13,7 @@ from search.execution._protocol import TrialError
 from search.execution._ray_private import loopback_only
 from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
 from search.execution._task import train_task
+from search.training import ONEDNN_ENV_VAR, enable_onednn
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # Trainings per Ray worker process before Ray starts a fresh one (see RayExecutor.__enter__).
@@ -44,6 +45,14 @@ def ray_address_reachable(address: str) -> bool:
         return False
 
 
+def _onednn_env() -> dict[str, str]:
+    """The driver's oneDNN choice for every worker, local or on a cluster: the user's
+    TF_ENABLE_ONEDNN_OPTS where set, else on (see `enable_onednn`); a worker loads TensorFlow
+    after Ray sets these, so each of its trainings runs the same kernels."""
+    enable_onednn()
+    return {ONEDNN_ENV_VAR: os.environ[ONEDNN_ENV_VAR]}
+
+
 class RayExecutor:
     """Submits `train_seeds` as Ray tasks with `cpus_per_trial` CPUs each.
 
@@ -63,8 +72,8 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         import ray
 
-        env = WORKER_ENV | ({FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
-                             if os.environ.get(FAULTS_ENV_VAR) else {})
+        env = WORKER_ENV | _onednn_env() | ({FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
+                                             if os.environ.get(FAULTS_ENV_VAR) else {})
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
                                    "logging_level": "ERROR", "runtime_env": {"env_vars": env}}
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

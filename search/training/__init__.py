@@ -14,6 +14,9 @@ _EXPORTS = {
     "saved_model_accuracy": "search.training._trainer",
     "stop_reason": "search.training._stopping", "required_accuracy": "search.training._stopping",
     "RULE_VERSION": "search.training._stopping",
+    "enable_onednn": "search.training._cpu", "ONEDNN_ENV_VAR": "search.training._cpu",
+    "grouped_convolution_gradients": "search.training._cpu",
+    "bfloat16_units": "search.training._cpu",
     "check_seed_count": "search.training._seeds", "search_seeds": "search.training._seeds",
     "confirmation_seeds": "search.training._seeds", "seed_groups": "search.training._seeds",
 }

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from search._data import class_count
+from search.training._cpu import bfloat16_units, enable_onednn, grouped_convolution_gradients
 from search.training._packed import PackedNetwork, pack_images
 from search.training._stopping import stop_reason
 from spaces import CNNConfig, Recipe, deployed_model, footprint, is_hypermodel_config
@@ -156,17 +157,14 @@ def resolve_precision(precision: str, replicas: int = 1, widest_filters: int = 0
     narrow layers (3-4x slower than float32 on the search's small models), so packed seeds of a
     model narrower than PACKED_BFLOAT16_MIN_FILTERS compute in float32 on every CPU; a lone seed
     runs plain convolutions, and those, like wide grouped ones, are faster in mixed_bfloat16
-    where the CPU has bfloat16 units (1.3-1.8x on the search's wider models).
+    where the CPU has bfloat16 units that oneDNN may use (1.3-1.8x on the search's wider
+    models; `bfloat16_units`).
     """
     if precision != "auto":
         return precision
     if replicas > 1 and widest_filters < PACKED_BFLOAT16_MIN_FILTERS:
         return "float32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "float32"
-    return "mixed_bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    return "mixed_bfloat16" if bfloat16_units() else "float32"
 
 
 def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, seeds: list[int],
@@ -185,6 +183,7 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     Raises TrainingFailed if a seed's loss becomes NaN or infinite. A HyperModel point
     (`spaces.HyperModelConfig`) trains on the generic path (search/training/_generic.py).
     """
+    enable_onednn()  # before TensorFlow loads, if this process has not loaded it yet
     if is_hypermodel_config(config):  # a user's HyperModel: the generic path (_generic.py)
         from search.training._generic import train_hypermodel_seeds
 
@@ -201,6 +200,9 @@ def train_seeds(config: CNNConfig | dict, train: Any, val: Any, recipe: Recipe, 
     data = _Resident(train, val, test)
     if pack is None:
         pack = packs_seeds(config, data.input_shape, data.num_classes)
+    # Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0) TensorFlow cannot train packed seeds; one at a
+    # time, each seed reaches what it reaches packed.
+    pack = pack and grouped_convolution_gradients()
     runs, stopped = _race(config, data, recipe, seeds, required_accuracy, curves, pack)
     screen_runs: list[_Replica] = []
     if promote is not None and stopped and _near_miss(runs, recipe, promote):

@@ -53,6 +53,22 @@ def test_throughput_prints_both_rates_and_the_ratio_of_each_model(mnist_dir, tmp
                 "fixed_cost_per_seed_s", "trainer_steady_images_per_s"} <= set(b)
 
 
+def test_throughput_on_the_avx2_stand_in_runs_each_row_in_its_own_process(mnist_dir, tmp_path):
+    """--cpu avx2: TensorFlow's default plain `fit` there (oneDNN off), plain `fit` with oneDNN,
+    slimtune as shipped and slimtune with oneDNN off, each a process with ONEDNN_MAX_CPU_ISA=AVX2."""
+    out = bench("throughput.py", *TINY, "--seeds", "2", "--rounds", "1", "--config", "tiny",
+                "--cpu", "avx2", "--bound", "--out", tmp_path / "t.json", mnist_dir=mnist_dir)
+    assert "every row over plain_fit: plain_fit_onednn " in out and "slimtune_onednn_off" in out
+    model = json.loads((tmp_path / "t.json").read_text())["models"][0]
+    assert set(model["images_per_s"]) == {"plain_fit", "plain_fit_onednn", "slimtune",
+                                          "slimtune_onednn_off"}
+    assert model["slimtune_precision"] == "float32"  # no bfloat16 below AVX-512 BF16
+    assert model["compute_bound_images_per_s"] > 0
+    # the same seeds, packed (oneDNN) or one at a time (without): the same accuracies to float sums
+    assert abs(model["worst_case_val_accuracy"]["slimtune"][0]
+               - model["worst_case_val_accuracy"]["slimtune_onednn_off"][0]) < 0.02
+
+
 def test_seed_setup_profiles_what_a_seeds_fixed_cost_is_made_of(mnist_dir, tmp_path):
     out = bench("seed_setup.py", "--train-size", "128", "--rounds", "1", "--config", "tiny",
                 "--out", tmp_path / "s.json", mnist_dir=mnist_dir)

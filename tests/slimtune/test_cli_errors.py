@@ -225,3 +225,25 @@ def test_report_of_no_finished_search_is_one_line_exit_2(existing_out, tmp_path)
         assert len(lines) == 1 and lines[0].startswith(f"slimtune: error: --out {out}: {message}")
     assert not (tmp_path / "report.html").exists()
     assert snapshot(existing_out) == before
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_in_a_file(monkeypatch, mnist_dir):
+    """A failure nobody anticipated (here a library raising inside `evaluate`) is one line and
+    exit code 1, naming the error and a file that holds the whole traceback."""
+    import search
+    from support.cli import run_cli_in_process
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the library broke\nin two lines")
+
+    monkeypatch.setattr(search, "resolve_dataset", broken)
+    code, _, stderr = run_cli_in_process("evaluate", "--preset", "paper-final", "--seeds", "1")
+    lines = stderr.strip().splitlines()
+    assert code == 1 and len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    match = re.fullmatch(r"slimtune: error: unexpected RuntimeError: the library broke \(the "
+                         r"traceback is in (\S+); please report it\)", lines[0])
+    assert match, lines[0]
+    saved = Path(match.group(1)).read_text()
+    assert "Traceback" in saved and "in two lines" in saved and "evaluate --preset" in saved
+    Path(match.group(1)).unlink()
