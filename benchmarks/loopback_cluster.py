@@ -8,6 +8,7 @@ study and fresh SQLite stores. The cluster is started before the clock starts (a
 outlives searches); the local search's time includes starting and stopping its own Ray, as a
 user would see it.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,20 +18,36 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _common
+from support.services import ray_cluster
 
-from search.testing.services import ray_cluster  # noqa: E402
+ROOT = _common.REPO
 
-FLAGS = ["--min-accuracy", "0.7", "--trials", "6", "--epochs", "2", "--train-subset", "5000",
-         "--seeds", "2", "--workers", "2"]
+FLAGS = [
+    "--min-accuracy",
+    "0.7",
+    "--trials",
+    "6",
+    "--epochs",
+    "2",
+    "--train-subset",
+    "5000",
+    "--seeds",
+    "2",
+    "--workers",
+    "2",
+]
 
 
 def timed_search(out: Path, *extra: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "slimtune", "search", *FLAGS, "--out", str(out),
-                           *extra], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        [sys.executable, "-m", "slimtune", "search", *FLAGS, "--out", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     elapsed = time.monotonic() - started
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
@@ -42,8 +59,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         local = timed_search(Path(folder) / "local")
         with ray_cluster([1, 1]) as cluster:
-            remote = timed_search(Path(folder) / "cluster", "--ray-address", cluster.address,
-                                  env=cluster.env)
+            remote = timed_search(
+                Path(folder) / "cluster", "--ray-address", cluster.address, env=cluster.env
+            )
     print(f"local Ray, 2 CPUs:           {local:6.1f} s")
     print(f"2-node loopback cluster 1+1: {remote:6.1f} s")
 

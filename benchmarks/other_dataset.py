@@ -12,6 +12,7 @@ each) and, through the binomial margin on 125 images, a wider margin above the f
 selection rule slimtune chose and its pick (params, worst-case validation, recheck and test
 accuracy), and writes the result value to DIR/result.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ def write_digits(folder: Path, test_size: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "digits.npz"
     end = TRAIN_IMAGES + test_size
-    np.savez(path, x_train=x[:TRAIN_IMAGES], y_train=y[:TRAIN_IMAGES],
-             x_test=x[TRAIN_IMAGES:end], y_test=y[TRAIN_IMAGES:end])
+    np.savez(
+        path,
+        x_train=x[:TRAIN_IMAGES],
+        y_train=y[:TRAIN_IMAGES],
+        x_test=x[TRAIN_IMAGES:end],
+        y_test=y[TRAIN_IMAGES:end],
+    )
     return path
 
 
@@ -53,29 +59,55 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     data = write_digits(args.out / "data", args.test_size)
-    command = [sys.executable, "-m", "slimtune", "search", "--dataset", str(data.parent),
-               "--min-accuracy", str(args.floor), "--trials", "100000",
-               "--timeout", str(args.timeout_s), "--out", str(args.out / "search"), *args.extra]
+    command = [
+        sys.executable,
+        "-m",
+        "slimtune",
+        "search",
+        "--dataset",
+        str(data.parent),
+        "--min-accuracy",
+        str(args.floor),
+        "--trials",
+        "100000",
+        "--timeout",
+        str(args.timeout_s),
+        "--out",
+        str(args.out / "search"),
+        *args.extra,
+    ]
     print(" ".join(command), flush=True)
     done = subprocess.run(command, cwd=_common.REPO)
     result = json.loads((args.out / "search" / "result.json").read_text())
     chosen, rule = result["chosen"], result["selection"]
-    print(f"selection: validation {rule['val_size']} images, floor {rule['validation_floor']:.4f}; "
-          f"recheck {rule['recheck_size']} images, floor {rule['recheck_floor']:.4f}; epochs "
-          f"{rule['epochs']}, full {rule['full_epochs']}")
+    print(
+        f"selection: validation {rule['val_size']} images, floor {rule['validation_floor']:.4f}; "
+        f"recheck {rule['recheck_size']} images, floor {rule['recheck_floor']:.4f}; epochs "
+        f"{rule['epochs']}, full {rule['full_epochs']}"
+    )
     study = result["study"]
-    print(f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
-          f"{study['n_failed']} failed")
+    print(
+        f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
+        f"{study['n_failed']} failed"
+    )
     if chosen:
-        print(f"pick {chosen['summary']} {chosen['footprint']['params']:,} params: worst val "
-              f"{min(chosen['val_accuracies']):.4f}, recheck "
-              f"{min(chosen['recheck_accuracies']):.4f}, test "
-              f"{chosen['worst_case_test_accuracy']:.4f}")
+        print(
+            f"pick {chosen['summary']} {chosen['footprint']['params']:,} params: worst val "
+            f"{min(chosen['val_accuracies']):.4f}, recheck "
+            f"{min(chosen['recheck_accuracies']):.4f}, test "
+            f"{chosen['worst_case_test_accuracy']:.4f}"
+        )
     else:
         print(f"no pick: {result['message']}")
-    summary = {"machine": _common.machine(), "floor": args.floor, "timeout_s": args.timeout_s,
-               "returncode": done.returncode, "selection": rule, "study": study,
-               "chosen": chosen}
+    summary = {
+        "machine": _common.machine(),
+        "floor": args.floor,
+        "timeout_s": args.timeout_s,
+        "returncode": done.returncode,
+        "selection": rule,
+        "study": study,
+        "chosen": chosen,
+    }
     _common.write_json(args.out / "other_dataset.json", summary)
     return summary
 

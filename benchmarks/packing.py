@@ -10,6 +10,7 @@ For each model: its MACs per image, the wall seconds of each way per round (mode
 graph tracing included), the precision each computed in, and the ratio one-at-a-time / packed
 (> 1: packing is faster); the last line lists every ratio and the rule's choice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,12 @@ def timed(train: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append",
-                        help="a model: tiny (default), separable-bn, reference, light, a preset or "
-                             "JSON; repeat it to measure several in one run")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="a model: tiny (default), separable-bn, reference, light, a preset or "
+        "JSON; repeat it to measure several in one run",
+    )
     parser.add_argument("--train-size", type=int, default=55_000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3)
@@ -40,10 +44,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    from search import configure_threads
-    from search import resolve_dataset as resolve
-    from search.training import packs_seeds, train_seeds
-    from spaces import Recipe, footprint
+    from slimtune.search import configure_threads
+    from slimtune.search import resolve_dataset as resolve
+    from slimtune.search.training import packs_seeds, train_seeds
+    from slimtune.spaces import Recipe, footprint
 
     configure_threads(1)
     configs = [_common.load_config(text) for text in args.config or ["tiny"]]
@@ -57,9 +61,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def one_at_a_time(config: Any) -> Any:
         return train_seeds(config, train, val, recipe, seeds, keep_model=False, pack=False)
 
-    result: dict[str, Any] = {"machine": _common.machine(), "train_images": len(train.x),
-                              "epochs": args.epochs, "seeds": seeds, "rounds": args.rounds,
-                              "precision": args.precision, "models": []}
+    result: dict[str, Any] = {
+        "machine": _common.machine(),
+        "train_images": len(train.x),
+        "epochs": args.epochs,
+        "seeds": seeds,
+        "rounds": args.rounds,
+        "precision": args.precision,
+        "models": [],
+    }
     for config in configs:
         shape = footprint(config, train.x.shape[1:], 10)
         walls: dict[str, list[float]] = {"packed": [], "one_at_a_time": []}
@@ -69,21 +79,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 wall, outcome = timed(way, config)
                 walls[name].append(round(wall, 2))
                 precisions[name] = outcome.precision
-        model = {"config": config.summary(), "params": shape.params, "macs": shape.macs,
-                 "wall_s": walls, "precision": precisions,
-                 "rule_packs": packs_seeds(config, train.x.shape[1:], 10),
-                 "ratio": statistics.median(walls["one_at_a_time"])
-                 / statistics.median(walls["packed"])}
+        model = {
+            "config": config.summary(),
+            "params": shape.params,
+            "macs": shape.macs,
+            "wall_s": walls,
+            "precision": precisions,
+            "rule_packs": packs_seeds(config, train.x.shape[1:], 10),
+            "ratio": statistics.median(walls["one_at_a_time"]) / statistics.median(walls["packed"]),
+        }
         result["models"].append(model)
         _common.write_json(args.out, result)
-        print(f"{model['config']} ({model['params']:,} params, {model['macs']:,} MACs/image), "
-              f"{len(train.x):,} images, {len(seeds)} seeds x {args.epochs} epochs")
+        print(
+            f"{model['config']} ({model['params']:,} params, {model['macs']:,} MACs/image), "
+            f"{len(train.x):,} images, {len(seeds)} seeds x {args.epochs} epochs"
+        )
         for name, times in walls.items():
             print(f"  {name:13s} wall s {times}  precision {precisions[name]}")
-        print(f"  ratio (median one_at_a_time / median packed): {model['ratio']:.2f}; the rule "
-              f"{'packs' if model['rule_packs'] else 'trains one at a time'}")
-    print("ratios: " + ", ".join(f"{m['config']} ({m['macs']:,} MACs) {m['ratio']:.2f}"
-                                 for m in result["models"]))
+        print(
+            f"  ratio (median one_at_a_time / median packed): {model['ratio']:.2f}; the rule "
+            f"{'packs' if model['rule_packs'] else 'trains one at a time'}"
+        )
+    print(
+        "ratios: "
+        + ", ".join(
+            f"{m['config']} ({m['macs']:,} MACs) {m['ratio']:.2f}" for m in result["models"]
+        )
+    )
     return result
 
 

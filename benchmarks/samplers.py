@@ -13,26 +13,29 @@ trial.set_constraint, as for the others). A configuration trained once is reused
 sampler the median over repeats of the smallest feasible params and of the hypervolume; runs are
 stored in DIR/samplers.json (a rerun with the same settings skips finished runs).
 """
+
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 from pathlib import Path
 from typing import Any
 
-import _common
 from search_efficiency import hypervolume
+
+import _common
 
 
 def make_sampler(name: str, seed: int) -> Any:
     import optuna
 
-    from search import SearchSettings, base_sampler
+    from slimtune.search import SearchSettings, base_sampler
 
     if name == "gp":  # Optuna 5 samplers read the constraints set with trial.set_constraint
         return optuna.samplers.GPSampler(seed=seed)
-    return base_sampler(SearchSettings(sampler=name, seed=seed))
+    return base_sampler(SearchSettings.of(sampler=name, seed=seed))
 
 
 class CachedExecutor:
@@ -40,7 +43,7 @@ class CachedExecutor:
     complete one always, a stopped one for any threshold at least as high."""
 
     def __init__(self, cache: dict[str, Any]) -> None:
-        from search import InlineExecutor
+        from slimtune.search import InlineExecutor
 
         self.inner = InlineExecutor()
         self.cache = cache
@@ -50,14 +53,13 @@ class CachedExecutor:
     def put(self, value: Any) -> Any:
         return value
 
-    def submit(self, config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
-               **options: Any) -> Any:
-        from spaces import CNNConfig
-
-        summary = CNNConfig.from_dict(config).summary()
-        required = options.get("required_accuracy", 0.0)
+    def submit(self, request: Any, train: Any, val: Any, held_out: Any = None) -> Any:
+        summary = request.config.summary()
+        required = request.required_accuracy or 0.0
         hit = self.cache.get(summary)
-        handle = self.inner.submit(config, train, val, recipe, seeds, keep_model=False, **options)
+        handle = self.inner.submit(
+            dataclasses.replace(request, keep_model=False), train, val, held_out
+        )
         if hit and (not hit["stopped"] or hit["required"] <= required):
             self.hits[handle] = hit
         self.keys[handle] = (summary, required)
@@ -68,20 +70,28 @@ class CachedExecutor:
         return cached or self.inner.wait(handles, timeout_s)
 
     def result(self, handle: Any) -> Any:
-        from search import SeedsOutcome
+        from slimtune.search import SeedsOutcome
 
         summary, required = self.keys.pop(handle)
         if handle in self.hits:
             self.inner.cancel(handle)
             hit = self.hits.pop(handle)
-            return SeedsOutcome(seeds=hit["seeds"], val_accuracies=hit["val_accuracies"],
-                                test_accuracies=None, train_time_s=0.0,
-                                median_seed=hit["seeds"][0],
-                                stopped_reason="cached stop" if hit["stopped"] else None)
+            return SeedsOutcome(
+                seeds=hit["seeds"],
+                val_accuracies=hit["val_accuracies"],
+                test_accuracies=None,
+                train_time_s=0.0,
+                median_seed=hit["seeds"][0],
+                stopped_reason="cached stop" if hit["stopped"] else None,
+            )
         outcome = self.inner.result(handle)
-        self.cache[summary] = {"seeds": outcome.seeds, "val_accuracies": outcome.val_accuracies,
-                               "stopped": bool(outcome.stopped_reason), "required": required,
-                               "train_s": outcome.train_time_s}
+        self.cache[summary] = {
+            "seeds": outcome.seeds,
+            "val_accuracies": outcome.val_accuracies,
+            "stopped": bool(outcome.stopped_reason),
+            "required": required,
+            "train_s": outcome.train_time_s,
+        }
         return outcome
 
     def cancel(self, handle: Any) -> None:
@@ -90,25 +100,40 @@ class CachedExecutor:
         self.inner.cancel(handle)
 
 
-def run(name: str, seed: int, args: argparse.Namespace, splits: tuple[Any, Any],
-        cache: dict[str, Any]) -> list[dict[str, Any]]:
+def run(
+    name: str, seed: int, args: argparse.Namespace, splits: tuple[Any, Any], cache: dict[str, Any]
+) -> list[dict[str, Any]]:
     """One search of `args.trials` trials with sampler `name`; every trained trial as a row."""
     import tempfile
 
     from optuna.trial import TrialState
 
-    from search import SearchSettings, run_study_in_process
+    from slimtune.search import SearchSettings, run_study_in_process
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = SearchSettings(trials=args.trials, seeds=args.seeds, epochs=args.epochs,
-                                  min_accuracy=args.floor, max_macs=args.max_macs, workers=1,
-                                  seed=seed, out=folder, study_name=f"{name}-{seed}")
-        study = run_study_in_process(settings, *splits, sampler=make_sampler(name, seed),
-                                     executor=CachedExecutor(cache))
-        return [{"summary": t.user_attrs["summary"], "params": t.user_attrs["footprint"]["params"],
-                 "worst_val": t.values[0] if t.state == TrialState.COMPLETE else None}
-                for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-                if "val_accuracies" in t.user_attrs]
+        settings = SearchSettings.of(
+            trials=args.trials,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            min_accuracy=args.floor,
+            max_macs=args.max_macs,
+            workers=1,
+            seed=seed,
+            out=folder,
+            study_name=f"{name}-{seed}",
+        )
+        study = run_study_in_process(
+            settings, *splits, sampler=make_sampler(name, seed), executor=CachedExecutor(cache)
+        )
+        return [
+            {
+                "summary": t.user_attrs["summary"],
+                "params": t.user_attrs["footprint"]["params"],
+                "worst_val": t.values[0] if t.state == TrialState.COMPLETE else None,
+            }
+            for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if "val_accuracies" in t.user_attrs
+        ]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -124,14 +149,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = parser.parse_args(argv)
 
-    from search import configure_threads
-    from search import resolve_dataset as resolve
+    from slimtune.search import configure_threads
+    from slimtune.search import resolve_dataset as resolve
 
     configure_threads(1)
     train, val = resolve("mnist", _common.data_dir()).train_val(5000, args.train_size)
     store = args.out / "samplers.json"
-    settings = {k: getattr(args, k) for k in ("trials", "train_size", "epochs", "seeds", "floor",
-                                              "max_macs")}
+    settings = {
+        k: getattr(args, k)
+        for k in ("trials", "train_size", "epochs", "seeds", "floor", "max_macs")
+    }
     saved = json.loads(store.read_text()) if store.exists() else {}
     saved = saved if saved.get("settings") == settings else {"settings": settings}
     cache: dict[str, Any] = saved.setdefault("trained", {})
@@ -148,24 +175,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.samplers.split(","):
         per_run = [summarise(runs[f"{name}/{r}"], args.floor) for r in range(args.repeats)]
         smallest = [p["smallest_feasible_params"] for p in per_run]
-        table[name] = {"median_smallest_feasible_params": statistics.median(
-            s if s is not None else float("inf") for s in smallest),
+        table[name] = {
+            "median_smallest_feasible_params": statistics.median(
+                s if s is not None else float("inf") for s in smallest
+            ),
             "smallest_feasible_params": smallest,
             "median_hypervolume": statistics.median(p["hypervolume"] for p in per_run),
-            "feasible_trials": [p["feasible"] for p in per_run]}
-    print(f"{args.trials} trials x {args.repeats} repeats, floor {args.floor}, {args.seeds} seeds, "
-          f"{args.epochs} epochs, {args.train_size:,} training images")
+            "feasible_trials": [p["feasible"] for p in per_run],
+        }
+    print(
+        f"{args.trials} trials x {args.repeats} repeats, floor {args.floor}, {args.seeds} seeds, "
+        f"{args.epochs} epochs, {args.train_size:,} training images"
+    )
     for name, row in table.items():
-        print(f"{name:7s} smallest feasible params (median) {row['median_smallest_feasible_params']}"
-              f" per repeat {row['smallest_feasible_params']}  hypervolume (median) "
-              f"{row['median_hypervolume']:.4f}")
+        print(
+            f"{name:7s} smallest feasible params (median) {row['median_smallest_feasible_params']}"
+            f" per repeat {row['smallest_feasible_params']}  hypervolume (median) "
+            f"{row['median_hypervolume']:.4f}"
+        )
     return table
 
 
 def summarise(rows: list[dict[str, Any]], floor: float) -> dict[str, Any]:
     feasible = [r["params"] for r in rows if r["worst_val"] is not None and r["worst_val"] >= floor]
-    return {"smallest_feasible_params": min(feasible, default=None), "feasible": len(feasible),
-            "hypervolume": hypervolume(rows)}
+    return {
+        "smallest_feasible_params": min(feasible, default=None),
+        "feasible": len(feasible),
+        "hypervolume": hypervolume(rows),
+    }
 
 
 if __name__ == "__main__":

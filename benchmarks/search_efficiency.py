@@ -85,6 +85,7 @@ min-max params of the picks, median time to the pick, median hypervolume above t
 trials, and per repeat whether the first candidate held (y, n, - for none). Everything is also
 in DIR/search_efficiency_<floor>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -112,18 +113,27 @@ SLIMTUNE_GRACE_S = 20 * 60  # slimtune's analysis, recheck and confirmation afte
 def peer_recipe(args: argparse.Namespace) -> Any:
     """How the peers train (and their picks are confirmed): their usual recipe or slimtune's, in
     float32 as plain `model.fit` trains."""
-    from search import SearchSettings
-    from spaces import Recipe
+    from slimtune.search import SearchSettings
+    from slimtune.spaces import Recipe
 
     if args.peer_recipe == "slimtune":
-        return replace(SearchSettings().recipe, epochs=args.epochs, batch_size=128,
-                       precision="float32")
-    return Recipe(epochs=args.epochs, batch_size=128, learning_rate=1e-3, schedule="constant",
-                  precision="float32")
+        return replace(
+            SearchSettings.of().training.recipe,
+            epochs=args.epochs,
+            batch_size=128,
+            precision="float32",
+        )
+    return Recipe(
+        epochs=args.epochs,
+        batch_size=128,
+        learning_rate=1e-3,
+        schedule="constant",
+        precision="float32",
+    )
 
 
 def splits(args: argparse.Namespace) -> tuple[Any, Any]:
-    from search import resolve_dataset as resolve
+    from slimtune.search import resolve_dataset as resolve
 
     source = resolve("mnist", _common.data_dir())
     return source.train_val(VAL_SIZE, args.train_size, holdout=RECHECK_SIZE)
@@ -133,7 +143,7 @@ def splits(args: argparse.Namespace) -> tuple[Any, Any]:
 def kt_config(hp: Any) -> Any:
     """The default slimtune space as Keras Tuner hyperparameters; a dimension with one choice
     is fixed, as in `SearchSpace.suggest`."""
-    from spaces import CNNConfig, ConvBlock, load_space
+    from slimtune.spaces import CNNConfig, ConvBlock, load_space
 
     space = load_space()
 
@@ -143,22 +153,32 @@ def kt_config(hp: Any) -> Any:
         return hp.Boolean(name) if set(values) == {False, True} else hp.Choice(name, list(values))
 
     def integer(name: str, bounds: tuple[int, int], log: bool = False) -> int:
-        return bounds[0] if bounds[0] == bounds[1] else \
-            hp.Int(name, *bounds, sampling="log" if log else "linear")
+        return (
+            bounds[0]
+            if bounds[0] == bounds[1]
+            else hp.Int(name, *bounds, sampling="log" if log else "linear")
+        )
 
     blocks = tuple(
-        ConvBlock(choice(f"kernel_size_{i}", space.kernel_size),
-                  integer(f"filters_{i}", space.filters, log=True),
-                  choice(f"pool_{i}", space.pool), choice(f"padding_{i}", space.padding),
-                  choice(f"separable_{i}", space.separable))
-        for i in range(integer("n_blocks", space.blocks)))
+        ConvBlock(
+            choice(f"kernel_size_{i}", space.kernel_size),
+            integer(f"filters_{i}", space.filters, log=True),
+            choice(f"pool_{i}", space.pool),
+            choice(f"padding_{i}", space.padding),
+            choice(f"separable_{i}", space.separable),
+        )
+        for i in range(integer("n_blocks", space.blocks))
+    )
     batch_norm = choice("batch_norm", space.batch_norm)
     head = choice("head", space.head)
     dense = choice("hidden_dense", (False, True) if space.dense_optional else (True,))
-    return CNNConfig(blocks, head,
-                     integer("dense_units", space.dense_units, log=True) if dense else 0,
-                     float(choice("dropout", space.dropout)) if dense else 0.0,
-                     batch_norm=batch_norm)
+    return CNNConfig(
+        blocks,
+        head,
+        integer("dense_units", space.dense_units, log=True) if dense else 0,
+        float(choice("dropout", space.dropout)) if dense else 0.0,
+        batch_norm=batch_norm,
+    )
 
 
 def kt_space() -> Any:
@@ -166,7 +186,7 @@ def kt_space() -> Any:
     (it builds it until every conditional one has shown up); Hyperband draws only declared ones."""
     import keras_tuner as kt
 
-    from spaces import load_space
+    from slimtune.spaces import load_space
 
     hp, space = kt.HyperParameters(), load_space()
     kt_config(hp)
@@ -189,24 +209,35 @@ class TrialLog:
 
     def write(self, config: Any, params: int, worst: float | None, epochs: int) -> None:
         with self.path.open("a") as handle:
-            handle.write(json.dumps({"config": config.to_dict(), "params": params,
-                                     "worst_val": worst, "epochs": epochs,
-                                     "engine_s": self.offset_s + time.monotonic() - self.started})
-                         + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "config": config.to_dict(),
+                        "params": params,
+                        "worst_val": worst,
+                        "epochs": epochs,
+                        "engine_s": self.offset_s + time.monotonic() - self.started,
+                    }
+                )
+                + "\n"
+            )
 
 
 def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace) -> None:
     import keras_tuner as kt
-
-    from search import search_seeds
-    from spaces import footprint
     from throughput import plain_fit
+
+    from slimtune.search import search_seeds
+    from slimtune.spaces import footprint
 
     train, val = splits(args)
     recipe, seeds = peer_recipe(args), search_seeds(args.worker_repeat, args.seeds)
     log = TrialLog(folder, args.offset_s)
-    base = {"keras-tuner": kt.BayesianOptimization, "hyperband": kt.Hyperband,
-            "random": kt.RandomSearch}[engine]
+    base = {
+        "keras-tuner": kt.BayesianOptimization,
+        "hyperband": kt.Hyperband,
+        "random": kt.RandomSearch,
+    }[engine]
 
     class Tuner(base):  # type: ignore[misc, valid-type]
         def run_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> dict[str, float]:
@@ -217,26 +248,44 @@ def run_keras_tuner(engine: str, folder: Path, args: argparse.Namespace) -> None
                 return {"score": 0.0}
             # Hyperband asks for fewer epochs in its early rounds; the others train them all.
             epochs = trial.hyperparameters.values.get("tuner/epochs", args.epochs)
-            worst = min(plain_fit(config, train, val, seeds, epochs, recipe.batch_size,
-                                  recipe=replace(recipe, epochs=epochs)))
+            worst = min(
+                plain_fit(
+                    config,
+                    train,
+                    val,
+                    seeds,
+                    epochs,
+                    recipe.batch_size,
+                    recipe=replace(recipe, epochs=epochs),
+                )
+            )
             log.write(config, params, worst if epochs >= args.epochs else None, epochs)
             return {"score": score(worst, params, args.floor)}
 
-    budget = ({"max_epochs": args.epochs, "factor": 3, "hyperband_iterations": 10_000}
-              if engine == "hyperband" else {"max_trials": 100_000})
-    tuner = Tuner(objective=kt.Objective("score", "max"), seed=args.worker_repeat,
-                  hyperparameters=kt_space(),
-                  directory=str(folder), project_name="kt", overwrite=False,
-                  max_consecutive_failed_trials=100, **budget)
+    budget = (
+        {"max_epochs": args.epochs, "factor": 3, "hyperband_iterations": 10_000}
+        if engine == "hyperband"
+        else {"max_trials": 100_000}
+    )
+    tuner = Tuner(
+        objective=kt.Objective("score", "max"),
+        seed=args.worker_repeat,
+        hyperparameters=kt_space(),
+        directory=str(folder),
+        project_name="kt",
+        overwrite=False,
+        max_consecutive_failed_trials=100,
+        **budget,
+    )
     tuner.search()
 
 
 def run_optuna(folder: Path, args: argparse.Namespace) -> None:
     import optuna
-
-    from search import search_seeds
-    from spaces import footprint, load_space
     from throughput import plain_fit
+
+    from slimtune.search import search_seeds
+    from slimtune.spaces import footprint, load_space
 
     train, val = splits(args)
     recipe, seeds = peer_recipe(args), search_seeds(args.worker_repeat, args.seeds)
@@ -250,42 +299,75 @@ def run_optuna(folder: Path, args: argparse.Namespace) -> None:
         except ValueError:
             trial.set_constraint("accuracy_floor", args.floor)  # as if accuracy 0: infeasible
             raise optuna.TrialPruned("cannot be built") from None
-        worst = min(plain_fit(config, train, val, seeds, recipe.epochs, recipe.batch_size,
-                              recipe=recipe))
+        worst = min(
+            plain_fit(config, train, val, seeds, recipe.epochs, recipe.batch_size, recipe=recipe)
+        )
         trial.set_constraint("accuracy_floor", args.floor - worst)
         log.write(config, params, worst, recipe.epochs)
         return params
 
     study = optuna.create_study(
-        study_name="optuna", storage=f"sqlite:///{folder / 'optuna.db'}", direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=args.worker_repeat), load_if_exists=True)
+        study_name="optuna",
+        storage=f"sqlite:///{folder / 'optuna.db'}",
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=args.worker_repeat),
+        load_if_exists=True,
+    )
     # Until the budget's SIGTERM; a training that crashes (TensorFlow errors on some tiny
     # models) fails its trial and the study goes on, as Keras Tuner does.
     study.optimize(objective, catch=(Exception,))
 
 
-def slimtune_command(folder: Path, args: argparse.Namespace, repeat: int,
-                     timeout_s: float) -> list[str]:
+def slimtune_command(
+    folder: Path, args: argparse.Namespace, repeat: int, timeout_s: float
+) -> list[str]:
     data_dir = _common.data_dir()
     data = ["--data-dir", str(data_dir.absolute())] if data_dir else []
-    return [sys.executable, "-m", "slimtune", "search", "--trials", "100000", "--timeout",
-            f"{timeout_s:.3f}", "--min-accuracy", str(args.floor), "--seeds", str(args.seeds),
-            "--epochs", str(args.epochs), "--train-subset", str(args.train_size), "--val-size",
-            str(VAL_SIZE), "--recheck-size", str(RECHECK_SIZE), "--seed", str(repeat), *data,
-            "--out", str(folder), "--study-name", "efficiency",
-            *(["--focus"] if args.slimtune_focus else []),
-            *(["--no-focus"] if args.slimtune_no_focus else []),
-            *(["--no-shrink"] if args.slimtune_no_shrink else []),
-            *(["--confidence", str(args.slimtune_confidence)] if args.slimtune_confidence else [])]
+    return [
+        sys.executable,
+        "-m",
+        "slimtune",
+        "search",
+        "--trials",
+        "100000",
+        "--timeout",
+        f"{timeout_s:.3f}",
+        "--min-accuracy",
+        str(args.floor),
+        "--seeds",
+        str(args.seeds),
+        "--epochs",
+        str(args.epochs),
+        "--train-subset",
+        str(args.train_size),
+        "--val-size",
+        str(VAL_SIZE),
+        "--recheck-size",
+        str(RECHECK_SIZE),
+        "--seed",
+        str(repeat),
+        *data,
+        "--out",
+        str(folder),
+        "--study-name",
+        "efficiency",
+        *(["--focus"] if args.slimtune_focus else []),
+        *(["--no-focus"] if args.slimtune_no_focus else []),
+        *(["--no-shrink"] if args.slimtune_no_shrink else []),
+        *(["--confidence", str(args.slimtune_confidence)] if args.slimtune_confidence else []),
+    ]
 
 
 # --- budget, resume ---------------------------------------------------------------------------
 def folder_name(engine: str, args: argparse.Namespace) -> str:
     if engine == "slimtune":
-        return engine + ("+focus" if args.slimtune_focus else "") + \
-            ("-focus" if args.slimtune_no_focus else "") + \
-            ("-shrink" if args.slimtune_no_shrink else "") + \
-            (f"-confidence{args.slimtune_confidence:g}" if args.slimtune_confidence else "")
+        return (
+            engine
+            + ("+focus" if args.slimtune_focus else "")
+            + ("-focus" if args.slimtune_no_focus else "")
+            + ("-shrink" if args.slimtune_no_shrink else "")
+            + (f"-confidence{args.slimtune_confidence:g}" if args.slimtune_confidence else "")
+        )
     return engine + ("+recipe" if args.peer_recipe == "slimtune" else "")
 
 
@@ -301,8 +383,11 @@ def run_engine(engine: str, repeat: int, args: argparse.Namespace, argv: list[st
     folder = engine_folder(engine, repeat, args)
     folder.mkdir(parents=True, exist_ok=True)
     state_path = folder / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {"elapsed_s": 0.0,
-                                                                             "sessions": []}
+    state = (
+        json.loads(state_path.read_text())
+        if state_path.exists()
+        else {"elapsed_s": 0.0, "sessions": []}
+    )
     left_s = args.budget_min * 60 - state["elapsed_s"]
     name = f"{folder_name(engine, args)} r{repeat}"
     slimtune = engine == "slimtune"
@@ -314,17 +399,32 @@ def run_engine(engine: str, repeat: int, args: argparse.Namespace, argv: list[st
         command = slimtune_command(folder, args, repeat, max(left_s, 0.001))
         wait_s = max(left_s, 0.0) + SLIMTUNE_GRACE_S
     else:
-        command = [sys.executable, __file__, *argv, "--engine-worker", engine, "--worker-repeat",
-                   str(repeat), "--worker-folder", str(folder), "--offset-s",
-                   str(state["elapsed_s"])]
+        command = [
+            sys.executable,
+            __file__,
+            *argv,
+            "--engine-worker",
+            engine,
+            "--worker-repeat",
+            str(repeat),
+            "--worker-folder",
+            str(folder),
+            "--offset-s",
+            str(state["elapsed_s"]),
+        ]
         wait_s = left_s
-    print(f"{name}: {left_s / 60:.1f} min of budget left" if left_s > 5 else
-          f"{name}: budget spent, finishing its analysis and confirmation", flush=True)
+    print(
+        f"{name}: {left_s / 60:.1f} min of budget left"
+        if left_s > 5
+        else f"{name}: budget spent, finishing its analysis and confirmation",
+        flush=True,
+    )
     started_wall = time.time()
     started = time.monotonic()
     with open(folder / "engine.log", "a") as output:
-        child = subprocess.Popen(command, cwd=_common.REPO, env=env, stdout=output,
-                                 stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            command, cwd=_common.REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
         try:
             child.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
@@ -335,8 +435,9 @@ def run_engine(engine: str, repeat: int, args: argparse.Namespace, argv: list[st
                 child.kill()
                 child.wait()
     spent = min(time.monotonic() - started, max(left_s, 0.0))
-    state["sessions"].append({"start_unix": started_wall, "offset_s": state["elapsed_s"],
-                              "spent_s": spent})
+    state["sessions"].append(
+        {"start_unix": started_wall, "offset_s": state["elapsed_s"], "spent_s": spent}
+    )
     state["elapsed_s"] += spent
     if slimtune:
         state["done"] = child.returncode == 0  # its result.json holds its pick
@@ -349,12 +450,11 @@ def engine_trials(engine: str, folder: Path) -> list[dict[str, Any]]:
     trained for fewer epochs), seconds into the engine's budget when it finished."""
     if engine != "slimtune":
         path = folder / "trials.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() \
-            else []
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     import optuna
     from optuna.trial import TrialState
 
-    from search import FOCUS_REASON
+    from slimtune.search import FOCUS_REASON
 
     db = folder / "optuna.db"
     if not db.exists():
@@ -363,17 +463,26 @@ def engine_trials(engine: str, folder: Path) -> list[dict[str, Any]]:
     study = optuna.load_study(study_name="efficiency", storage=f"sqlite:///{db}")
     rows = []
     for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if "footprint" not in t.user_attrs or "duplicate_of" in t.user_attrs \
-                or str(t.user_attrs.get("prune_reason", "")).startswith((FOCUS_REASON,
-                                                                         "over budget")):
+        if (
+            "footprint" not in t.user_attrs
+            or "duplicate_of" in t.user_attrs
+            or str(t.user_attrs.get("prune_reason", "")).startswith((FOCUS_REASON, "over budget"))
+        ):
             continue  # never trained
         done = t.datetime_complete.timestamp()
-        session = max((s for s in sessions if s["start_unix"] <= done),
-                      key=lambda s: s["start_unix"], default=sessions[0])
-        rows.append({"config": t.user_attrs["config"],
-                     "params": t.user_attrs["footprint"]["params"],
-                     "worst_val": t.values[0] if t.state == TrialState.COMPLETE else None,
-                     "engine_s": session["offset_s"] + done - session["start_unix"]})
+        session = max(
+            (s for s in sessions if s["start_unix"] <= done),
+            key=lambda s: s["start_unix"],
+            default=sessions[0],
+        )
+        rows.append(
+            {
+                "config": t.user_attrs["config"],
+                "params": t.user_attrs["footprint"]["params"],
+                "worst_val": t.values[0] if t.state == TrialState.COMPLETE else None,
+                "engine_s": session["offset_s"] + done - session["start_unix"],
+            }
+        )
     return rows
 
 
@@ -381,9 +490,13 @@ def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> f
     """Area dominated by the (log10 params, worst-case val accuracy) front, to the reference
     (log10 params 7, accuracy `floor`): with the floor as reference only feasible trials count,
     so a trial stopped early (no final accuracy) costs an engine nothing it would have earned."""
-    points = sorted((math.log10(r["params"]), r["worst_val"]) for r in rows
-                    if r["worst_val"] is not None and r["worst_val"] > floor
-                    and math.log10(r["params"]) < HV_REFERENCE[0])
+    points = sorted(
+        (math.log10(r["params"]), r["worst_val"])
+        for r in rows
+        if r["worst_val"] is not None
+        and r["worst_val"] > floor
+        and math.log10(r["params"]) < HV_REFERENCE[0]
+    )
     area, best = 0.0, floor
     for i, (size, acc) in enumerate(points):  # sweep from small to large models
         best = max(best, acc)
@@ -394,23 +507,33 @@ def hypervolume(rows: list[dict[str, Any]], floor: float = HV_REFERENCE[1]) -> f
 
 def first_trained_s(rows: list[dict[str, Any]], summary: str) -> float | None:
     """Seconds into the budget when a trial of `summary` first finished with a final accuracy."""
-    from spaces import CNNConfig
+    from slimtune.spaces import CNNConfig
 
-    times = [r["engine_s"] for r in rows if r["worst_val"] is not None
-             and CNNConfig.from_dict(r["config"]).summary() == summary]
+    times = [
+        r["engine_s"]
+        for r in rows
+        if r["worst_val"] is not None and CNNConfig.from_dict(r["config"]).summary() == summary
+    ]
     return round(min(times), 1) if times else None
 
 
-def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, repeat: int,
-            cache: dict[str, Any], data: tuple[Any, Any, Any]) -> tuple[dict | None, bool | None]:
+def confirm(
+    rows: list[dict[str, Any]],
+    args: argparse.Namespace,
+    repeat: int,
+    cache: dict[str, Any],
+    data: tuple[Any, Any, Any],
+) -> tuple[dict | None, bool | None]:
     """A peer's pick: the smallest feasible-on-validation configuration that holds the floor on
     test, retrained with fresh seeds under the peer's recipe; and whether the first held."""
-    from search import confirmation_seeds, train_seeds
-    from spaces import CNNConfig
+    from slimtune.search import confirmation_seeds, train_seeds
+    from slimtune.spaces import CNNConfig
 
     recipe = peer_recipe(args)
-    feasible = sorted((r for r in rows if r["worst_val"] is not None
-                       and r["worst_val"] >= args.floor), key=lambda r: (r["params"], r["engine_s"]))
+    feasible = sorted(
+        (r for r in rows if r["worst_val"] is not None and r["worst_val"] >= args.floor),
+        key=lambda r: (r["params"], r["engine_s"]),
+    )
     seen: list[str] = []
     for row in feasible:
         config = CNNConfig.from_dict(row["config"])
@@ -420,14 +543,26 @@ def confirm(rows: list[dict[str, Any]], args: argparse.Namespace, repeat: int,
         seen.append(summary)
         key = f"{args.peer_recipe}|r{repeat}|{summary}"
         if key not in cache:
-            outcome = train_seeds(config, *data[:2], recipe,
-                                  confirmation_seeds(repeat, args.seeds), test=data[2],
-                                  keep_model=False)
+            outcome = train_seeds(
+                config,
+                *data[:2],
+                recipe,
+                confirmation_seeds(repeat, args.seeds),
+                test=data[2],
+                keep_model=False,
+            )
             cache[key] = min(outcome.test_accuracies)
         if cache[key] >= args.floor:
-            return ({"summary": summary, "config": config.to_dict(), "params": row["params"],
-                     "worst_test": cache[key], "first_found_s": first_trained_s(rows, summary)},
-                    len(seen) == 1)
+            return (
+                {
+                    "summary": summary,
+                    "config": config.to_dict(),
+                    "params": row["params"],
+                    "worst_test": cache[key],
+                    "first_found_s": first_trained_s(rows, summary),
+                },
+                len(seen) == 1,
+            )
     return None, (False if seen else None)
 
 
@@ -442,10 +577,16 @@ def slimtune_pick(folder: Path, rows: list[dict[str, Any]]) -> tuple[dict | None
     chosen = result.get("chosen")
     if not chosen:
         return None, first_held
-    return ({"summary": chosen["summary"], "config": chosen["config"],
-             "params": chosen["footprint"]["params"],
-             "worst_test": chosen["worst_case_test_accuracy"],
-             "first_found_s": first_trained_s(rows, chosen["summary"])}, first_held)
+    return (
+        {
+            "summary": chosen["summary"],
+            "config": chosen["config"],
+            "params": chosen["footprint"]["params"],
+            "worst_test": chosen["worst_case_test_accuracy"],
+            "first_found_s": first_trained_s(rows, chosen["summary"]),
+        },
+        first_held,
+    )
 
 
 def median(values: list[float]) -> float | None:
@@ -455,27 +596,39 @@ def median(values: list[float]) -> float | None:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One engine over the repeats."""
     params = [r["pick"]["params"] for r in runs if r["pick"]]
-    found = [r["pick"]["first_found_s"] for r in runs
-             if r["pick"] and r["pick"]["first_found_s"] is not None]
-    return {"repeats": len(runs), "picks": len(params), "median_params": median(params),
-            "min_params": min(params, default=None), "max_params": max(params, default=None),
-            "median_first_found_s": median(found),
-            "median_hypervolume_feasible": median([r["hypervolume_feasible"] for r in runs]),
-            "median_trials": median([r["trials"] for r in runs]),
-            "first_candidate_held": [r["first_candidate_held"] for r in runs]}
+    found = [
+        r["pick"]["first_found_s"]
+        for r in runs
+        if r["pick"] and r["pick"]["first_found_s"] is not None
+    ]
+    return {
+        "repeats": len(runs),
+        "picks": len(params),
+        "median_params": median(params),
+        "min_params": min(params, default=None),
+        "max_params": max(params, default=None),
+        "median_first_found_s": median(found),
+        "median_hypervolume_feasible": median([r["hypervolume_feasible"] for r in runs]),
+        "median_trials": median([r["trials"] for r in runs]),
+        "first_candidate_held": [r["first_candidate_held"] for r in runs],
+    }
 
 
 def engine_line(name: str, s: dict[str, Any]) -> str:
     held = " ".join("-" if h is None else "y" if h else "n" for h in s["first_candidate_held"])
     found = "?" if s["median_first_found_s"] is None else f"{s['median_first_found_s']:.0f}s"
     if s["picks"]:
-        size = (f"params {s['median_params']:,.0f} [{s['min_params']:,}-{s['max_params']:,}]  "
-                f"pick trained at {found}")
+        size = (
+            f"params {s['median_params']:,.0f} [{s['min_params']:,}-{s['max_params']:,}]  "
+            f"pick trained at {found}"
+        )
     else:
         size = "no pick held the floor"
-    return (f"{name:18s} picks {s['picks']}/{s['repeats']}  {size}  hypervolume above the floor "
-            f"{s['median_hypervolume_feasible']:.4f}  trials {s['median_trials']:g}  "
-            f"first candidate held: {held}")
+    return (
+        f"{name:18s} picks {s['picks']}/{s['repeats']}  {size}  hypervolume above the floor "
+        f"{s['median_hypervolume_feasible']:.4f}  trials {s['median_trials']:g}  "
+        f"first candidate held: {held}"
+    )
 
 
 def interrupt(signum: int, frame: Any) -> None:
@@ -492,24 +645,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-size", type=int, default=50_000)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--first-repeat", type=int, default=0,
-                        help="run and report repeats FIRST..REPEATS-1 only (to spread the "
-                             "repeats of one engine over several processes or cores)")
-    parser.add_argument("--peer-recipe", choices=("usual", "slimtune"), default="usual",
-                        help="the peers train with Adam 1e-3 constant (usual) or slimtune's "
-                             "Adam 1e-2 cosine")
+    parser.add_argument(
+        "--first-repeat",
+        type=int,
+        default=0,
+        help="run and report repeats FIRST..REPEATS-1 only (to spread the "
+        "repeats of one engine over several processes or cores)",
+    )
+    parser.add_argument(
+        "--peer-recipe",
+        choices=("usual", "slimtune"),
+        default="usual",
+        help="the peers train with Adam 1e-3 constant (usual) or slimtune's Adam 1e-2 cosine",
+    )
     parser.add_argument("--confirm-candidates", type=int, default=3)
-    parser.add_argument("--slimtune-no-focus", action="store_true",
-                        help="run slimtune with --no-focus (the default before 2026-12-02), in "
-                             "DIR/slimtune-focus")
-    parser.add_argument("--slimtune-no-shrink", action="store_true",
-                        help="run slimtune with --no-shrink (the default before 2026-12-03), in "
-                             "DIR/slimtune-shrink")
-    parser.add_argument("--slimtune-confidence", type=float,
-                        help="run slimtune with --confidence C (its validation margin's one-sided "
-                             "confidence; default 0.95), in DIR/slimtune-confidenceC")
-    parser.add_argument("--slimtune-focus", action="store_true",
-                        help="run slimtune with --focus, in DIR/slimtune+focus")
+    parser.add_argument(
+        "--slimtune-no-focus",
+        action="store_true",
+        help="run slimtune with --no-focus (the default before 2026-12-02), in DIR/slimtune-focus",
+    )
+    parser.add_argument(
+        "--slimtune-no-shrink",
+        action="store_true",
+        help="run slimtune with --no-shrink (the default before 2026-12-03), in "
+        "DIR/slimtune-shrink",
+    )
+    parser.add_argument(
+        "--slimtune-confidence",
+        type=float,
+        help="run slimtune with --confidence C (its validation margin's one-sided "
+        "confidence; default 0.95), in DIR/slimtune-confidenceC",
+    )
+    parser.add_argument(
+        "--slimtune-focus",
+        action="store_true",
+        help="run slimtune with --focus, in DIR/slimtune+focus",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks/search_efficiency"))
     parser.add_argument("--engine-worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-repeat", type=int, default=0, help=argparse.SUPPRESS)
@@ -529,12 +700,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_keras_tuner(args.engine_worker, args.worker_folder, args)
         return {}
 
-    from search import resolve_dataset as resolve
+    from slimtune.search import resolve_dataset as resolve
 
     repeats = range(args.first_repeat, args.repeats)
     if args.first_repeat < 0 or not repeats:
-        parser.error(f"--first-repeat {args.first_repeat}: use 0 or more, below --repeats "
-                     f"{args.repeats}")
+        parser.error(
+            f"--first-repeat {args.first_repeat}: use 0 or more, below --repeats {args.repeats}"
+        )
     for repeat in repeats:
         for engine in engines:
             run_engine(engine, repeat, args, argv)
@@ -556,21 +728,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows = [r for r in rows if r["engine_s"] <= args.budget_min * 60]
                 pick, first_held = confirm(rows, args, repeat, cache, data)
                 _common.write_json(cache_path, cache)
-            runs.append({"repeat": repeat, "trials": len(rows),
-                         "hypervolume": hypervolume(rows),
-                         "hypervolume_feasible": hypervolume(rows, args.floor), "pick": pick,
-                         "first_candidate_held": first_held})
+            runs.append(
+                {
+                    "repeat": repeat,
+                    "trials": len(rows),
+                    "hypervolume": hypervolume(rows),
+                    "hypervolume_feasible": hypervolume(rows, args.floor),
+                    "pick": pick,
+                    "first_candidate_held": first_held,
+                }
+            )
         report[folder_name(engine, args)] = {"summary": summarise(runs), "runs": runs}
-    result = {"machine": _common.machine(), "budget_min": args.budget_min, "floor": args.floor,
-              "seeds": args.seeds, "epochs": args.epochs, "train_size": len(data[0].x),
-              "repeats": list(repeats), "peer_recipe": peer_recipe(args).to_dict(),
-              "engines": report}
+    result = {
+        "machine": _common.machine(),
+        "budget_min": args.budget_min,
+        "floor": args.floor,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "train_size": len(data[0].x),
+        "repeats": list(repeats),
+        "peer_recipe": peer_recipe(args).to_dict(),
+        "engines": report,
+    }
     _common.write_json(args.out / f"search_efficiency_{args.floor}.json", result)
     recipe = peer_recipe(args)
-    print(f"budget {args.budget_min} min per engine, floor {args.floor}, {args.seeds} seeds, "
-          f"{args.epochs} epochs, {len(data[0].x):,} training images, repeats "
-          f"{args.first_repeat}-{args.repeats - 1}; "
-          f"peers: {recipe.optimizer} {recipe.learning_rate:g} {recipe.schedule}")
+    print(
+        f"budget {args.budget_min} min per engine, floor {args.floor}, {args.seeds} seeds, "
+        f"{args.epochs} epochs, {len(data[0].x):,} training images, repeats "
+        f"{args.first_repeat}-{args.repeats - 1}; "
+        f"peers: {recipe.optimizer} {recipe.learning_rate:g} {recipe.schedule}"
+    )
     for name, r in report.items():
         print(engine_line(name, r["summary"]))
     return result

@@ -1,4 +1,4 @@
-"""A soak outside CI (issue 14): one study under kill -9, a lost Ray worker, an MLflow restart.
+"""A soak outside CI: one study under kill -9, a lost Ray worker, an MLflow restart.
 
     python benchmarks/soak.py [--kills 10] [--trials 100] [--seed 0] [--kill-window-s 8]
                               [--ride-out-s 45] [--out DIR] [-- extra slimtune search flags]
@@ -37,6 +37,7 @@ completes is then a loss. Printed, and stored in DIR/soak.json, each must be 0:
 Also printed: kills done, trials completed, wall time. Exits 1 if a figure is not 0, a fault was
 not injected, or the final run failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,24 @@ from pathlib import Path
 from typing import Any
 
 import _common
-from search.testing.processes import TINY_SPACE, cmdline, descendants
-from search.testing.services import free_port, stop_group, wait_for_health
+from support.processes import TINY_SPACE, cmdline, descendants
+from support.services import free_port, stop_group, wait_for_health
 
 STUDY = "soak"
-SEARCH_FLAGS = ["--epochs", "1", "--train-subset", "1000", "--seeds", "1", "--workers", "2",
-                "--min-accuracy", "0.3", "--learning-rate", "0.01"]
+SEARCH_FLAGS = [
+    "--epochs",
+    "1",
+    "--train-subset",
+    "1000",
+    "--seeds",
+    "1",
+    "--workers",
+    "2",
+    "--min-accuracy",
+    "0.3",
+    "--learning-rate",
+    "0.01",
+]
 REAP_AFTER_S = 5.0
 STARTUP_TIMEOUT_S = 900.0  # a driver's time to its first training, on a loaded 2-core machine
 # The driver's own notes (search/study/_records.py); "is unreachable ..." also says "when it
@@ -71,8 +84,9 @@ FINAL_TIMEOUT_S = 3600.0
 # --- processes ----------------------------------------------------------------------------------
 def training_task(driver: subprocess.Popen) -> int | None:
     """A Ray worker of `driver` that is running a trial's training now."""
-    return next((p for p in descendants(driver.pid)
-                 if cmdline(p).startswith("ray::train_task")), None)
+    return next(
+        (p for p in descendants(driver.pid) if cmdline(p).startswith("ray::train_task")), None
+    )
 
 
 def kill_group(driver: subprocess.Popen) -> int:
@@ -110,11 +124,26 @@ class MlflowServer:
     def start(self) -> None:
         with open(self.folder / "server.log", "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-                 "--port", str(self.port),
-                 "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
-                 "--artifacts-destination", str(self.folder / "artifacts"), "--workers", "1"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--backend-store-uri",
+                    f"sqlite:///{self.folder / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(self.folder / "artifacts"),
+                    "--workers",
+                    "1",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_healthy(self) -> None:
         wait_for_health(self.uri, 300, self.process)
@@ -159,9 +188,14 @@ class Soak:
         self.runs += 1
         log = self.out / "logs" / f"run-{self.runs:02d}.err"
         with open(log, "w") as stderr:
-            driver = subprocess.Popen(self.command, cwd=_common.REPO, env=self.env,
-                                      stdout=subprocess.DEVNULL, stderr=stderr,
-                                      start_new_session=True)
+            driver = subprocess.Popen(
+                self.command,
+                cwd=_common.REPO,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
         return driver, log
 
 
@@ -190,20 +224,25 @@ def plan(soak: Soak, index: int, startup_s: float | None) -> Plan:
     record = soak.record
     worker = index >= soak.worker_at and not (record.worker_kill or {}).get("pid")
     restart = index >= soak.restart_at and record.mlflow_restart is None
-    return Plan(startup_s is not None and index % 4 == 3 and not (worker or restart),
-                worker, restart)
+    return Plan(
+        startup_s is not None and index % 4 == 3 and not (worker or restart), worker, restart
+    )
 
 
-def killed_run(soak: Soak, index: int, startup_s: float | None
-               ) -> tuple[dict[str, Any], float | None]:
+def killed_run(
+    soak: Soak, index: int, startup_s: float | None
+) -> tuple[dict[str, Any], float | None]:
     """Run the command once and SIGKILL its process group at a random moment (plus the worker
     kill or the MLflow restart when it is their turn). Returns what happened and the run's time
     to its first training (None if not measured)."""
     todo = plan(soak, index, startup_s)
     driver, log = soak.start_driver()
     started = time.monotonic()
-    event: dict[str, Any] = {"run": soak.runs, "log": log.name,
-                             "moment": "start-up" if todo.at_startup else "training"}
+    event: dict[str, Any] = {
+        "run": soak.runs,
+        "log": log.name,
+        "moment": "start-up" if todo.at_startup else "training",
+    }
     try:
         if todo.at_startup:
             wait(driver, soak.rng.uniform(0.2, 1.0) * startup_s)
@@ -214,8 +253,7 @@ def killed_run(soak: Soak, index: int, startup_s: float | None
             if todo.kill_worker and driver.poll() is None:
                 soak.record.worker_kill = kill_worker(driver, soak.rng) | {"run": soak.runs}
             if todo.restart_mlflow and driver.poll() is None:
-                soak.record.mlflow_restart = restart_mlflow(soak, driver, log) | {
-                    "run": soak.runs}
+                soak.record.mlflow_restart = restart_mlflow(soak, driver, log) | {"run": soak.runs}
             wait(driver, soak.rng.uniform(0, soak.kill_window_s))
     finally:  # also when the soak itself fails or is stopped: no driver left behind
         event["after_s"] = round(time.monotonic() - started, 1)
@@ -263,7 +301,7 @@ def restart_outcome(restart: dict[str, Any], server: MlflowServer) -> None:
     stopped = restart.pop("stopped_at_s")
     restart.setdefault("down_s", round(time.monotonic() - stopped, 1))
     said = Path(restart.pop("log")).read_text(errors="replace")
-    restart["log"] = "run-%02d.err" % restart["run"]
+    restart["log"] = f"run-{restart['run']:02d}.err"
     restart["driver_saw_the_outage"] = OUTAGE_NOTE in said
     restart["driver_saw_it_back"] = BACK_NOTE in said
 
@@ -298,17 +336,22 @@ def run_soak(soak: Soak, kills: int) -> None:
     except subprocess.TimeoutExpired:
         kill_group(driver)
         code = None
-    record.final = {"run": soak.runs, "log": log.name, "exit": code,
-                    "wall_s": round(time.monotonic() - started, 1)}
+    record.final = {
+        "run": soak.runs,
+        "log": log.name,
+        "exit": code,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
     if code != 0:
         record.final["stderr_tail"] = log.read_text()[-2000:]
     _save(soak)
 
 
 def _save(soak: Soak, **more: Any) -> None:
-    _common.write_json(soak.out / "soak.json",
-                       {"machine": soak.machine, "command": soak.command,
-                        "record": soak.record.__dict__} | more)
+    _common.write_json(
+        soak.out / "soak.json",
+        {"machine": soak.machine, "command": soak.command, "record": soak.record.__dict__} | more,
+    )
 
 
 # --- what survived ------------------------------------------------------------------------------
@@ -325,15 +368,17 @@ class Seen:
     trainings: list[tuple[int, str, str]]
 
     def run_counts(self, status: str | None = None) -> Counter:
-        return Counter(int(r.data.tags["slimtune.trial_number"]) for r in self.trial_runs
-                       if status is None or r.info.status == status)
+        return Counter(
+            int(r.data.tags["slimtune.trial_number"])
+            for r in self.trial_runs
+            if status is None or r.info.status == status
+        )
 
     def lineages(self) -> dict[int, list]:
         """Trials by the first of their retries (Optuna's retry callback keeps its number)."""
         found: dict[int, list] = {}
         for trial in self.trials:
-            found.setdefault(trial.system_attrs.get("failed_trial", trial.number), []).append(
-                trial)
+            found.setdefault(trial.system_attrs.get("failed_trial", trial.number), []).append(trial)
         return dict(sorted(found.items()))
 
 
@@ -347,10 +392,15 @@ def look(study_dir: Path, tracking_uri: str, trained_log: Path) -> Seen:
     client = mlflow.MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(STUDY)
     runs = client.search_runs([experiment.experiment_id], max_results=50000) if experiment else []
-    return Seen(trials, {t.number for t in trials
-                         if t.state in (TrialState.COMPLETE, TrialState.PRUNED)},
-                runs, [r for r in runs if r.data.tags.get("slimtune.role") == "trial"],
-                client, experiment, _trainings(trained_log))
+    return Seen(
+        trials,
+        {t.number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)},
+        runs,
+        [r for r in runs if r.data.tags.get("slimtune.role") == "trial"],
+        client,
+        experiment,
+        _trainings(trained_log),
+    )
 
 
 def problems(seen: Seen, result_json: Path, killed_worker: int | None) -> dict[str, Any]:
@@ -359,25 +409,30 @@ def problems(seen: Seen, result_json: Path, killed_worker: int | None) -> dict[s
 
     def stopped(t: Any) -> bool:
         return t.state in (TrialState.WAITING, TrialState.RUNNING) or (
-            t.state == TrialState.FAIL and bool(t.user_attrs.get("interrupted")))
+            t.state == TrialState.FAIL and bool(t.user_attrs.get("interrupted"))
+        )
 
     finished, done = seen.run_counts("FINISHED"), seen.done
     return {
         "completed_without_a_finished_run": sorted(n for n in done if not finished[n]),
-        "queued_never_completed": {root: [f"{t.number} {t.state.name}" for t in group]
-                                   for root, group in seen.lineages().items()
-                                   if any(map(stopped, group))
-                                   and not any(t.number in done for t in group)},
-        "trial_numbers_with_several_finished_runs": sorted(n for n, c in finished.items()
-                                                           if c > 1),
-        "lineages_completed_twice": {root: [t.number for t in group if t.number in done]
-                                     for root, group in seen.lineages().items()
-                                     if sum(t.number in done for t in group) > 1},
-        "completed_trials_trained_again": _trained_again(seen.trials, done, seen.trainings,
-                                                         killed_worker),
+        "queued_never_completed": {
+            root: [f"{t.number} {t.state.name}" for t in group]
+            for root, group in seen.lineages().items()
+            if any(map(stopped, group)) and not any(t.number in done for t in group)
+        },
+        "trial_numbers_with_several_finished_runs": sorted(n for n, c in finished.items() if c > 1),
+        "lineages_completed_twice": {
+            root: [t.number for t in group if t.number in done]
+            for root, group in seen.lineages().items()
+            if sum(t.number in done for t in group) > 1
+        },
+        "completed_trials_trained_again": _trained_again(
+            seen.trials, done, seen.trainings, killed_worker
+        ),
         "registry_versions_beyond_one": _extra_versions(seen.client, result_json),
-        "runs_left_running": sorted(r.info.run_name or r.info.run_id for r in seen.runs
-                                    if r.info.status == "RUNNING"),
+        "runs_left_running": sorted(
+            r.info.run_name or r.info.run_id for r in seen.runs if r.info.status == "RUNNING"
+        ),
     }
 
 
@@ -387,22 +442,32 @@ def counts(seen: Seen, killed_worker: int | None, result_json: Path) -> dict[str
 
     any_run = seen.run_counts()
     kinds = Counter(kind for _, kind, _ in seen.trainings)
-    return {"trials_completed": len(seen.done), "trials_in_study": len(seen.trials),
-            "trial_states": dict(Counter(t.state.name for t in seen.trials)),
-            "trial_trainings": kinds["trial"], "confirmation_trainings": kinds["confirm"],
-            "child_runs": Counter(r.info.status for r in seen.trial_runs),
-            "parent_runs": Counter(r.info.status for r in seen.runs
-                                   if r.data.tags.get("slimtune.role") == "study"),
-            "killed_worker_trained": _victim_training(seen.trainings, killed_worker),
-            "failed_trials_without_a_run": sorted(
-                t.number for t in seen.trials if t.state == TrialState.FAIL
-                and "config" in t.user_attrs and not any_run[t.number]),
-            "trial_numbers_with_several_runs": sorted(n for n, c in any_run.items() if c > 1),
-            "trained_front_trials_without_a_model": _without_model(seen, result_json),
-            # a retry that inherited the stop that queued it (fixed in search/study/_open.py)
-            "completed_trials_with_a_stop_reason": sorted(
-                t.number for t in seen.trials if t.number in seen.done
-                and (t.user_attrs.get("interrupted") or "fail_reason" in t.user_attrs))}
+    return {
+        "trials_completed": len(seen.done),
+        "trials_in_study": len(seen.trials),
+        "trial_states": dict(Counter(t.state.name for t in seen.trials)),
+        "trial_trainings": kinds["trial"],
+        "confirmation_trainings": kinds["confirm"],
+        "child_runs": Counter(r.info.status for r in seen.trial_runs),
+        "parent_runs": Counter(
+            r.info.status for r in seen.runs if r.data.tags.get("slimtune.role") == "study"
+        ),
+        "killed_worker_trained": _victim_training(seen.trainings, killed_worker),
+        "failed_trials_without_a_run": sorted(
+            t.number
+            for t in seen.trials
+            if t.state == TrialState.FAIL and "config" in t.user_attrs and not any_run[t.number]
+        ),
+        "trial_numbers_with_several_runs": sorted(n for n, c in any_run.items() if c > 1),
+        "trained_front_trials_without_a_model": _without_model(seen, result_json),
+        # a retry that inherited the stop that queued it (fixed in search/study/_open.py)
+        "completed_trials_with_a_stop_reason": sorted(
+            t.number
+            for t in seen.trials
+            if t.number in seen.done
+            and (t.user_attrs.get("interrupted") or "fail_reason" in t.user_attrs)
+        ),
+    }
 
 
 def _without_model(seen: Seen, result_json: Path) -> list[int]:
@@ -416,25 +481,36 @@ def _without_model(seen: Seen, result_json: Path) -> list[int]:
     front = {p["trial_number"] for p in json.loads(result_json.read_text())["front"]}
     with_model, token = set(), None
     while True:
-        page = seen.client.search_logged_models([seen.experiment.experiment_id],
-                                                max_results=1000, page_token=token)
+        page = seen.client.search_logged_models(
+            [seen.experiment.experiment_id], max_results=1000, page_token=token
+        )
         with_model |= {m.source_run_id for m in page if str(m.status).endswith("READY")}
         token = page.token
         if not token:
             break
-    run_of = {int(r.data.tags["slimtune.trial_number"]): r.info.run_id for r in seen.trial_runs
-              if r.info.status == "FINISHED"}
-    return sorted(t.number for t in seen.trials if t.state == TrialState.COMPLETE
-                  and t.number in front
-                  and "duplicate_of" not in t.user_attrs and t.number in run_of
-                  and run_of[t.number] not in with_model)
+    run_of = {
+        int(r.data.tags["slimtune.trial_number"]): r.info.run_id
+        for r in seen.trial_runs
+        if r.info.status == "FINISHED"
+    }
+    return sorted(
+        t.number
+        for t in seen.trials
+        if t.state == TrialState.COMPLETE
+        and t.number in front
+        and "duplicate_of" not in t.user_attrs
+        and t.number in run_of
+        and run_of[t.number] not in with_model
+    )
 
 
 def _trainings(trained_log: Path) -> list[tuple[int, str, str]]:
     """(worker pid, 'trial' or 'confirm', summary) of every training started (record_to)."""
     lines = trained_log.read_text().splitlines() if trained_log.exists() else []
-    return [(int(pid), kind, summary) for pid, kind, summary in
-            (line.split(" ", 2) for line in lines if line.count(" ") >= 2)]
+    return [
+        (int(pid), kind, summary)
+        for pid, kind, summary in (line.split(" ", 2) for line in lines if line.count(" ") >= 2)
+    ]
 
 
 def _victim_training(trainings: list[tuple[int, str, str]], pid: int | None) -> list[str]:
@@ -443,15 +519,21 @@ def _victim_training(trainings: list[tuple[int, str, str]], pid: int | None) -> 
     return mine[-1:]
 
 
-def _trained_again(trials: list, done: set[int], trainings: list[tuple[int, str, str]],
-                   killed_worker: int | None) -> dict[str, int]:
+def _trained_again(
+    trials: list, done: set[int], trainings: list[tuple[int, str, str]], killed_worker: int | None
+) -> dict[str, int]:
     """Configurations trained more often than their completed trials, the trainings a stop cut
     short (failed trials) and the killed worker's (Ray retried it) explain."""
     from optuna.trial import TrialState
 
-    allowed = Counter(t.user_attrs["summary"] for t in trials if "summary" in t.user_attrs and (
-        t.state == TrialState.FAIL
-        or (t.number in done and "duplicate_of" not in t.user_attrs)))
+    allowed = Counter(
+        t.user_attrs["summary"]
+        for t in trials
+        if "summary" in t.user_attrs
+        and (
+            t.state == TrialState.FAIL or (t.number in done and "duplicate_of" not in t.user_attrs)
+        )
+    )
     allowed.update(_victim_training(trainings, killed_worker))
     trained = Counter(s for _, kind, s in trainings if kind == "trial")
     return {s: n - allowed[s] for s, n in sorted(trained.items()) if n > allowed[s]}
@@ -471,15 +553,21 @@ def _extra_versions(client: Any, result_json: Path) -> list[str]:
 
 FIGURES = {  # printed figure -> the problem lists it sums
     "trials lost": ("completed_without_a_finished_run", "queued_never_completed"),
-    "duplicates": ("trial_numbers_with_several_finished_runs", "lineages_completed_twice",
-                   "completed_trials_trained_again", "registry_versions_beyond_one"),
+    "duplicates": (
+        "trial_numbers_with_several_finished_runs",
+        "lineages_completed_twice",
+        "completed_trials_trained_again",
+        "registry_versions_beyond_one",
+    ),
     "runs left RUNNING": ("runs_left_running",),
 }
 
 
 def figures(problems: dict[str, Any], record: Record) -> dict[str, int]:
-    sizes = {k: sum(v.values()) if k == "completed_trials_trained_again" else len(v)
-             for k, v in problems.items()}
+    sizes = {
+        k: sum(v.values()) if k == "completed_trials_trained_again" else len(v)
+        for k, v in problems.items()
+    }
     result = {name: sum(sizes[k] for k in keys) for name, keys in FIGURES.items()}
     result["runs failed on their own"] = len(record.crashed)
     return result
@@ -489,33 +577,54 @@ def figures(problems: dict[str, Any], record: Record) -> dict[str, int]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10, help="driver kills (at least 2)")
-    parser.add_argument("--trials", type=int, default=100,
-                        help="enough that the study outlasts the kills: the MLflow restart's "
-                             "ride-out alone can finish 30 or more (BENCHMARKS.md §11)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="the search's --seed and the seed of the kill moments")
-    parser.add_argument("--kill-window-s", type=float, default=8.0,
-                        help="a mid-training kill lands 0..this many seconds after the run's "
-                             "first training started")
-    parser.add_argument("--ride-out-s", type=float, default=45.0,
-                        help="after the MLflow restart, leave the driver running until it "
-                             "notices the server is back (or this many seconds); 0: kill it "
-                             "0..--kill-window-s after the server was started again")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="an empty or new folder [default: runs/benchmarks/soak/<UTC time>]")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=100,
+        help="enough that the study outlasts the kills: the MLflow restart's "
+        "ride-out alone can finish 30 or more (BENCHMARKS.md, the soak)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the search's --seed and the seed of the kill moments"
+    )
+    parser.add_argument(
+        "--kill-window-s",
+        type=float,
+        default=8.0,
+        help="a mid-training kill lands 0..this many seconds after the run's "
+        "first training started",
+    )
+    parser.add_argument(
+        "--ride-out-s",
+        type=float,
+        default=45.0,
+        help="after the MLflow restart, leave the driver running until it "
+        "notices the server is back (or this many seconds); 0: kill it "
+        "0..--kill-window-s after the server was started again",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="an empty or new folder [default: runs/benchmarks/soak/<UTC time>]",
+    )
     parser.add_argument("extra", nargs="*", help="more `slimtune search` flags, after --")
     args = parser.parse_args(argv)
     if args.kills < 2:
-        parser.error(f"--kills {args.kills}: use 2 or more (the killed worker and the MLflow "
-                     "restart happen in two different killed runs)")
+        parser.error(
+            f"--kills {args.kills}: use 2 or more (the killed worker and the MLflow "
+            "restart happen in two different killed runs)"
+        )
     if args.trials < 1 or args.kill_window_s <= 0 or args.ride_out_s < 0:
         parser.error("--trials and --kill-window-s must be positive, --ride-out-s 0 or more")
     if args.out is None:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         args.out = Path("runs/benchmarks/soak") / stamp
     if args.out.exists() and any(args.out.iterdir()):
-        parser.error(f"--out {args.out}: holds files already; a soak starts a fresh study, so "
-                     "choose a new or empty folder")
+        parser.error(
+            f"--out {args.out}: holds files already; a soak starts a fresh study, so "
+            "choose a new or empty folder"
+        )
     return args
 
 
@@ -523,18 +632,41 @@ def search_command(args: argparse.Namespace, out: Path, tracking_uri: str) -> li
     space = out / "space.toml"
     space.write_text(TINY_SPACE)
     data = ["--data-dir", str(_common.data_dir())] if _common.data_dir() else []
-    return [sys.executable, "-m", "slimtune", "search", *data, "--space", str(space),
-            "--trials", str(args.trials), *SEARCH_FLAGS, "--seed", str(args.seed),
-            "--max-retries", str(args.kills + 2), "--study-name", STUDY,
-            "--out", str(out / "study"), "--tracking-uri", tracking_uri, *args.extra]
+    return [
+        sys.executable,
+        "-m",
+        "slimtune",
+        "search",
+        *data,
+        "--space",
+        str(space),
+        "--trials",
+        str(args.trials),
+        *SEARCH_FLAGS,
+        "--seed",
+        str(args.seed),
+        "--max-retries",
+        str(args.kills + 2),
+        "--study-name",
+        STUDY,
+        "--out",
+        str(out / "study"),
+        "--tracking-uri",
+        tracking_uri,
+        *args.extra,
+    ]
 
 
 def missing_faults(record: Record, counts: dict[str, Any], kills: int) -> list[str]:
     """The faults that were asked for and did not happen (then the soak proves less)."""
     missing = []
     if len(record.kills) < kills:
-        why = (f"the study finished in run {record.finished_early}; raise --trials or lower "
-               "--kill-window-s" if record.finished_early else "runs failed on their own")
+        why = (
+            f"the study finished in run {record.finished_early}; raise --trials or lower "
+            "--kill-window-s"
+            if record.finished_early
+            else "runs failed on their own"
+        )
         missing.append(f"only {len(record.kills)} of {kills} kills: {why}")
     if not (record.worker_kill or {}).get("pid") or not counts["killed_worker_trained"]:
         missing.append("no Ray worker was killed while it trained a trial")
@@ -547,20 +679,30 @@ def report(record: Record, found: dict[str, Any], wall_s: float) -> None:
     counts, kills = found["counts"], record.kills
     at_startup = sum(k["moment"] == "start-up" for k in kills)
     worker, restart = record.worker_kill or {}, record.mlflow_restart or {}
-    print(f"kills of the driver's process group: {len(kills)} ({at_startup} in start-up, "
-          f"{len(kills) - at_startup} mid-training)")
-    print(f"Ray worker killed mid-trial: pid {worker.get('pid')} in run {worker.get('run')}, "
-          f"training {', '.join(counts['killed_worker_trained']) or 'nothing'}")
-    print(f"MLflow server restarted in run {restart.get('run')}: away {restart.get('down_s')} s; "
-          f"the driver saw the outage: {restart.get('driver_saw_the_outage')}, saw it back: "
-          f"{restart.get('driver_saw_it_back')}")
+    print(
+        f"kills of the driver's process group: {len(kills)} ({at_startup} in start-up, "
+        f"{len(kills) - at_startup} mid-training)"
+    )
+    print(
+        f"Ray worker killed mid-trial: pid {worker.get('pid')} in run {worker.get('run')}, "
+        f"training {', '.join(counts['killed_worker_trained']) or 'nothing'}"
+    )
+    print(
+        f"MLflow server restarted in run {restart.get('run')}: away {restart.get('down_s')} s; "
+        f"the driver saw the outage: {restart.get('driver_saw_the_outage')}, saw it back: "
+        f"{restart.get('driver_saw_it_back')}"
+    )
     final = record.final or {}
     print(f"final run: exit {final.get('exit')} in {final.get('wall_s')} s")
-    print(f"trials completed: {counts['trials_completed']} ({counts['trials_in_study']} in the "
-          f"study: {json.dumps(counts['trial_states'])})")
-    print(f"trainings: {counts['trial_trainings']} of trials, "
-          f"{counts['confirmation_trainings']} of confirmations; child runs "
-          f"{json.dumps(counts['child_runs'])}; parent runs {json.dumps(counts['parent_runs'])}")
+    print(
+        f"trials completed: {counts['trials_completed']} ({counts['trials_in_study']} in the "
+        f"study: {json.dumps(counts['trial_states'])})"
+    )
+    print(
+        f"trainings: {counts['trial_trainings']} of trials, "
+        f"{counts['confirmation_trainings']} of confirmations; child runs "
+        f"{json.dumps(counts['child_runs'])}; parent runs {json.dumps(counts['parent_runs'])}"
+    )
     print(f"wall time: {wall_s:.0f} s")
     for kind, items in found["problems"].items():
         if items:
@@ -577,22 +719,38 @@ def main(argv: list[str] | None = None) -> int:
     faults = out / "faults.json"
     faults.write_text(json.dumps({"record_to": str(out / "trained.log")}))
     server = MlflowServer(out / "mlflow")
-    env = {**os.environ, "SLIMTUNE_FAULTS": str(faults), "RAY_USAGE_STATS_ENABLED": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(_common.REPO),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "SLIMTUNE_FAULTS": str(faults),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(_common.REPO), os.environ.get("PYTHONPATH")])
+        ),
+    }
     rng = random.Random(args.seed)
     # In the first half of the kills, so the study still has trials left to ride them out.
     worker_at, restart_at = rng.sample(range(max(2, args.kills // 2)), 2)
-    soak = Soak(search_command(args, out, server.uri), env, out, server, rng,
-                args.kill_window_s, args.ride_out_s, worker_at, restart_at)
+    soak = Soak(
+        search_command(args, out, server.uri),
+        env,
+        out,
+        server,
+        rng,
+        args.kill_window_s,
+        args.ride_out_s,
+        worker_at,
+        restart_at,
+    )
     print(" ".join(soak.command), flush=True)
     try:
         server.start()
         run_soak(soak, args.kills)
         seen = look(out / "study", server.uri, out / "trained.log")
         victim = (soak.record.worker_kill or {}).get("pid")
-        found = {"problems": problems(seen, out / "study" / "result.json", victim),
-                 "counts": counts(seen, victim, out / "study" / "result.json")}
+        found = {
+            "problems": problems(seen, out / "study" / "result.json", victim),
+            "counts": counts(seen, victim, out / "study" / "result.json"),
+        }
     finally:
         server.stop()
     wall_s = time.monotonic() - started
@@ -603,8 +761,11 @@ def main(argv: list[str] | None = None) -> int:
     report(soak.record, found, wall_s)
     for line in found["missing_faults"]:
         print(f"not injected: {line}")
-    ok = (not any(found["figures"].values()) and not found["missing_faults"]
-          and (soak.record.final or {}).get("exit") == 0)
+    ok = (
+        not any(found["figures"].values())
+        and not found["missing_faults"]
+        and (soak.record.final or {}).get("exit") == 0
+    )
     print(f"soak {'passed' if ok else 'FAILED'}; figures in {out / 'soak.json'}")
     return 0 if ok else 1
 

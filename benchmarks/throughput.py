@@ -22,6 +22,7 @@ shipped (it turns oneDNN on), and slimtune with the user's `TF_ENABLE_ONEDNN_OPT
 a time); `--jax` adds plain `fit` on Keras' JAX backend (needs `pip install jax`). The ratio is
 slimtune's over TensorFlow's default plain `fit`; `--bound` measures the bound with oneDNN on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import _common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 
+import _common  # noqa: F401  (puts the repository on sys.path)
+
 if TYPE_CHECKING:
-    from spaces import Recipe
+    from slimtune.spaces import Recipe
 
 
-def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
-              batch_size: int, recipe: Recipe | None = None) -> list[float]:
+def plain_fit(
+    config: Any,
+    train: Any,
+    val: Any,
+    seeds: list[int],
+    epochs: int,
+    batch_size: int,
+    recipe: Recipe | None = None,
+) -> list[float]:
     """Keras Tuner's inner loop: compile, fit with shuffling, evaluate, once per seed.
 
     Without `recipe`: Adam(1e-3), `epochs` and `batch_size`. With a `spaces.Recipe`, its optimizer
@@ -48,7 +57,7 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
     them; its precision is not used (plain `model.fit` trains in float32)."""
     import keras
 
-    from spaces import build_model
+    from slimtune.spaces import build_model
 
     if recipe is not None:
         epochs, batch_size = recipe.epochs, recipe.batch_size
@@ -59,10 +68,14 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
     for seed in seeds:
         keras.utils.set_random_seed(seed)
         model = build_model(config, x.shape[1:], 10)
-        optimizer = keras.optimizers.Adam(1e-3) if recipe is None else \
-            recipe.make_optimizer(steps_per_epoch)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        optimizer = (
+            keras.optimizers.Adam(1e-3)
+            if recipe is None
+            else recipe.make_optimizer(steps_per_epoch)
+        )
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
         predicted = np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)
         accuracies.append(float(np.mean(predicted == val.y)))
@@ -70,8 +83,15 @@ def plain_fit(config: Any, train: Any, val: Any, seeds: list[int], epochs: int,
     return accuracies
 
 
-def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, batch_size: int,
-                  steps: int = 200, rounds: int = 2, recipe: Recipe | None = None) -> float:
+def compute_bound(
+    config: Any,
+    input_shape: tuple[int, ...],
+    precision: str,
+    batch_size: int,
+    steps: int = 200,
+    rounds: int = 2,
+    recipe: Recipe | None = None,
+) -> float:
     """Images/s of the model's bare forward + backward pass on one resident random batch under
     the Keras policy `precision`: no data handling, no optimizer, every step inside one compiled
     loop. Nothing that trains this model per seed can beat it (a seed trained alone runs these
@@ -80,7 +100,7 @@ def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, bat
     import keras
     import tensorflow as tf
 
-    from spaces import build_model
+    from slimtune.spaces import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(config, input_shape, 10, dtype=precision)
@@ -97,8 +117,9 @@ def compute_bound(config: Any, input_shape: tuple[int, ...], precision: str, bat
         total = tf.constant(0.0)
         for _ in tf.range(n):
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                    y, model(x, training=True)))
+                loss = tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+                )
             grads = tape.gradient(loss, model.trainable_variables)
             if optimizer is not None:
                 optimizer.apply(grads, model.trainable_variables)
@@ -145,13 +166,27 @@ def measure_on_avx2(config: Any, args: argparse.Namespace) -> dict[str, Any]:
         for name, env in rows.items():
             with tempfile.TemporaryDirectory() as folder:
                 out = Path(folder) / "row.json"
-                command = [sys.executable, __file__, "--row", name, "--rounds", "1",
-                           "--config", json.dumps(config.to_dict()), "--out", str(out),
-                           *_shared_flags(args)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--row",
+                    name,
+                    "--rounds",
+                    "1",
+                    "--config",
+                    json.dumps(config.to_dict()),
+                    "--out",
+                    str(out),
+                    *_shared_flags(args),
+                ]
                 if args.bound and name == "slimtune":
                     command.append("--bound")
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
-                               env=base | {"ONEDNN_MAX_CPU_ISA": "AVX2"} | env)
+                subprocess.run(
+                    command,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    env=base | {"ONEDNN_MAX_CPU_ISA": "AVX2"} | env,
+                )
                 model = json.loads(out.read_text())["models"][0]
             rates[name] += model["images_per_s"][name]
             worst[name] += model["worst_case_val_accuracy"][name]
@@ -159,33 +194,53 @@ def measure_on_avx2(config: Any, args: argparse.Namespace) -> dict[str, Any]:
                 precision = model["slimtune_precision"]
                 if model["compute_bound_images_per_s"]:
                     bounds.append(model["compute_bound_images_per_s"])
-    from spaces import footprint
+    from slimtune.spaces import footprint
 
     median = {name: statistics.median(values) for name, values in rates.items()}
     bound = round(statistics.median(bounds)) if bounds else None
     return {
-        "config": config.summary(), "params": footprint(config, (28, 28, 1), 10).params,
-        "cpu": "avx2", "slimtune_precision": precision, "compute_bound_images_per_s": bound,
+        "config": config.summary(),
+        "params": footprint(config, (28, 28, 1), 10).params,
+        "cpu": "avx2",
+        "slimtune_precision": precision,
+        "compute_bound_images_per_s": bound,
         "share_of_bound": None if bound is None else round(median["slimtune"] / bound, 3),
-        "breakdown": None, "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
+        "breakdown": None,
+        "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "worst_case_val_accuracy": worst,
-        "ratios_to_plain_fit": {name: round(median[name] / median["plain_fit"], 2)
-                                for name in rows if name != "plain_fit"},
-        "ratio": median["slimtune"] / median["plain_fit"]}
+        "ratios_to_plain_fit": {
+            name: round(median[name] / median["plain_fit"], 2)
+            for name in rows
+            if name != "plain_fit"
+        },
+        "ratio": median["slimtune"] / median["plain_fit"],
+    }
 
 
 def _shared_flags(args: argparse.Namespace) -> list[str]:
-    return ["--train-size", str(args.train_size), "--epochs", str(args.epochs),
-            "--seeds", str(args.seeds), "--threads", str(args.threads),
-            "--batch-size", str(args.batch_size), "--precision", args.precision]
+    return [
+        "--train-size",
+        str(args.train_size),
+        "--epochs",
+        str(args.epochs),
+        "--seeds",
+        str(args.seeds),
+        "--threads",
+        str(args.threads),
+        "--batch-size",
+        str(args.batch_size),
+        "--precision",
+        args.precision,
+    ]
 
 
-def measure_row(row: str, config: Any, train: Any, val: Any,
-                args: argparse.Namespace) -> dict[str, Any]:
+def measure_row(
+    row: str, config: Any, train: Any, val: Any, args: argparse.Namespace
+) -> dict[str, Any]:
     """One row of `measure_on_avx2` in this process: plain `fit` or slimtune's trainer (with
     `--bound`, the compute bound too)."""
-    from search import train_seeds
-    from spaces import Recipe, footprint
+    from slimtune.search import train_seeds
+    from slimtune.spaces import Recipe, footprint
 
     seeds = list(range(args.seeds))
     images = args.seeds * args.epochs * len(train.x)
@@ -195,22 +250,29 @@ def measure_row(row: str, config: Any, train: Any, val: Any,
         worst = min(plain_fit(config, train, val, seeds, args.epochs, args.batch_size))
     else:
         recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
-        outcome = train_seeds(config, train, val, recipe, seeds, threads=args.threads,
-                              keep_model=False)
+        outcome = train_seeds(
+            config, train, val, recipe, seeds, threads=args.threads, keep_model=False
+        )
         worst, precision = outcome.worst_case_val_accuracy, outcome.precision
     rate = images / (time.perf_counter() - started)
     if args.bound and precision is not None:
-        bound = round(compute_bound(config, train.x.shape[1:], precision.split("+")[-1],
-                                    args.batch_size))
-    return {"config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
-            "slimtune_precision": precision, "compute_bound_images_per_s": bound,
-            "images_per_s": {row: [rate]}, "worst_case_val_accuracy": {row: [worst]}}
+        bound = round(
+            compute_bound(config, train.x.shape[1:], precision.split("+")[-1], args.batch_size)
+        )
+    return {
+        "config": config.summary(),
+        "params": footprint(config, train.x.shape[1:], 10).params,
+        "slimtune_precision": precision,
+        "compute_bound_images_per_s": bound,
+        "images_per_s": {row: [rate]},
+        "worst_case_val_accuracy": {row: [worst]},
+    }
 
 
 def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Plain `fit` and slimtune's trainer on `config`, alternately, `args.rounds` times each."""
-    from search import train_seeds
-    from spaces import Recipe, footprint
+    from slimtune.search import train_seeds
+    from slimtune.spaces import Recipe, footprint
 
     seeds = list(range(args.seeds))
     images = args.seeds * args.epochs * len(train.x)
@@ -226,66 +288,126 @@ def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict
         rates["plain_fit"].append(images / (time.perf_counter() - started))
         worst["plain_fit"].append(min(acc))
         started = time.perf_counter()
-        outcome = train_seeds(config, train, val, recipe, seeds, threads=args.threads,
-                              keep_model=False)
+        outcome = train_seeds(
+            config, train, val, recipe, seeds, threads=args.threads, keep_model=False
+        )
         seconds[args.epochs].append(time.perf_counter() - started)
         rates["slimtune"].append(images / seconds[args.epochs][-1])
         worst["slimtune"].append(outcome.worst_case_val_accuracy)
         precision = outcome.precision
         if args.breakdown:  # twice the epochs: the difference is epochs without fixed costs
             started = time.perf_counter()
-            train_seeds(config, train, val, dataclasses.replace(recipe, epochs=2 * args.epochs),
-                        seeds, threads=args.threads, keep_model=False)
+            train_seeds(
+                config,
+                train,
+                val,
+                dataclasses.replace(recipe, epochs=2 * args.epochs),
+                seeds,
+                threads=args.threads,
+                keep_model=False,
+            )
             seconds[2 * args.epochs].append(time.perf_counter() - started)
         if args.bound or args.breakdown:  # in every round, so drift hits all rates alike
             # the policy slimtune computed in (a packed model's "float32" is the same policy)
             policy = precision.split("+")[-1]
-            bounds["bare"].append(compute_bound(config, train.x.shape[1:], policy,
-                                                args.batch_size))
+            bounds["bare"].append(compute_bound(config, train.x.shape[1:], policy, args.batch_size))
             if args.breakdown:
-                bounds["with_optimizer"].append(compute_bound(
-                    config, train.x.shape[1:], policy, args.batch_size, recipe=recipe))
+                bounds["with_optimizer"].append(
+                    compute_bound(config, train.x.shape[1:], policy, args.batch_size, recipe=recipe)
+                )
     bound = breakdown = None
     if bounds["bare"]:
         bound = round(statistics.median(bounds["bare"]))
     if args.breakdown:
         short, long = (statistics.median(seconds[e]) for e in sorted(seconds))
-        breakdown = _breakdown(bound, statistics.median(bounds["with_optimizer"]),
-                               images / (long - short), statistics.median(rates["slimtune"]),
-                               (2 * short - long) / args.seeds)
+        breakdown = _breakdown(
+            bound,
+            statistics.median(bounds["with_optimizer"]),
+            images / (long - short),
+            statistics.median(rates["slimtune"]),
+            (2 * short - long) / args.seeds,
+        )
     return {
-        "config": config.summary(), "params": footprint(config, train.x.shape[1:], 10).params,
-        "slimtune_precision": precision, "compute_bound_images_per_s": bound,
-        "share_of_bound": None if bound is None else
-        round(statistics.median(rates["slimtune"]) / bound, 3),
+        "config": config.summary(),
+        "params": footprint(config, train.x.shape[1:], 10).params,
+        "slimtune_precision": precision,
+        "compute_bound_images_per_s": bound,
+        "share_of_bound": None
+        if bound is None
+        else round(statistics.median(rates["slimtune"]) / bound, 3),
         "breakdown": breakdown,
         "images_per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
         "worst_case_val_accuracy": worst,
-        "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"])}
+        "ratio": statistics.median(rates["slimtune"]) / statistics.median(rates["plain_fit"]),
+    }
 
 
-def _breakdown(bound: float, with_optimizer: float, steady: float, overall: float,
-               fixed_per_seed_s: float) -> dict[str, float]:
+def _breakdown(
+    bound: float, with_optimizer: float, steady: float, overall: float, fixed_per_seed_s: float
+) -> dict[str, float]:
     """Where slimtune's rate falls short of the bound, as shares of the bound's rate: the
     optimizer's update (bound with the optimizer), the rest of the trainer's step (gathering,
     casting and scaling each batch; its own network code; the epoch loop), measured as the
     trainer's rate in epochs beyond the first `--epochs` (no building, tracing or validation
     there), and the fixed cost of each seed (building, tracing, the final validation)."""
-    return {"bound_images_per_s": round(bound),
-            "with_optimizer_images_per_s": round(with_optimizer),
-            "trainer_steady_images_per_s": round(steady),
-            "trainer_images_per_s": round(overall),
-            "fixed_cost_per_seed_s": round(fixed_per_seed_s, 2),
-            "lost_to_optimizer": round(1 - with_optimizer / bound, 3),
-            "lost_to_step_and_data": round((with_optimizer - steady) / bound, 3),
-            "lost_to_fixed_costs": round((steady - overall) / bound, 3)}
+    return {
+        "bound_images_per_s": round(bound),
+        "with_optimizer_images_per_s": round(with_optimizer),
+        "trainer_steady_images_per_s": round(steady),
+        "trainer_images_per_s": round(overall),
+        "fixed_cost_per_seed_s": round(fixed_per_seed_s, 2),
+        "lost_to_optimizer": round(1 - with_optimizer / bound, 3),
+        "lost_to_step_and_data": round((with_optimizer - steady) / bound, 3),
+        "lost_to_fixed_costs": round((steady - overall) / bound, 3),
+    }
+
+
+def _print_model(model: dict[str, Any], result: dict[str, Any], args: argparse.Namespace) -> None:
+    """The rows of one measured model, as this benchmark prints them."""
+    print(
+        f"{model['config']} ({model['params']:,} params), {result['train_images']:,} images, "
+        f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
+        f"{args.threads} thread(s), slimtune precision {model['slimtune_precision']}"
+    )
+    for name, rates in model["images_per_s"].items():
+        print(
+            f"  {name:10s} images/s {rates}  worst-case val accuracy "
+            f"{[round(a, 4) for a in model['worst_case_val_accuracy'][name]]}"
+        )
+    print(f"  ratio (median slimtune / median plain_fit): {model['ratio']:.2f}")
+    if args.cpu == "avx2":
+        print(
+            "  every row over plain_fit: "
+            + ", ".join(
+                f"{name} {ratio:.2f}" for name, ratio in model["ratios_to_plain_fit"].items()
+            )
+        )
+    if model["compute_bound_images_per_s"]:
+        print(
+            f"  compute bound (bare forward+backward, {model['slimtune_precision']}): "
+            f"{model['compute_bound_images_per_s']:,} images/s; slimtune at "
+            f"{100 * model['share_of_bound']:.0f}% of it"
+        )
+    if model["breakdown"]:
+        b = model["breakdown"]
+        print(
+            f"  short of the bound: optimizer {100 * b['lost_to_optimizer']:.0f}%, "
+            f"step and data {100 * b['lost_to_step_and_data']:.0f}%, per-seed fixed cost "
+            f"{100 * b['lost_to_fixed_costs']:.0f}% ({b['fixed_cost_per_seed_s']} s a seed: "
+            f"building, tracing, validation); images/s with the optimizer "
+            f"{b['with_optimizer_images_per_s']:,}, trainer after its first epochs "
+            f"{b['trainer_steady_images_per_s']:,}"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append",
-                        help="a model: reference (default), light, tiny, separable-bn, a preset "
-                             "or JSON; repeat it to measure several in one run")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="a model: reference (default), light, tiny, separable-bn, a preset "
+        "or JSON; repeat it to measure several in one run",
+    )
     parser.add_argument("--train-size", type=int, default=55_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
@@ -293,18 +415,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--bound", action="store_true",
-                        help="also measure each model's compute bound (its bare forward + "
-                             "backward pass) and slimtune's share of it")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="--bound, and where slimtune's rate falls short of it: the "
-                             "optimizer, the rest of each step, each seed's fixed cost "
-                             "(trains every round once more with twice the epochs)")
-    parser.add_argument("--cpu", choices=("native", "avx2"), default="native",
-                        help="avx2: stand in for an AVX2-only CPU, each row in its own process "
-                             "(module docstring)")
-    parser.add_argument("--jax", action="store_true",
-                        help="with --cpu avx2: also plain fit on Keras' JAX backend")
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="also measure each model's compute bound (its bare forward + "
+        "backward pass) and slimtune's share of it",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="--bound, and where slimtune's rate falls short of it: the "
+        "optimizer, the rest of each step, each seed's fixed cost "
+        "(trains every round once more with twice the epochs)",
+    )
+    parser.add_argument(
+        "--cpu",
+        choices=("native", "avx2"),
+        default="native",
+        help="avx2: stand in for an AVX2-only CPU, each row in its own process (module docstring)",
+    )
+    parser.add_argument(
+        "--jax", action="store_true", help="with --cpu avx2: also plain fit on Keras' JAX backend"
+    )
     parser.add_argument("--row", choices=(*AVX2_ROWS, *JAX_ROW), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -313,18 +445,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     configs = [_common.load_config(text) for text in args.config or ["reference"]]
     result: dict[str, Any] = {
-        "machine": _common.machine(), "train_images": args.train_size, "epochs": args.epochs,
-        "seeds": args.seeds, "rounds": args.rounds, "threads": args.threads,
-        "batch_size": args.batch_size, "precision": args.precision, "cpu": args.cpu,
-        "models": []}
+        "machine": _common.machine(),
+        "train_images": args.train_size,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "precision": args.precision,
+        "cpu": args.cpu,
+        "models": [],
+    }
     if args.cpu == "avx2" and not args.row:
         train = val = None  # every row loads the data in its own process
     else:
-        from search import configure_threads
-        from search import resolve_dataset as resolve
+        from slimtune.search import configure_threads
+        from slimtune.search import resolve_dataset as resolve
 
         if not args.row or not args.row.startswith("plain_fit"):
-            from search import enable_onednn
+            from slimtune.search import enable_onednn
 
             enable_onednn()  # as slimtune's own processes do, before TensorFlow loads
         configure_threads(args.threads)
@@ -341,32 +480,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _common.write_json(args.out, result)
         if args.row:
             continue
-        print(f"{model['config']} ({model['params']:,} params), {result['train_images']:,} images, "
-              f"{args.seeds} seeds x {args.epochs} epochs, batch {args.batch_size}, "
-              f"{args.threads} thread(s), slimtune precision {model['slimtune_precision']}")
-        for name, rates in model["images_per_s"].items():
-            print(f"  {name:10s} images/s {rates}  worst-case val accuracy "
-                  f"{[round(a, 4) for a in model['worst_case_val_accuracy'][name]]}")
-        print(f"  ratio (median slimtune / median plain_fit): {model['ratio']:.2f}")
-        if args.cpu == "avx2":
-            print("  every row over plain_fit: " + ", ".join(
-                f"{name} {ratio:.2f}" for name, ratio in model["ratios_to_plain_fit"].items()))
-        if model["compute_bound_images_per_s"]:
-            print(f"  compute bound (bare forward+backward, {model['slimtune_precision']}): "
-                  f"{model['compute_bound_images_per_s']:,} images/s; slimtune at "
-                  f"{100 * model['share_of_bound']:.0f}% of it")
-        if model["breakdown"]:
-            b = model["breakdown"]
-            print(f"  short of the bound: optimizer {100 * b['lost_to_optimizer']:.0f}%, "
-                  f"step and data {100 * b['lost_to_step_and_data']:.0f}%, per-seed fixed cost "
-                  f"{100 * b['lost_to_fixed_costs']:.0f}% ({b['fixed_cost_per_seed_s']} s a seed: "
-                  f"building, tracing, validation); images/s with the optimizer "
-                  f"{b['with_optimizer_images_per_s']:,}, trainer after its first epochs "
-                  f"{b['trainer_steady_images_per_s']:,}")
+        _print_model(model, result, args)
     if args.row:
         return result
-    print("ratios: " + ", ".join(f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}"
-                                 for m in result["models"]))
+    print(
+        "ratios: "
+        + ", ".join(
+            f"{m['config']} ({m['params']:,} params) {m['ratio']:.2f}" for m in result["models"]
+        )
+    )
     return result
 
 

@@ -1,29 +1,42 @@
 """Where slimtune runs and ships: export a registered model to a device format and check it,
 design templates, the registry look-ups behind them, and whole searches as Ray Jobs. (Cluster
 stacks live in deploy/compose, deploy/k8s and deploy/Dockerfile.) Imports spaces and trackers,
-never search: `pull_model` receives arrays, not a data loader. Heavy modules load on first use."""
-from __future__ import annotations
+never search: `pull_model` receives arrays, not a data loader. Its modules load TensorFlow,
+MLflow and Ray only inside the functions that need them."""
 
-import importlib
-from typing import Any
+from slimtune.deploy._errors import DeployError, ExportBelowFloor
+from slimtune.deploy._export import FORMATS, ExportReport, tflite_bytes
+from slimtune.deploy._jobs import follow_logs as follow_job_logs
+from slimtune.deploy._jobs import logs as job_logs
+from slimtune.deploy._jobs import status as job_status
+from slimtune.deploy._jobs import submit as submit_job
+from slimtune.deploy._pull import calibration_rows, locate_pull, pull_model, template_of
+from slimtune.deploy._registry import record_pull, tracking_uri_of
+from slimtune.deploy._template import (
+    DesignTemplate,
+    TemplateError,
+    config_from_model,
+    save_template,
+)
 
-_EXPORTS = {
-    "DeployError": "deploy._errors", "ExportBelowFloor": "deploy._errors",
-    "pull_model": "deploy._pull", "locate_pull": "deploy._pull",
-    "calibration_rows": "deploy._pull", "template_of": "deploy._pull",
-    "ExportReport": "deploy._export", "FORMATS": "deploy._export", "tflite_bytes": "deploy._export",
-    "DesignTemplate": "deploy._template", "TemplateError": "deploy._template",
-    "config_from_model": "deploy._template", "save_template": "deploy._template",
-    "tracking_uri_of": "deploy._registry", "record_pull": "deploy._registry",
-    "submit_job": "deploy._jobs", "job_status": "deploy._jobs", "job_logs": "deploy._jobs",
-    "follow_job_logs": "deploy._jobs",
-}
-_ALIASES = {"submit_job": "submit", "job_status": "status", "job_logs": "logs",
-            "follow_job_logs": "follow_logs"}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'deploy' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), _ALIASES.get(name, name))
+__all__ = [
+    "DeployError",
+    "ExportBelowFloor",
+    "FORMATS",
+    "ExportReport",
+    "tflite_bytes",
+    "follow_job_logs",
+    "job_logs",
+    "job_status",
+    "submit_job",
+    "calibration_rows",
+    "locate_pull",
+    "pull_model",
+    "template_of",
+    "record_pull",
+    "tracking_uri_of",
+    "DesignTemplate",
+    "TemplateError",
+    "config_from_model",
+    "save_template",
+]

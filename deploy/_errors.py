@@ -1,4 +1,5 @@
 """Errors of the way to a device and to a cluster; the CLI maps them to exit codes."""
+
 from __future__ import annotations
 
 

@@ -7,19 +7,21 @@ files are evaluated with the LiteRT interpreter (`ai_edge_litert`, the runtime t
 deprecated `tf.lite.Interpreter`), so the accuracy printed is the accuracy of the file a device
 runs.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spaces import quiet_native_stderr
+from slimtune.spaces import quiet_native_stderr
 
 if TYPE_CHECKING:
     import keras
@@ -51,7 +53,8 @@ class ExportReport:
 
 
 def export(model: keras.Model, fmt: str, path: Path, calibration: np.ndarray | None = None) -> None:
-    """Write `model` to `path` in `fmt` (a file, or a folder for saved_model). `calibration` (float32
+    """Write `model` to `path` in `fmt` (a file, or a folder for saved_model). `calibration`
+    (float32
     images in [0, 1]) is required for tflite-int8."""
     if fmt == "keras":
         model.save(path)
@@ -73,8 +76,9 @@ def tflite_bytes(model: keras.Model, calibration: np.ndarray | None = None) -> b
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         if calibration is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([calibration[i:i + 1]]
-                                                        for i in range(len(calibration)))
+            converter.representative_dataset = lambda: (
+                [calibration[i : i + 1]] for i in range(len(calibration))
+            )
             # Full integer: a model with an op that has no int8 kernel fails here instead of
             # silently keeping float ops a microcontroller runtime cannot run.
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -161,6 +165,6 @@ def _quantize(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
 def _top1(predict, x: np.ndarray, y: np.ndarray) -> float:
     correct = 0
     for start in range(0, len(x), EVAL_BATCH):
-        scores = np.asarray(predict(x[start:start + EVAL_BATCH]))
-        correct += int(np.sum(scores.argmax(axis=1) == y[start:start + EVAL_BATCH]))
+        scores = np.asarray(predict(x[start : start + EVAL_BATCH]))
+        correct += int(np.sum(scores.argmax(axis=1) == y[start : start + EVAL_BATCH]))
     return correct / len(x)

@@ -8,22 +8,29 @@ runtime environment instead (its dependencies must still be installed on every n
 Credentials (PGPASSWORD, MLFLOW_TRACKING_*) come from the cluster's environment, never from the
 submission: a job's entrypoint and runtime environment are visible to anyone who can list jobs.
 """
+
 from __future__ import annotations
 
 import os
 import shlex
 from typing import Any
 
-from deploy._errors import DeployError
+from slimtune.deploy._errors import DeployError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
-DASHBOARD_HINT = ("pass --address http://HEAD:8265 (the Ray dashboard / Jobs API of the cluster) "
-                  "or set RAY_API_SERVER_ADDRESS")
+DASHBOARD_HINT = (
+    "pass --address http://HEAD:8265 (the Ray dashboard / Jobs API of the cluster) "
+    "or set RAY_API_SERVER_ADDRESS"
+)
 
 
 def jobs_address(address: str | None) -> str:
-    return (address or os.environ.get("RAY_API_SERVER_ADDRESS") or os.environ.get("RAY_ADDRESS")
-            or DEFAULT_ADDRESS)
+    return (
+        address
+        or os.environ.get("RAY_API_SERVER_ADDRESS")
+        or os.environ.get("RAY_ADDRESS")
+        or DEFAULT_ADDRESS
+    )
 
 
 def _client(address: str | None) -> Any:
@@ -33,8 +40,10 @@ def _client(address: str | None) -> Any:
     try:
         return JobSubmissionClient(url)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise DeployError(f"--address {url}: cannot reach the Ray Jobs API "
-                         f"({str(exc).splitlines()[0]}); {DASHBOARD_HINT}") from None
+        raise DeployError(
+            f"--address {url}: cannot reach the Ray Jobs API "
+            f"({str(exc).splitlines()[0]}); {DASHBOARD_HINT}"
+        ) from None
 
 
 def search_entrypoint(search_args: list[str]) -> str:
@@ -42,20 +51,30 @@ def search_entrypoint(search_args: list[str]) -> str:
     if "search" in search_args[:1]:
         search_args = search_args[1:]
     if any(a.startswith("--ray-address") for a in search_args):
-        raise DeployError("--ray-address: a submitted search always runs on the cluster it was "
-                         "submitted to; leave the flag out")
+        raise DeployError(
+            "--ray-address: a submitted search always runs on the cluster it was "
+            "submitted to; leave the flag out"
+        )
     return shlex.join(["slimtune", "search", *search_args, "--ray-address", "auto"])
 
 
-def submit(address: str | None, search_args: list[str], job_id: str | None = None,
-           working_dir: str | None = None) -> str:
+def submit(
+    address: str | None,
+    search_args: list[str],
+    job_id: str | None = None,
+    working_dir: str | None = None,
+) -> str:
     """Submit `slimtune search ARGS` as a Ray Job; returns the job id."""
     entrypoint = search_entrypoint(search_args)
     runtime_env = {"working_dir": working_dir} if working_dir else None
     client = _client(address)
     try:
-        return client.submit_job(entrypoint=entrypoint, submission_id=job_id,
-                                 runtime_env=runtime_env, metadata={"tool": "slimtune"})
+        return client.submit_job(
+            entrypoint=entrypoint,
+            submission_id=job_id,
+            runtime_env=runtime_env,
+            metadata={"tool": "slimtune"},
+        )
     except RuntimeError as exc:
         raise DeployError(f"the cluster refused the job: {str(exc).splitlines()[0]}") from None
 
@@ -66,8 +85,10 @@ def status(address: str | None, job_id: str) -> tuple[str, str]:
     try:
         info = client.get_job_info(job_id)
     except RuntimeError:
-        raise DeployError(f"job {job_id!r} is not known to {jobs_address(address)}; list the jobs "
-                         "with `ray job list`") from None
+        raise DeployError(
+            f"job {job_id!r} is not known to {jobs_address(address)}; list the jobs "
+            "with `ray job list`"
+        ) from None
     return str(info.status.value), info.message or ""
 
 
@@ -76,8 +97,10 @@ def logs(address: str | None, job_id: str) -> str:
     try:
         return client.get_job_logs(job_id)
     except RuntimeError:
-        raise DeployError(f"job {job_id!r} is not known to {jobs_address(address)}; list the jobs "
-                         "with `ray job list`") from None
+        raise DeployError(
+            f"job {job_id!r} is not known to {jobs_address(address)}; list the jobs "
+            "with `ray job list`"
+        ) from None
 
 
 def follow_logs(address: str | None, job_id: str) -> None:

@@ -1,6 +1,7 @@
 """From the registry to a verified file: load a model, export it, measure the export on the test
 split and check it against the floor the model was registered with. The caller (the CLI) loads
 the data and passes arrays: deploy knows no data loader."""
+
 from __future__ import annotations
 
 import os
@@ -9,13 +10,27 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy._export import (FORMATS, ExportReport, accuracy, artifact_bytes, export,
-                            keras_accuracy, publish, staged)
-from deploy._errors import DeployError
-from deploy._registry import (SourceModel, check_model_uri, load_keras_model, locate, recipe_of,
-                              tracking_uri_of)
-from deploy._template import DesignTemplate, TemplateError, config_from_model
-from spaces import Recipe, footprint, footprint_of_model
+from slimtune.deploy._errors import DeployError
+from slimtune.deploy._export import (
+    FORMATS,
+    ExportReport,
+    accuracy,
+    artifact_bytes,
+    export,
+    keras_accuracy,
+    publish,
+    staged,
+)
+from slimtune.deploy._registry import (
+    SourceModel,
+    check_model_uri,
+    load_keras_model,
+    locate,
+    recipe_of,
+    tracking_uri_of,
+)
+from slimtune.deploy._template import DesignTemplate, TemplateError, config_from_model
+from slimtune.spaces import Recipe, footprint, footprint_of_model
 
 CALIBRATION_SEED = 0
 
@@ -31,14 +46,23 @@ def locate_pull(model_uri: str, fmt: str, out: Path, tracking_uri: str | None) -
 def calibration_rows(n_train: int, count: int) -> np.ndarray:
     """Which `count` of the `n_train` training images calibrate int8 (fixed seed, sorted)."""
     if count > n_train:
-        raise DeployError(f"--calibration-images {count}: the training split holds "
-                          f"{n_train}; use at most that")
+        raise DeployError(
+            f"--calibration-images {count}: the training split holds {n_train}; use at most that"
+        )
     return np.sort(np.random.default_rng(CALIBRATION_SEED).choice(n_train, count, replace=False))
 
 
-def pull_model(source: SourceModel, fmt: str, out: Path, x_test: np.ndarray, y_test: np.ndarray,
-               calibration: np.ndarray | None, min_accuracy: float | None,
-               allow_below_floor: bool, dataset: str = "the dataset") -> ExportReport:
+def pull_model(
+    source: SourceModel,
+    fmt: str,
+    out: Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    calibration: np.ndarray | None,
+    min_accuracy: float | None,
+    allow_below_floor: bool,
+    dataset: str = "the dataset",
+) -> ExportReport:
     """Export the model at `source` as `fmt` to `out` and measure the file on the test images
     (uint8 `x_test`, labels `y_test`); `calibration` (float32 images in [0, 1], training split
     only) is needed for tflite-int8. `out` is written only if the export holds the floor (or
@@ -51,8 +75,11 @@ def pull_model(source: SourceModel, fmt: str, out: Path, x_test: np.ndarray, y_t
     x_test = x_test.astype(np.float32) / 255.0
     if fmt != "tflite-int8":
         calibration = None
-    floor, floor_source = ((min_accuracy, "--min-accuracy") if min_accuracy is not None
-                           else (source.floor, source.floor_source))
+    floor, floor_source = (
+        (min_accuracy, "--min-accuracy")
+        if min_accuracy is not None
+        else (source.floor, source.floor_source)
+    )
     with staged(out) as path:
         export(model, fmt, path, calibration)
         file_bytes = artifact_bytes(path)
@@ -62,11 +89,20 @@ def pull_model(source: SourceModel, fmt: str, out: Path, x_test: np.ndarray, y_t
             publish(path, out)
     float_acc = keras_accuracy(model, x_test, test_y)
     return ExportReport(
-        model_uri=source.version_uri or model_uri, format=fmt, path=str(out), file_bytes=file_bytes,
-        float_accuracy=float_acc, exported_accuracy=exported, drop=float_acc - exported,
-        test_images=len(test_y), calibration_images=len(calibration) if calibration is not None
-        else 0, floor=floor, floor_source=floor_source, passed=passed,
-        analytic_weight_bytes_int8=_analytic_int8_bytes(model))
+        model_uri=source.version_uri or model_uri,
+        format=fmt,
+        path=str(out),
+        file_bytes=file_bytes,
+        float_accuracy=float_acc,
+        exported_accuracy=exported,
+        drop=float_acc - exported,
+        test_images=len(test_y),
+        calibration_images=len(calibration) if calibration is not None else 0,
+        floor=floor,
+        floor_source=floor_source,
+        passed=passed,
+        analytic_weight_bytes_int8=_analytic_int8_bytes(model),
+    )
 
 
 def template_of(model_uri: str, tracking_uri: str | None) -> DesignTemplate:
@@ -78,41 +114,52 @@ def template_of(model_uri: str, tracking_uri: str | None) -> DesignTemplate:
     except TemplateError as exc:
         raise DeployError(f"model {model_uri!r}: {exc}") from None
     recipe = Recipe(**recipe_of(source))
-    return DesignTemplate(config=config, recipe=recipe, source=source.version_uri or model_uri,
-                          floor=source.floor)
+    return DesignTemplate(
+        config=config, recipe=recipe, source=source.version_uri or model_uri, floor=source.floor
+    )
 
 
 def _check_out(fmt: str, out: Path) -> None:
     if fmt not in FORMATS:
         raise DeployError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     if fmt == "keras" and out.suffix != ".keras":
-        raise DeployError(f"--out {out}: Keras saves only to a path ending in .keras; use e.g. "
-                         f"{out.with_suffix('.keras')}")
+        raise DeployError(
+            f"--out {out}: Keras saves only to a path ending in .keras; use e.g. "
+            f"{out.with_suffix('.keras')}"
+        )
     if fmt == "saved_model":
         if out.is_file():
-            raise DeployError(f"--out {out}: is a file, but a SavedModel is a folder; choose a "
-                             "folder path")
+            raise DeployError(
+                f"--out {out}: is a file, but a SavedModel is a folder; choose a folder path"
+            )
         if out.is_dir() and any(out.iterdir()) and not (out / "saved_model.pb").is_file():
-            raise DeployError(f"--out {out}: folder is not empty and holds no SavedModel; choose a "
-                             "new folder")
+            raise DeployError(
+                f"--out {out}: folder is not empty and holds no SavedModel; choose a new folder"
+            )
     elif out.is_dir():
-        raise DeployError(f"--out {out}: is a folder; give a file path such as {out / 'model'}"
-                         f"{'.keras' if fmt == 'keras' else '.tflite'}")
+        raise DeployError(
+            f"--out {out}: is a folder; give a file path such as {out / 'model'}"
+            f"{'.keras' if fmt == 'keras' else '.tflite'}"
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out.parent).close()
     except OSError as exc:
-        raise DeployError(f"--out {out}: cannot write to {out.parent} ({exc.strerror}); choose a "
-                         "folder you can write to") from None
+        raise DeployError(
+            f"--out {out}: cannot write to {out.parent} ({exc.strerror}); choose a "
+            "folder you can write to"
+        ) from None
 
 
 def _check_shapes(model, x: np.ndarray, y: np.ndarray, dataset: str) -> None:
     expected = tuple(model.input_shape[1:])
     classes = int(model.output_shape[-1])
     if tuple(x.shape[1:]) != expected or int(y.max()) >= classes:
-        raise DeployError(f"--dataset {dataset}: images {tuple(x.shape[1:])} with {int(y.max()) + 1} "
-                         f"classes, but the model takes {expected} with {classes}; pass the "
-                         "dataset the model was trained on")
+        raise DeployError(
+            f"--dataset {dataset}: images {tuple(x.shape[1:])} with {int(y.max()) + 1} "
+            f"classes, but the model takes {expected} with {classes}; pass the "
+            "dataset the model was trained on"
+        )
 
 
 def _analytic_int8_bytes(model) -> int | None:
@@ -121,5 +168,6 @@ def _analytic_int8_bytes(model) -> int | None:
     except TemplateError:  # not slimtune's own blocks (a HyperModel's): the footprint walk's
         measured = footprint_of_model(model).footprint.weight_bytes_int8
         return measured if measured >= 0 else None
-    return footprint(config, tuple(model.input_shape[1:]),
-                     int(model.output_shape[-1])).weight_bytes_int8
+    return footprint(
+        config, tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    ).weight_bytes_int8

@@ -1,39 +1,50 @@
 """Find a model in MLflow (registry alias or version, or a run's model) and what it was registered
 with: the accuracy floor and the training recipe of the search that produced it."""
+
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from deploy._errors import DeployError
-from spaces import quiet_native_stderr
-from trackers import (PULL_MEASURES, PULL_TAG_PREFIX, RECIPE_PARAMS, TAG_PREFIX, InputDataset,
-                      resolve_tracking_uri, using_tracking_uri)
+from slimtune.deploy._errors import DeployError
+from slimtune.spaces import quiet_native_stderr
+from slimtune.trackers import (
+    PULL_MEASURES,
+    PULL_TAG_PREFIX,
+    RECIPE_PARAMS,
+    TAG_PREFIX,
+    InputDataset,
+    resolve_tracking_uri,
+    using_tracking_uri,
+)
 
 if TYPE_CHECKING:
     import keras
 
-    from deploy._export import ExportReport
+    from slimtune.deploy._export import ExportReport
 
 DEFAULT_OUT = Path("runs/slimtune")  # `slimtune search`'s default output folder
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})/(?P<path>[^ ]+)$")
-URI_HELP = ("use models:/NAME@ALIAS (e.g. models:/slimtune-mnist@champion), models:/NAME/VERSION "
-            "or runs:/RUN_ID/model")
+URI_HELP = (
+    "use models:/NAME@ALIAS (e.g. models:/slimtune-mnist@champion), models:/NAME/VERSION "
+    "or runs:/RUN_ID/model"
+)
 
 
 @dataclass(frozen=True)
 class SourceModel:
     """A model found in MLflow. `floor` is None when nothing recorded one."""
 
-    uri: str                  # as the user gave it
-    version_uri: str | None   # models:/NAME/VERSION when it came from the registry
+    uri: str  # as the user gave it
+    version_uri: str | None  # models:/NAME/VERSION when it came from the registry
     run_id: str
     floor: float | None
-    floor_source: str         # where `floor` came from, for the report
+    floor_source: str  # where `floor` came from, for the report
     tracking_uri: str
 
 
@@ -45,9 +56,11 @@ def tracking_uri_of(flag: str | None) -> str:
         path = Path(uri.removeprefix("sqlite:///"))
         path = path if uri.startswith("sqlite:////") or path.is_absolute() else Path.cwd() / path
         if not path.is_file():
-            raise DeployError(f"--tracking-uri {uri}: no such database {path}; pass the store of "
-                             "your search (sqlite:///OUT/mlflow.db or the server's URL), or set "
-                             "MLFLOW_TRACKING_URI")
+            raise DeployError(
+                f"--tracking-uri {uri}: no such database {path}; pass the store of "
+                "your search (sqlite:///OUT/mlflow.db or the server's URL), or set "
+                "MLFLOW_TRACKING_URI"
+            )
     return uri
 
 
@@ -60,7 +73,8 @@ def check_model_uri(model_uri: str) -> tuple[re.Match | None, re.Match | None]:
 
 
 def locate(model_uri: str, tracking_uri: str) -> SourceModel:
-    """Resolve `model_uri` in the store at `tracking_uri`; DeployError if it is malformed or absent."""
+    """Resolve `model_uri` in the store at `tracking_uri`; DeployError if it is malformed or
+    absent."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -69,21 +83,37 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
     try:
         if models:
             name, alias, number = models["name"], models["alias"], models["version"]
-            version = (client.get_model_version_by_alias(name, alias) if alias
-                       else client.get_model_version(name, number))
+            version = (
+                client.get_model_version_by_alias(name, alias)
+                if alias
+                else client.get_model_version(name, number)
+            )
             floor_tag = version.tags.get("floor")
-            return SourceModel(model_uri, f"models:/{name}/{version.version}", version.run_id,
-                               _float(floor_tag), "registered floor" if floor_tag else "",
-                               tracking_uri)
+            return SourceModel(
+                model_uri,
+                f"models:/{name}/{version.version}",
+                version.run_id,
+                _float(floor_tag),
+                "registered floor" if floor_tag else "",
+                tracking_uri,
+            )
         run = client.get_run(runs["run_id"])
     except MlflowException as exc:
         first_line = str(exc.message).splitlines()[0]
-        raise DeployError(f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
-                         "the name, alias or version in the MLflow UI, or pass the right "
-                         "--tracking-uri") from None
+        raise DeployError(
+            f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
+            "the name, alias or version in the MLflow UI, or pass the right "
+            "--tracking-uri"
+        ) from None
     floor_tag = run.data.tags.get("slimtune.floor")
-    return SourceModel(model_uri, None, run.info.run_id, _float(floor_tag),
-                       "run's floor tag" if floor_tag else "", tracking_uri)
+    return SourceModel(
+        model_uri,
+        None,
+        run.info.run_id,
+        _float(floor_tag),
+        "run's floor tag" if floor_tag else "",
+        tracking_uri,
+    )
 
 
 def load_keras_model(source: SourceModel) -> keras.Model:
@@ -95,22 +125,26 @@ def load_keras_model(source: SourceModel) -> keras.Model:
         # every failure below becomes that one line, so none of them needs the notes.
         with using_tracking_uri(source.tracking_uri), quiet_native_stderr(explained=(Exception,)):
             # Safe mode refuses models that would run arbitrary code (lambdas) when loaded.
-            return mlflow.keras.load_model(source.version_uri or source.uri,
-                                           load_model_kwargs={"safe_mode": True})
+            return mlflow.keras.load_model(
+                source.version_uri or source.uri, load_model_kwargs={"safe_mode": True}
+            )
     except Exception as exc:  # noqa: BLE001 - a damaged file fails in zipfile, h5py, json...
         # A damaged or foreign artifact can fail anywhere inside MLflow's and Keras's loaders
         # (MlflowException for a missing flavor, BadZipFile for a truncated .keras, KeyError or
         # JSONDecodeError for an edited one): whatever it is, the registered artifact is bad input.
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        raise DeployError(f"model {source.uri!r}: cannot load it as a Keras model ({reason}); "
-                         "pull a model logged by slimtune, or register a version whose artifact "
-                         "is whole") from None
+        raise DeployError(
+            f"model {source.uri!r}: cannot load it as a Keras model ({reason}); "
+            "pull a model logged by slimtune, or register a version whose artifact "
+            "is whole"
+        ) from None
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:
     """Training recipe values (epochs, batch_size, learning_rate, schedule) recorded on the
-    model's run or its parent (the `slimtune search` or `slimtune train` invocation); missing keys are absent."""
+    model's run or its parent (the `slimtune search` or `slimtune train` invocation); missing keys
+    are absent."""
     from mlflow import MlflowClient
 
     client = MlflowClient(source.tracking_uri)
@@ -129,8 +163,9 @@ def _float(text: str | None) -> float | None:
         return None
 
 
-def record_pull(source: SourceModel, report: ExportReport,
-                datasets: Sequence[InputDataset] = ()) -> str | None:
+def record_pull(
+    source: SourceModel, report: ExportReport, datasets: Sequence[InputDataset] = ()
+) -> str | None:
     """Write what a pull measured back to the registry: tags PULL_TAG_PREFIX + "<format>.<measure>"
     on the pulled version, and a run in its experiment holding the exported file as an artifact
     (when it was written), the measurements as metrics, and as inputs the version's logged model
@@ -148,39 +183,54 @@ def record_pull(source: SourceModel, report: ExportReport,
     try:
         version = client.get_model_version(name, number)
         experiment_id = client.get_run(version.run_id).info.experiment_id
-        run_id = client.create_run(experiment_id, run_name=f"pull-{report.format}-{name}-v{number}",
-                                   tags={f"{TAG_PREFIX}role": "pull",
-                                         f"{TAG_PREFIX}model_version": f"{name}/{number}",
-                                         f"{TAG_PREFIX}format": report.format}).info.run_id
+        run_id = client.create_run(
+            experiment_id,
+            run_name=f"pull-{report.format}-{name}-v{number}",
+            tags={
+                f"{TAG_PREFIX}role": "pull",
+                f"{TAG_PREFIX}model_version": f"{name}/{number}",
+                f"{TAG_PREFIX}format": report.format,
+            },
+        ).info.run_id
         # The version's logged model (MLflow's REST answer leaves version.model_id empty).
         models = client.search_logged_models(
-            [experiment_id], filter_string=f"source_run_id = '{version.run_id}'", max_results=1)
-        client.log_inputs(run_id, datasets=[d.to_mlflow() for d in datasets] or None,
-                          models=[LoggedModelInput(m.model_id) for m in models] or None)
+            [experiment_id], filter_string=f"source_run_id = '{version.run_id}'", max_results=1
+        )
+        client.log_inputs(
+            run_id,
+            datasets=[d.to_mlflow() for d in datasets] or None,
+            models=[LoggedModelInput(m.model_id) for m in models] or None,
+        )
         _log_pull_numbers(client, run_id, report)
         exported = Path(report.path)
         if exported.is_dir():
             client.log_artifacts(run_id, str(exported), f"export/{exported.name}")
         elif exported.is_file():
             client.log_artifact(run_id, str(exported), "export")
-        values = {"file_bytes": report.file_bytes, "float_accuracy": f"{report.float_accuracy:.6f}",
-                  "exported_accuracy": f"{report.exported_accuracy:.6f}",
-                  "drop": f"{report.drop:.6f}", "test_images": report.test_images,
-                  "passed": "none" if report.passed is None else str(report.passed).lower(),
-                  "run_id": run_id}
+        values = {
+            "file_bytes": report.file_bytes,
+            "float_accuracy": f"{report.float_accuracy:.6f}",
+            "exported_accuracy": f"{report.exported_accuracy:.6f}",
+            "drop": f"{report.drop:.6f}",
+            "test_images": report.test_images,
+            "passed": "none" if report.passed is None else str(report.passed).lower(),
+            "run_id": run_id,
+        }
         for measure in PULL_MEASURES:
-            client.set_model_version_tag(name, number,
-                                         f"{PULL_TAG_PREFIX}{report.format}.{measure}",
-                                         str(values[measure]))
+            client.set_model_version_tag(
+                name, number, f"{PULL_TAG_PREFIX}{report.format}.{measure}", str(values[measure])
+            )
         client.set_terminated(run_id, "FINISHED")
     except (MlflowException, OSError) as exc:
         if run_id is not None:
             with contextlib.suppress(MlflowException, OSError):
                 client.set_terminated(run_id, "FAILED")
         first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
-        raise DeployError(f"the export was measured, but recording it on {source.version_uri} in "
-                          f"{source.tracking_uri} failed ({first_line}); check that you may "
-                          "write to that registry") from None
+        raise DeployError(
+            f"the export was measured, but recording it on {source.version_uri} in "
+            f"{source.tracking_uri} failed ({first_line}); check that you may "
+            "write to that registry"
+        ) from None
     return run_id
 
 
@@ -190,10 +240,21 @@ def _log_pull_numbers(client: Any, run_id: str, report: ExportReport) -> None:
     from mlflow.entities import Metric, Param
 
     now = int(time.time() * 1000)
-    metrics = {"file_bytes": report.file_bytes, "float_accuracy": report.float_accuracy,
-               "exported_accuracy": report.exported_accuracy, "drop": report.drop,
-               "test_images": report.test_images}
-    params = {"format": report.format, "calibration_images": report.calibration_images,
-              "floor": report.floor, "floor_source": report.floor_source}
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                     params=[Param(k, str(v)) for k, v in params.items()])
+    metrics = {
+        "file_bytes": report.file_bytes,
+        "float_accuracy": report.float_accuracy,
+        "exported_accuracy": report.exported_accuracy,
+        "drop": report.drop,
+        "test_images": report.test_images,
+    }
+    params = {
+        "format": report.format,
+        "calibration_images": report.calibration_images,
+        "floor": report.floor,
+        "floor_source": report.floor_source,
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )

@@ -2,39 +2,63 @@
 analysis, confirmation and the result.
 
 Subpackages: `training` (trainer, racing, seeds), `study` (open, planner, focus, peers, records),
-`execution` (executors, trial loop, interrupts), `analysis` (pareto, confirmation, result),
-`testing` (fault injection). Heavy modules load on first use, so `import search.analysis.pareto`
-stays free of Optuna, Ray, MLflow and TensorFlow, and the CLI starts fast.
+`execution` (executors, trial loop, interrupts), `analysis` (pareto, confirmation, result);
+`_failpoints` is the driver's fail-point hook for crash tests. Heavy modules load on first use, so
+`import slimtune.search.analysis.pareto` stays free of Optuna, Ray, MLflow and TensorFlow, and
+the CLI starts fast.
 """
+
 from __future__ import annotations
 
-from search._lazy import lazy_getattr
+from typing import TYPE_CHECKING
 
-_EXPORTS = {
-    "run_search": "search.pipeline", "run_study_in_process": "search.pipeline",
-    "ensure_writable": "search.pipeline",
-    "SearchSettings": "search._settings", "SIZE_OBJECTIVES": "search._settings",
-    "SAMPLERS": "search._settings", "redact": "search._settings",
-    "UsageError": "search._errors", "StorageLost": "search._errors",
-    "resolve_dataset": "search._data", "DataSource": "search._data", "Split": "search._data",
-    "class_count": "search._data", "image_shape": "search._data",
-    "input_dataset": "search.study", "input_example": "search.study",
-    "Progress": "search._progress",
-    "train_seeds": "search.training", "SeedsOutcome": "search.training",
-    "TrainingFailed": "search.training", "configure_threads": "search.training",
-    "enable_onednn": "search.training",
-    "check_seed_count": "search.training", "search_seeds": "search.training",
-    "confirmation_seeds": "search.training", "stop_reason": "search.training",
-    "required_accuracy": "search.training", "RULE_VERSION": "search.training",
-    "InlineExecutor": "search.execution", "RayExecutor": "search.execution",
-    "Planner": "search.study", "FocusPlanner": "search.study", "FOCUS_REASON": "search.study",
-    "base_sampler": "search.study",
-    "SearchResult": "search.analysis", "TrialPoint": "search.analysis",
-    "pareto_front": "search.analysis", "feasible_candidates": "search.analysis",
-    "report_html": "search.analysis", "load_finished_search": "search.analysis",
-    "SlicePoint": "search.analysis", "kernel_slicing_png": "search.analysis",
-}
-_ALIASES = {"resolve_dataset": "resolve"}
-__all__ = sorted(_EXPORTS)
+from slimtune.search._lazy import lazy_face
 
-__getattr__ = lazy_getattr('search', _EXPORTS, _ALIASES)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (_lazy.py)
+    from slimtune.search._data import DataSource as DataSource
+    from slimtune.search._data import Split as Split
+    from slimtune.search._data import class_count as class_count
+    from slimtune.search._data import image_shape as image_shape
+    from slimtune.search._data import resolve as resolve_dataset  # noqa: F401 (re-exported)
+    from slimtune.search._errors import StorageLost as StorageLost
+    from slimtune.search._errors import UsageError as UsageError
+    from slimtune.search._progress import Progress as Progress
+    from slimtune.search._settings import SAMPLERS as SAMPLERS
+    from slimtune.search._settings import SIZE_OBJECTIVES as SIZE_OBJECTIVES
+    from slimtune.search._settings import HeldOut as HeldOut
+    from slimtune.search._settings import SearchSettings as SearchSettings
+    from slimtune.search._settings import SizedSettings as SizedSettings
+    from slimtune.search._settings import redact as redact
+    from slimtune.search._settings import setting_fields as setting_fields
+    from slimtune.search.analysis import SearchResult as SearchResult
+    from slimtune.search.analysis import SlicePoint as SlicePoint
+    from slimtune.search.analysis import TrialPoint as TrialPoint
+    from slimtune.search.analysis import feasible_candidates as feasible_candidates
+    from slimtune.search.analysis import kernel_slicing_png as kernel_slicing_png
+    from slimtune.search.analysis import load_finished_search as load_finished_search
+    from slimtune.search.analysis import pareto_front as pareto_front
+    from slimtune.search.analysis import report_html as report_html
+    from slimtune.search.execution import InlineExecutor as InlineExecutor
+    from slimtune.search.execution import RayExecutor as RayExecutor
+    from slimtune.search.pipeline import ensure_writable as ensure_writable
+    from slimtune.search.pipeline import run_search as run_search
+    from slimtune.search.pipeline import run_study_in_process as run_study_in_process
+    from slimtune.search.study import FOCUS_REASON as FOCUS_REASON
+    from slimtune.search.study import FocusPlanner as FocusPlanner
+    from slimtune.search.study import Planner as Planner
+    from slimtune.search.study import base_sampler as base_sampler
+    from slimtune.search.study import input_dataset as input_dataset
+    from slimtune.search.study import input_example as input_example
+    from slimtune.search.training import RULE_VERSION as RULE_VERSION
+    from slimtune.search.training import SeedsOutcome as SeedsOutcome
+    from slimtune.search.training import TrainingFailed as TrainingFailed
+    from slimtune.search.training import check_seed_count as check_seed_count
+    from slimtune.search.training import configure_threads as configure_threads
+    from slimtune.search.training import confirmation_seeds as confirmation_seeds
+    from slimtune.search.training import enable_onednn as enable_onednn
+    from slimtune.search.training import required_accuracy as required_accuracy
+    from slimtune.search.training import search_seeds as search_seeds
+    from slimtune.search.training import stop_reason as stop_reason
+    from slimtune.search.training import train_seeds as train_seeds
+
+__getattr__, __all__ = lazy_face(__name__, __file__)

@@ -5,10 +5,12 @@ last val_size images of it (5,000 for MNIST, as in the paper), a search also hol
 recheck_size images before them (`DataSource.recheck`) and trains on the rest; test = the test
 file. The mixed order makes the held-out splits alike. MNIST's training file is not in random
 order: its images 45,000-49,999 were 0.2-2.2 points (median 1.3) harder than its last 5,000 for
-all 25 seed models measured (BENCHMARKS.md §9), so a candidate rechecked there failed for the
+all 25 seed models measured (benchmarks/confirmation runs in BENCHMARKS.md), so a candidate
+rechecked there failed for the
 split, not the model. `DataSource.train_val` never touches the test files' pixels; only
 `DataSource.test` (called by confirmation) reads them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search._errors import UsageError
+from slimtune.search._errors import UsageError
 
 IDX_FILES = {
     "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -31,8 +33,10 @@ IDX_FILES = {
 }
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 SYSTEM_MNIST_DIR = Path("/usr/share/datasets/mnist")
-LOCAL_HINT = ("point slimtune at a local copy with --data-dir DIR (or SLIMTUNE_DATA_DIR) holding the "
-              "four MNIST IDX files or mnist.npz")
+LOCAL_HINT = (
+    "point slimtune at a local copy with --data-dir DIR (or SLIMTUNE_DATA_DIR) holding the "
+    "four MNIST IDX files or mnist.npz"
+)
 
 
 @dataclass(frozen=True)
@@ -66,31 +70,39 @@ def image_shape(split: Split) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a dataset lives. `name` is 'mnist' or the folder path; files are IDX paths or one npz."""
+    """Where a dataset lives. `name` is 'mnist' or the folder path; files are IDX paths or one
+    npz."""
 
     name: str
     files: dict[str, Path]  # keys of IDX_FILES, or {"npz": path}
 
-    def train_val(self, val_size: int = 5000, train_subset: int | None = None,
-                  holdout: int = 0) -> tuple[Split, Split]:
+    def train_val(
+        self, val_size: int = 5000, train_subset: int | None = None, holdout: int = 0
+    ) -> tuple[Split, Split]:
         """(train, validation) of the training file in its mixed order (module docstring):
         validation is the last `val_size` images; train the images before them, less the
         `holdout` images just before validation (the recheck split, see `recheck`), cut to the
         first `train_subset` if given."""
         x, y = self._training_file()
         if not 0 < val_size < len(x):
-            raise UsageError(f"--val-size {val_size} does not fit {len(x)} training images; "
-                             f"use a value between 1 and {len(x) - 1}")
+            raise UsageError(
+                f"--val-size {val_size} does not fit {len(x)} training images; "
+                f"use a value between 1 and {len(x) - 1}"
+            )
         if not 0 <= holdout < len(x) - val_size:
-            raise UsageError(f"--recheck-size {holdout} does not fit {len(x)} training images "
-                             f"with --val-size {val_size}; use a value between 0 and "
-                             f"{len(x) - val_size - 1}")
+            raise UsageError(
+                f"--recheck-size {holdout} does not fit {len(x)} training images "
+                f"with --val-size {val_size}; use a value between 0 and "
+                f"{len(x) - val_size - 1}"
+            )
         end = len(x) - val_size - holdout
         train = Split(x[:end], y[:end])
         if train_subset is not None:
             if not 0 < train_subset:
-                raise UsageError(f"--train-subset {train_subset} must be positive; "
-                                 f"use a value between 1 and {len(train.x)}")
+                raise UsageError(
+                    f"--train-subset {train_subset} must be positive; "
+                    f"use a value between 1 and {len(train.x)}"
+                )
             train = Split(train.x[:train_subset], train.y[:train_subset])
         return train, Split(x[-val_size:], y[-val_size:])
 
@@ -104,7 +116,7 @@ class DataSource:
         split is read."""
         x, y = self._training_file()
         end = len(x) - val_size
-        return Split(x[end - size:end], y[end - size:end])
+        return Split(x[end - size : end], y[end - size : end])
 
     def _training_file(self) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._read("x_train"), self._read("y_train")
@@ -128,20 +140,26 @@ class DataSource:
             with np.load(self.files["npz"]) as npz:
                 missing = [k for k in NPZ_KEYS if k not in npz.files]
                 if missing:
-                    raise UsageError(f"{self.files['npz']}: missing array {missing[0]!r}; a Keras-"
-                                     f"layout .npz holds {', '.join(NPZ_KEYS)}")
+                    raise UsageError(
+                        f"{self.files['npz']}: missing array {missing[0]!r}; a Keras-"
+                        f"layout .npz holds {', '.join(NPZ_KEYS)}"
+                    )
                 for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
                     if len(npz[images]) != len(npz[labels]):
-                        raise UsageError(f"{self.files['npz']}: {images} has {len(npz[images])} "
-                                         f"entries but {labels} has {len(npz[labels])}; use a "
-                                         "complete copy of the dataset")
+                        raise UsageError(
+                            f"{self.files['npz']}: {images} has {len(npz[images])} "
+                            f"entries but {labels} has {len(npz[labels])}; use a "
+                            "complete copy of the dataset"
+                        )
             return
         for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
             n_images = _idx_shape(self.files[images], 3)[0]
             n_labels = _idx_shape(self.files[labels], 1)[0]
             if n_images != n_labels:
-                raise UsageError(f"{self.files[images]} holds {n_images} images but "
-                                 f"{self.files[labels]} holds {n_labels} labels; use matching files")
+                raise UsageError(
+                    f"{self.files[images]} holds {n_images} images but "
+                    f"{self.files[labels]} holds {n_labels} labels; use matching files"
+                )
 
     def _where(self, key: str) -> Path:
         return self.files.get(key) or self.files["npz"]
@@ -163,7 +181,7 @@ def mixed_order(n: int) -> np.ndarray:
     (Fibonacci hashing: index i goes to rank of i x 2654435761 mod 2^32). Held-out splits then
     sample every part of the training file alike, whatever order it was written in; plain
     integer arithmetic, so the splits never change with numpy's random streams."""
-    keys = (np.arange(n, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2 ** 32)
+    keys = (np.arange(n, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
     return np.argsort(keys, kind="stable")
 
 
@@ -172,10 +190,15 @@ def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
     if dataset != "mnist":
         path = Path(dataset)
         if not path.is_dir():
-            why = ("is a file, not a folder" if path.exists()
-                   else "no such folder: the path does not exist")
-            raise UsageError(f"--dataset {dataset!r}: {why}; use 'mnist' or the path of a "
-                             "folder holding IDX files or a Keras-layout .npz")
+            why = (
+                "is a file, not a folder"
+                if path.exists()
+                else "no such folder: the path does not exist"
+            )
+            raise UsageError(
+                f"--dataset {dataset!r}: {why}; use 'mnist' or the path of a "
+                "folder holding IDX files or a Keras-layout .npz"
+            )
         return _folder_source(str(path), path)
     env_dir = os.environ.get("SLIMTUNE_DATA_DIR")
     for chosen, flag in ((data_dir, "--data-dir"), (env_dir, "SLIMTUNE_DATA_DIR")):
@@ -195,8 +218,12 @@ def resolve(dataset: str = "mnist", data_dir: Path | None = None) -> DataSource:
 def _folder_source(name: str, folder: Path) -> DataSource:
     files: dict[str, Path] = {}
     for key, stems in IDX_FILES.items():
-        found = [folder / f"{stem}{ext}" for stem in stems for ext in ("", ".gz")
-                 if (folder / f"{stem}{ext}").is_file()]
+        found = [
+            folder / f"{stem}{ext}"
+            for stem in stems
+            for ext in ("", ".gz")
+            if (folder / f"{stem}{ext}").is_file()
+        ]
         if found:
             files[key] = found[0]
     if len(files) == len(IDX_FILES):
@@ -205,8 +232,10 @@ def _folder_source(name: str, folder: Path) -> DataSource:
     if npz:
         return DataSource(name, {"npz": npz[0]})
     missing = next(stems[0] for key, stems in IDX_FILES.items() if key not in files)
-    raise UsageError(f"{folder}: missing file {missing}[.gz]; the folder needs the four IDX files "
-                     "(gzipped or not) or a Keras-layout .npz")
+    raise UsageError(
+        f"{folder}: missing file {missing}[.gz]; the folder needs the four IDX files "
+        "(gzipped or not) or a Keras-layout .npz"
+    )
 
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -228,12 +257,15 @@ def _download_mnist() -> Path:
     except Exception as exc:  # any network or HTTP failure
         reason = getattr(exc, "reason", None) or exc
         detail = " ".join(str(reason).split())[:200] or type(exc).__name__
-        raise UsageError(f"could not download MNIST from {MNIST_URL} ({detail}); {LOCAL_HINT}") \
-            from None
+        raise UsageError(
+            f"could not download MNIST from {MNIST_URL} ({detail}); {LOCAL_HINT}"
+        ) from None
     if hashlib.sha256(payload).hexdigest() != MNIST_SHA256:
-        raise UsageError(f"could not download MNIST from {MNIST_URL} (the file arrived "
-                         f"incomplete or altered: {len(payload)} bytes, wrong SHA-256); "
-                         f"{LOCAL_HINT}")
+        raise UsageError(
+            f"could not download MNIST from {MNIST_URL} (the file arrived "
+            f"incomplete or altered: {len(payload)} bytes, wrong SHA-256); "
+            f"{LOCAL_HINT}"
+        )
     target = Path.home() / ".keras" / "datasets" / "mnist.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -248,14 +280,18 @@ def _open(path: Path):
 
 def _parse_header(path: Path, head: bytes, expected_dims: int) -> tuple[int, ...]:
     if len(head) < 4 or head[0:2] != b"\x00\x00" or head[2] != 0x08:
-        raise UsageError(f"{path}: bad magic number {head[:4].hex() or 'empty'} (expected "
-                         f"0000080{expected_dims}: unsigned-byte IDX); replace the file with a "
-                         "complete copy")
+        raise UsageError(
+            f"{path}: bad magic number {head[:4].hex() or 'empty'} (expected "
+            f"0000080{expected_dims}: unsigned-byte IDX); replace the file with a "
+            "complete copy"
+        )
     n_dims = head[3]
     if n_dims not in (expected_dims, expected_dims + 1) or len(head) < 4 + 4 * n_dims:
-        raise UsageError(f"{path}: IDX header declares {n_dims} dimensions, expected "
-                         f"{expected_dims}; replace the file with a complete copy")
-    return struct.unpack(f">{n_dims}I", head[4:4 + 4 * n_dims])
+        raise UsageError(
+            f"{path}: IDX header declares {n_dims} dimensions, expected "
+            f"{expected_dims}; replace the file with a complete copy"
+        )
+    return struct.unpack(f">{n_dims}I", head[4 : 4 + 4 * n_dims])
 
 
 def _idx_shape(path: Path, expected_dims: int) -> tuple[int, ...]:
@@ -268,7 +304,9 @@ def _idx_shape(path: Path, expected_dims: int) -> tuple[int, ...]:
             while chunk := handle.read(1 << 20):
                 payload += len(chunk)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UsageError(f"{path}: unreadable ({exc}); replace the file with a complete copy") from None
+        raise UsageError(
+            f"{path}: unreadable ({exc}); replace the file with a complete copy"
+        ) from None
     _check_payload(path, shape, payload)
     return shape
 
@@ -278,9 +316,11 @@ def _read_idx(path: Path) -> np.ndarray:
         with _open(path) as handle:
             raw = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UsageError(f"{path}: unreadable ({exc}); replace the file with a complete copy") from None
+        raise UsageError(
+            f"{path}: unreadable ({exc}); replace the file with a complete copy"
+        ) from None
     expected_dims = 1 if "labels" in path.name else 3
-    shape = _parse_header(path, raw[:4 + 4 * (expected_dims + 1)], expected_dims)
+    shape = _parse_header(path, raw[: 4 + 4 * (expected_dims + 1)], expected_dims)
     offset = 4 + 4 * len(shape)
     _check_payload(path, shape, len(raw) - offset)
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
@@ -290,15 +330,18 @@ def _check_payload(path: Path, shape: tuple[int, ...], payload_bytes: int) -> No
     expected = int(np.prod(shape))
     if payload_bytes != expected:
         what = "truncated" if payload_bytes < expected else "has trailing bytes"
-        raise UsageError(f"{path}: {what}: header says {'x'.join(map(str, shape))} "
-                         f"({expected} bytes) but the file holds {payload_bytes}; replace the file "
-                         "with a complete copy")
+        raise UsageError(
+            f"{path}: {what}: header says {'x'.join(map(str, shape))} "
+            f"({expected} bytes) but the file holds {payload_bytes}; replace the file "
+            "with a complete copy"
+        )
 
 
 def _check_pair(x: np.ndarray, y: np.ndarray, x_path: Path, y_path: Path) -> None:
     if len(x) != len(y):
-        raise UsageError(f"{x_path} holds {len(x)} images but {y_path} holds {len(y)} labels; "
-                         "use matching files")
+        raise UsageError(
+            f"{x_path} holds {len(x)} images but {y_path} holds {len(y)} labels; use matching files"
+        )
 
 
 def _as_nhwc(x: np.ndarray) -> np.ndarray:

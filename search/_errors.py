@@ -1,4 +1,5 @@
 """Expected errors: the CLI prints them as one line on stderr and exits with code 2."""
+
 from __future__ import annotations
 
 

@@ -2,6 +2,7 @@
 stderr is a terminal, a bar pinned below those lines (trials done of N, running, failed, pruned,
 the smallest feasible so far, elapsed and an ETA). Elsewhere (Ray Job logs, CI, a pipe) only the
 lines are written, as plain text."""
+
 from __future__ import annotations
 
 import sys
@@ -16,10 +17,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from search.study._focus import FOCUS_REASON
+from slimtune.search.study._focus import FOCUS_REASON
 
 if TYPE_CHECKING:
-    from search.study._context import StudyContext
+    from slimtune.search.study._context import StudyContext
 
 
 class Progress:
@@ -51,8 +52,12 @@ class Progress:
         if _on_terminal(self.console):
             # Lines printed to stdout on the same screen go above the bar instead of through
             # it; stdout sent elsewhere (`> file`) stays there.
-            self.live = Live(console=self.console, get_renderable=self._bar,
-                             refresh_per_second=2, redirect_stdout=sys.stdout.isatty())
+            self.live = Live(
+                console=self.console,
+                get_renderable=self._bar,
+                refresh_per_second=2,
+                redirect_stdout=sys.stdout.isatty(),
+            )
             self.live.start()
 
     def trial_started(self, number: int) -> None:
@@ -62,7 +67,7 @@ class Progress:
         started = self.running.pop(trial.number, None)
         if started is not None:
             self.trained_s.append(time.monotonic() - started)
-        self.size_objective = ctx.settings.size_objective
+        self.size_objective = ctx.settings.strategy.size_objective
         self._print_trial(trial, ctx)
         remaining = max(0, self.total - self.done)
         if self.trained_s:
@@ -90,19 +95,26 @@ class Progress:
                 if self.smallest is None or size < self.smallest[0]:
                     self.smallest = (size, attrs["summary"])
             twin = f" (same as trial {attrs['duplicate_of']})" if "duplicate_of" in attrs else ""
-            outcome = (f"worst val acc {worst:.4f} {'[green]feasible[/green]' if feasible else 'below floor or budget'}"
-                       f"{twin}")
+            verdict = "[green]feasible[/green]" if feasible else "below floor or budget"
+            outcome = f"worst val acc {worst:.4f} {verdict}{twin}"
         if attrs.get("screen_val_accuracies"):  # a near miss trained again with the full recipe
-            outcome += (f" (promoted: {min(attrs['screen_val_accuracies']):.4f} after "
-                        f"{ctx.settings.epochs} epochs, then {attrs['epochs']} epochs)")
-        smallest = (f"{int(self.smallest[0]):,} {ctx.settings.size_objective} ({self.smallest[1]})"
-                    if self.smallest else "none yet")
+            outcome += (
+                f" (promoted: {min(attrs['screen_val_accuracies']):.4f} after "
+                f"{ctx.settings.training.epochs} epochs, then {attrs['epochs']} epochs)"
+            )
+        smallest = (
+            f"{int(self.smallest[0]):,} {ctx.settings.strategy.size_objective} ({self.smallest[1]})"
+            if self.smallest
+            else "none yet"
+        )
         elapsed = time.monotonic() - self.started
         focus = f", {self.out_of_focus} larger pruned untrained" if self.out_of_focus else ""
-        self.note(f"[{self.done}/{self.total}] trial {trial.number} {attrs.get('summary', '')} "
-                  f"params={attrs.get('footprint', {}).get('params', 0):,}: {outcome} | "
-                  f"failed {self.failed}, feasible {self.feasible}, smallest feasible {smallest}"
-                  f"{focus} | {elapsed:.0f}s")
+        self.note(
+            f"[{self.done}/{self.total}] trial {trial.number} {attrs.get('summary', '')} "
+            f"params={attrs.get('footprint', {}).get('params', 0):,}: {outcome} | "
+            f"failed {self.failed}, feasible {self.feasible}, smallest feasible {smallest}"
+            f"{focus} | {elapsed:.0f}s"
+        )
 
     def stop(self) -> None:
         self.close()
@@ -119,24 +131,40 @@ class Progress:
         """Three short lines, so that an 80-column terminal shows them whole."""
         now = time.monotonic()
         counts = Table.grid(padding=(0, 1))
-        counts.add_row(Text(f"trials {self.done}/{self.total}", style="bold"),
-                       ProgressBar(total=max(1, self.total),
-                                   completed=min(self.done, self.total), width=20),
-                       Text(f"running {len(self.running)}, failed {self.failed}, "
-                            f"pruned {self.pruned}", no_wrap=True, overflow="ellipsis"))
-        smallest = (f"{int(self.smallest[0]):,} {self.size_objective} ({self.smallest[1]})"
-                    if self.smallest else "none yet")
+        counts.add_row(
+            Text(f"trials {self.done}/{self.total}", style="bold"),
+            ProgressBar(total=max(1, self.total), completed=min(self.done, self.total), width=20),
+            Text(
+                f"running {len(self.running)}, failed {self.failed}, pruned {self.pruned}",
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
+        )
+        smallest = (
+            f"{int(self.smallest[0]):,} {self.size_objective} ({self.smallest[1]})"
+            if self.smallest
+            else "none yet"
+        )
         if self.done >= self.total:
             eta = "0:00:00"
         elif self.eta_at is None:
             eta = "after the first training"
         else:
             mean_s = sum(self.trained_s) / len(self.trained_s)
-            eta = (f"{_clock(max(0.0, self.eta_at - now))} (mean trial {mean_s:.0f}s, "
-                   f"{self.workers} worker{'s' if self.workers > 1 else ''})")
-        return Group(counts, *(Text(line, no_wrap=True, overflow="ellipsis") for line in (
-            f"smallest feasible {smallest}",
-            f"elapsed {_clock(now - self.started)}, ETA {eta}")))
+            eta = (
+                f"{_clock(max(0.0, self.eta_at - now))} (mean trial {mean_s:.0f}s, "
+                f"{self.workers} worker{'s' if self.workers > 1 else ''})"
+            )
+        return Group(
+            counts,
+            *(
+                Text(line, no_wrap=True, overflow="ellipsis")
+                for line in (
+                    f"smallest feasible {smallest}",
+                    f"elapsed {_clock(now - self.started)}, ETA {eta}",
+                )
+            ),
+        )
 
 
 def _clock(seconds: float) -> str:

@@ -1,214 +1,136 @@
 """The `slimtune` command line: the one place that wires spaces, search, trackers and deploy
 together and maps each package's errors to exit codes. Heavy imports happen inside commands so
 `--help` is instant."""
+
 from __future__ import annotations
 
-import json
 import errno
+import json
 import os
 import signal
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from search import UsageError, enable_onednn
 from slimtune._deploy_commands import DATA_DIR_HELP
+from slimtune._search_command import search_command
+from slimtune.search import UsageError, enable_onednn
 
 # Typer vendors Click; its UsageError is the base of every bad-flag error it raises.
-_CLICK_USAGE_ERROR = typer.BadParameter.__mro__[1]
+_CLICK_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
 EXIT_BELOW_FLOOR = 4
 EXIT_STORAGE_LOST = 5
 EXIT_UNEXPECTED = 1
 _IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO}
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  # Plain Click help: Rich reads "[default: ...]" as markup and drops it, and its
-                  # table cuts option names at 80 columns.
-                  rich_markup_mode=None,
-                  help="Find the smallest CNN that still meets a worst-case accuracy floor.")
+
+class PanelledHelpCommand(typer.core.TyperCommand):
+    """A command whose --help lists its options in one section per help panel (`slimtune
+    search`: one per settings value), as plain Click text: names whole and "[default: ...]" as
+    written at any width, where Rich's panels cut both at 80 columns."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+                sections.setdefault(panel, []).append(record)
+        for panel, rows in sections.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    # Plain Click help: Rich reads "[default: ...]" as markup and drops it, and its
+    # table cuts option names at 80 columns.
+    rich_markup_mode=None,
+    help="Find the smallest CNN that still meets a worst-case accuracy floor.",
+)
 out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
-class SizeObjective(str, Enum):
-    params = "params"
-    int8_bytes = "int8_bytes"
-    macs = "macs"
-
-
-class Sampler(str, Enum):
-    tpe = "tpe"
-    nsga2 = "nsga2"
-    random = "random"
-
-
-class Strategy(str, Enum):
-    smallest = "smallest"
-    front = "front"
-
-
-class Schedule(str, Enum):
+class Schedule(StrEnum):
     cosine = "cosine"
     constant = "constant"
 
 
-Opt = Optional
+def _run_search(config: Path | None, flags: dict[str, Any]) -> None:
+    from slimtune.search import SearchSettings, run_search
 
-
-@app.command()
-def search(
-    ctx: typer.Context,
-    config: Annotated[Opt[Path], typer.Option(help="Study TOML with the same keys as these flags; "
-                                              "flags given here override it "
-                                              "[default: none].")] = None,
-    dataset: Annotated[Opt[str], typer.Option(help="'mnist' or a folder of IDX files / .npz "
-                                              "[default: mnist].")] = None,
-    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
-    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images "
-                                                   "[default: all].")] = None,
-    val_size: Annotated[Opt[int], typer.Option(help="Validation images taken from the end of the "
-                                               "training file [default: a twelfth of it, at "
-                                               "most 5000].")] = None,
-    space: Annotated[Opt[str], typer.Option(help="Search-space TOML "
-                                            "[default: spaces/default.toml].")] = None,
-    hypermodel: Annotated[Opt[str], typer.Option(
-        help="Search a Keras Tuner HyperModel instead of a space: MODULE:NAME or "
-        "path/to/file.py:NAME, NAME a build(hp) function or kt.HyperModel [default: none].")
-    ] = None,
-    trials: Annotated[Opt[int], typer.Option(help="Finished trials the study should hold "
-                                             "[default: 30].")] = None,
-    timeout: Annotated[Opt[float], typer.Option(
-        help="Seconds after which no new trial starts; running ones finish, then the study is "
-        "analysed and confirmed as usual (per invocation, like Optuna's timeout) "
-        "[default: none].")] = None,
-    seeds: Annotated[Opt[int], typer.Option(help="Seeds per configuration [default: 5].")] = None,
-    epochs: Annotated[Opt[int], typer.Option(help="Training epochs per seed [default: 5].")] = None,
-    full_epochs: Annotated[Opt[int], typer.Option(
-        help="Epochs of the full recipe: near misses are trained again with it (--strategy "
-        "smallest) and candidates are confirmed with it; equal to --epochs turns that off "
-        "[default: 4 x --epochs].")] = None,
-    batch_size: Annotated[Opt[int], typer.Option(help="Batch size [default: 128].")] = None,
-    learning_rate: Annotated[Opt[float], typer.Option(help="Adam's peak learning rate "
-                                                      "[default: 0.01].")] = None,
-    schedule: Annotated[Opt[Schedule], typer.Option(help="Learning-rate schedule: cosine decay "
-                                                    "to 0 over all epochs, or constant "
-                                                    "[default: cosine].")] = None,
-    strategy: Annotated[Opt[Strategy], typer.Option(
-        help="smallest: the smallest model that holds the floor; front: the whole accuracy/size "
-        "front [default: smallest].")] = None,
-    sampler: Annotated[Opt[Sampler], typer.Option(
-        help="Optuna sampler under the strategy [default: tpe].")] = None,
-    seed: Annotated[Opt[int], typer.Option(
-        help="Sampler and training seed base [default: 0].")] = None,
-    early_stopping: Annotated[Opt[bool], typer.Option(
-        "--early-stopping/--no-early-stopping", help="Race seeds and stop trials that cannot "
-        "reach the floor or improve the front [default: on].")] = None,
-    focus: Annotated[Opt[bool], typer.Option(
-        "--focus/--no-focus", help="Spend the budget on new configurations smaller than the "
-        "smallest feasible one found so far; larger ones are pruned untrained (see README) "
-        "[default: on with --strategy smallest, off with front].")] = None,
-    shrink: Annotated[Opt[bool], typer.Option(
-        "--shrink/--no-shrink", help="With --strategy smallest and focus: every other trained "
-        "trial makes one part of the smallest feasible configuration smaller (see README) "
-        "[default: on].")] = None,
-    min_accuracy: Annotated[Opt[float], typer.Option(help="Worst-case accuracy floor "
-                                                     "[default: 0.95].")] = None,
-    max_params: Annotated[Opt[int], typer.Option(
-        help="Budget on parameters [default: none].")] = None,
-    max_flash_bytes: Annotated[Opt[int], typer.Option(
-        help="Budget on int8 weight bytes [default: none].")] = None,
-    max_ram_bytes: Annotated[Opt[int], typer.Option(
-        help="Budget on int8 peak activation bytes [default: none].")] = None,
-    max_macs: Annotated[Opt[int], typer.Option(
-        help="Budget on multiply-accumulates per image [default: none].")] = None,
-    device: Annotated[Opt[str], typer.Option(help="Device profile (mcu-256k, mcu-1m, phone) or a "
-                                             "profile TOML: sets the flash, RAM and MAC budgets "
-                                             "not given above [default: none].")] = None,
-    size_objective: Annotated[Opt[SizeObjective], typer.Option(
-        help="What 'smaller' means [default: params].")] = None,
-    confidence: Annotated[Opt[float], typer.Option(help="One-sided confidence of the margin a "
-                                                   "worst case must clear above the floor on "
-                                                   "validation and recheck (0.5: none) "
-                                                   "[default: 0.95].")] = None,
-    recheck_size: Annotated[Opt[int], typer.Option(help="Training-file images held out to "
-                                                   "recheck candidates with fresh seeds before "
-                                                   "the test split is read (0: confirm on test "
-                                                   "directly) [default: as --val-size].")] = None,
-    confirm_candidates: Annotated[Opt[int], typer.Option(help="Candidates rechecked, smallest "
-                                                         "first [default: 3].")] = None,
-    study_name: Annotated[Opt[str], typer.Option(help="Optuna study and MLflow experiment name "
-                                                 "[default: slimtune-<dataset>].")] = None,
-    storage: Annotated[Opt[str], typer.Option(help="Optuna RDB URL [default: sqlite:///<out>/"
-                                              "optuna.db].")] = None,
-    out: Annotated[Opt[str], typer.Option(help="Output folder [default: runs/slimtune].")] = None,
-    workers: Annotated[Opt[int], typer.Option(
-        help="Trials at once [default: the CPU cores this process may use].")] = None,
-    cpus_per_trial: Annotated[Opt[int], typer.Option(
-        help="CPU cores (TensorFlow threads) per trial [default: 1].")] = None,
-    max_retries: Annotated[Opt[int], typer.Option(help="Ray retries of a trial whose worker died "
-                                                  "[default: 2].")] = None,
-    ray_address: Annotated[Opt[str], typer.Option(help="'auto', HOST:PORT or ray://HOST:PORT "
-                                                  "[default: a local Ray].")] = None,
-    tracking_uri: Annotated[Opt[str], typer.Option(
-        help="MLflow URI (or MLFLOW_TRACKING_URI) [default: sqlite:///<out>/mlflow.db].")] = None,
-    model_name: Annotated[Opt[str], typer.Option(help="Registered model name "
-                                                 "[default: slimtune-<dataset>].")] = None,
-    # A plain string, checked by SearchSettings like the study TOML's value: one message for both.
-    log_models: Annotated[Opt[str], typer.Option(
-        help="Which MLflow runs get a logged Keras model: all (every trained trial), front (the "
-        "trials on the Pareto front when the search ends) or confirmed (only the confirmations) "
-        "[default: front].")] = None,
-) -> None:
-    """Run (or resume) a constrained multi-objective search and register the confirmed winner."""
-    from search import SearchSettings, run_search
-
-    flags = {k: (v.value if isinstance(v, Enum) else v) for k, v in ctx.params.items()
-             if k != "config"}
     settings = SearchSettings.from_sources(str(config) if config else None, flags)
     result = run_search(settings)
-    print_result(result.to_dict(), Path(settings.resolved().out))
+    print_result(result.to_dict(), Path(settings.resolved().study.out))
+
+
+app.command("search", cls=PanelledHelpCommand)(search_command(_run_search))
 
 
 @app.command("space")
 def show_space(
-    space: Annotated[Opt[Path], typer.Option(help="Search-space TOML to show "
-                                             "[default: spaces/default.toml].")] = None,
+    space: Annotated[
+        Path | None, typer.Option(help="Search-space TOML to show [default: spaces/default.toml].")
+    ] = None,
     input_shape: Annotated[str, typer.Option(help="H,W,C of the images.")] = "28,28,1",
     classes: Annotated[int, typer.Option(help="Number of classes.")] = 10,
 ) -> None:
     """Print the search space and the footprint of the named presets."""
-    from spaces import footprint, load_space, presets
+    from slimtune.spaces import footprint, load_space, presets
 
     shape = _shape(input_shape)
     loaded = load_space(space)
     out_console.print(loaded.to_toml(), markup=False)
     table = Table(title="presets")
-    for column in ("preset", "config", "in space", "params", "fp32 bytes", "int8 bytes",
-                   "peak act. int8 bytes", "MACs"):
+    for column in (
+        "preset",
+        "config",
+        "in space",
+        "params",
+        "fp32 bytes",
+        "int8 bytes",
+        "peak act. int8 bytes",
+        "MACs",
+    ):
         table.add_column(column, justify="right" if column not in ("preset", "config") else "left")
     for name, config in presets().items():
         fp = footprint(config, shape, classes)
-        table.add_row(name, config.summary(), "yes" if loaded.contains(config) else "no",
-                      f"{fp.params:,}", f"{fp.weight_bytes_fp32:,}", f"{fp.weight_bytes_int8:,}",
-                      f"{fp.peak_activation_bytes_int8:,}", f"{fp.macs:,}")
+        table.add_row(
+            name,
+            config.summary(),
+            "yes" if loaded.contains(config) else "no",
+            f"{fp.params:,}",
+            f"{fp.weight_bytes_fp32:,}",
+            f"{fp.weight_bytes_int8:,}",
+            f"{fp.peak_activation_bytes_int8:,}",
+            f"{fp.macs:,}",
+        )
     out_console.print(table)
 
 
 @app.command()
 def evaluate(
-    preset: Annotated[Opt[str], typer.Option(help="A named preset, e.g. paper-final "
-                                             "[default: none].")] = None,
-    config_json: Annotated[Opt[str], typer.Option(help="A configuration as JSON (as in "
-                                                  "result.json's chosen.config) "
-                                                  "[default: none].")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="A named preset, e.g. paper-final [default: none].")
+    ] = None,
+    config_json: Annotated[
+        str | None,
+        typer.Option(
+            help="A configuration as JSON (as in result.json's chosen.config) [default: none]."
+        ),
+    ] = None,
     dataset: Annotated[str, typer.Option()] = "mnist",
-    data_dir: Annotated[Opt[str], typer.Option(help=DATA_DIR_HELP)] = None,
-    train_subset: Annotated[Opt[int], typer.Option(help="Train on the first N training images "
-                                                   "[default: all].")] = None,
+    data_dir: Annotated[str | None, typer.Option(help=DATA_DIR_HELP)] = None,
+    train_subset: Annotated[
+        int | None, typer.Option(help="Train on the first N training images [default: all].")
+    ] = None,
     seeds: Annotated[int, typer.Option()] = 3,
     epochs: Annotated[int, typer.Option()] = 5,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-2,
@@ -216,10 +138,16 @@ def evaluate(
     threads: Annotated[int, typer.Option(help="TensorFlow threads.")] = 1,
 ) -> None:
     """Train one configuration with several seeds; print its footprint and validation accuracy."""
-    from search import (check_seed_count, class_count, image_shape, resolve_dataset,
-                        search_seeds, train_seeds)
-    from spaces import CNNConfig, Recipe, footprint
-    from spaces import preset as named_preset
+    from slimtune.search import (
+        check_seed_count,
+        class_count,
+        image_shape,
+        resolve_dataset,
+        search_seeds,
+        train_seeds,
+    )
+    from slimtune.spaces import CNNConfig, Recipe, footprint
+    from slimtune.spaces import preset as named_preset
 
     check_seed_count(seeds)
     recipe = Recipe(epochs=epochs, learning_rate=learning_rate, schedule=schedule.value)
@@ -231,18 +159,27 @@ def evaluate(
     except KeyError as exc:
         raise UsageError(f"--preset {preset}: {exc.args[0]}") from None
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"--config-json {config_json}: {exc}; see result.json for the format") \
-            from None
+        raise UsageError(
+            f"--config-json {config_json}: {exc}; see result.json for the format"
+        ) from None
     source = resolve_dataset(dataset, Path(data_dir) if data_dir else None)
     train, val = source.train_val(train_subset=train_subset)
     fp = footprint(config, image_shape(train), class_count(train, val))
-    outcome = train_seeds(config, train, val, recipe, search_seeds(0, seeds), threads=threads,
-                          keep_model=False)
-    out_console.print_json(json.dumps({
-        "config": config.summary(), "footprint": fp.to_dict(), "seeds": outcome.seeds,
-        "val_accuracies": outcome.val_accuracies,
-        "worst_case_val_accuracy": outcome.worst_case_val_accuracy,
-        "train_time_s": round(outcome.train_time_s, 2)}))
+    outcome = train_seeds(
+        config, train, val, recipe, search_seeds(0, seeds), threads=threads, keep_model=False
+    )
+    out_console.print_json(
+        json.dumps(
+            {
+                "config": config.summary(),
+                "footprint": fp.to_dict(),
+                "seeds": outcome.seeds,
+                "val_accuracies": outcome.val_accuracies,
+                "worst_case_val_accuracy": outcome.worst_case_val_accuracy,
+                "train_time_s": round(outcome.train_time_s, 2),
+            }
+        )
+    )
 
 
 # From registry to device: light imports, heavy ones inside the commands.
@@ -253,36 +190,49 @@ app.command("export-template")(export_template)
 app.command()(train)
 
 
-JOBS_ADDRESS_HELP = ("Ray Jobs API of the cluster (its dashboard), e.g. http://HEAD:8265 "
-                     "[default: RAY_API_SERVER_ADDRESS, RAY_ADDRESS or http://127.0.0.1:8265].")
+JOBS_ADDRESS_HELP = (
+    "Ray Jobs API of the cluster (its dashboard), e.g. http://HEAD:8265 "
+    "[default: RAY_API_SERVER_ADDRESS, RAY_ADDRESS or http://127.0.0.1:8265]."
+)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def submit(
     ctx: typer.Context,
-    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
-    job_id: Annotated[Opt[str], typer.Option(help="Job id to use [default: Ray picks one].")] = None,
-    working_dir: Annotated[Opt[str], typer.Option(help="Ship this folder as the job's Ray runtime "
-                                                  "environment (clusters without the slimtune "
-                                                  "image) [default: none].")] = None,
+    address: Annotated[str | None, typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    job_id: Annotated[
+        str | None, typer.Option(help="Job id to use [default: Ray picks one].")
+    ] = None,
+    working_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Ship this folder as the job's Ray runtime "
+            "environment (clusters without the slimtune "
+            "image) [default: none]."
+        ),
+    ] = None,
 ) -> None:
     """Submit a whole search as a Ray Job: `slimtune submit [--address URL] -- SEARCH FLAGS`.
     Prints the job id; follow it with `slimtune status JOB` and `slimtune logs JOB`."""
-    from deploy import submit_job
+    from slimtune.deploy import submit_job
 
     if not ctx.args:
-        raise UsageError("no search flags given; use: slimtune submit --address URL -- "
-                         "--trials 30 --min-accuracy 0.95 ... (the flags of slimtune search)")
+        raise UsageError(
+            "no search flags given; use: slimtune submit --address URL -- "
+            "--trials 30 --min-accuracy 0.95 ... (the flags of slimtune search)"
+        )
     print(submit_job(address, list(ctx.args), job_id, working_dir))
 
 
 @app.command()
 def status(
     job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
-    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    address: Annotated[str | None, typer.Option(help=JOBS_ADDRESS_HELP)] = None,
 ) -> None:
     """Print a submitted search's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
-    from deploy import job_status
+    from slimtune.deploy import job_status
 
     state, message = job_status(address, job)
     print(f"{state}{': ' + message if message else ''}")
@@ -291,12 +241,16 @@ def status(
 @app.command()
 def logs(
     job: Annotated[str, typer.Argument(help="Job id printed by slimtune submit.")],
-    address: Annotated[Opt[str], typer.Option(help=JOBS_ADDRESS_HELP)] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job "
-                                         "ends [default: print once].")] = False,
+    address: Annotated[str | None, typer.Option(help=JOBS_ADDRESS_HELP)] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing until the job ends [default: print once]."
+        ),
+    ] = False,
 ) -> None:
     """Print a submitted search's output (its progress lines and closing table)."""
-    from deploy import follow_job_logs, job_logs
+    from slimtune.deploy import follow_job_logs, job_logs
 
     if follow:
         follow_job_logs(address, job)
@@ -320,29 +274,42 @@ def print_result(result: dict, out: Path) -> None:
     table.add_column("paper-base", justify="right")
     table.add_column("reduction", justify="right")
     base = result["baseline"]["footprint"]
-    table.add_row("config", chosen["summary"] if chosen else "none", result["baseline"]["summary"],
-                  "")
-    for key in ("params", "weight_bytes_fp32", "weight_bytes_int8", "peak_activation_bytes_int8",
-                "macs"):
+    table.add_row(
+        "config", chosen["summary"] if chosen else "none", result["baseline"]["summary"], ""
+    )
+    for key in (
+        "params",
+        "weight_bytes_fp32",
+        "weight_bytes_int8",
+        "peak_activation_bytes_int8",
+        "macs",
+    ):
         value = f"{chosen['footprint'][key]:,}" if chosen else "-"
         ratio = f"{base[key] / chosen['footprint'][key]:.0f}x" if chosen else "-"
         table.add_row(key, value, f"{base[key]:,}", ratio)
     if chosen:
         table.add_row("worst-case val acc", f"{chosen['worst_case_val_accuracy']:.4f}", "", "")
         if chosen.get("recheck_accuracies"):
-            table.add_row("worst-case recheck acc", f"{min(chosen['recheck_accuracies']):.4f}",
-                          "", "")
+            table.add_row(
+                "worst-case recheck acc", f"{min(chosen['recheck_accuracies']):.4f}", "", ""
+            )
         table.add_row("worst-case test acc", f"{chosen['worst_case_test_accuracy']:.4f}", "", "")
     out_console.print(table)
-    out_console.print(f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
-                      f"{study['n_failed']} failed; front: {len(result['front'])} points")
+    out_console.print(
+        f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "
+        f"{study['n_failed']} failed; front: {len(result['front'])} points"
+    )
     out_console.print(result["message"])
     mlflow = result["mlflow"]
     out_console.print(f"result: {out / 'result.json'}")
-    out_console.print(f"MLflow: {mlflow['tracking_uri']} (experiment {mlflow['experiment']}"
-                      + (f", model {mlflow.get('model_uri')}" if mlflow.get("model_uri") else "")
-                      + f"); browse with: {_mlflow_command()} ui --backend-store-uri "
-                      f"{mlflow['tracking_uri']}", markup=False, soft_wrap=True)
+    out_console.print(
+        f"MLflow: {mlflow['tracking_uri']} (experiment {mlflow['experiment']}"
+        + (f", model {mlflow.get('model_uri')}" if mlflow.get("model_uri") else "")
+        + f"); browse with: {_mlflow_command()} ui --backend-store-uri "
+        f"{mlflow['tracking_uri']}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _mlflow_command() -> str:
@@ -354,25 +321,35 @@ def _mlflow_command() -> str:
 @app.command()
 def report(
     html: Annotated[Path, typer.Argument(help="The HTML file to write, e.g. report.html.")],
-    out: Annotated[Opt[str], typer.Option(help="Output folder of the search (its --out) "
-                                          "[default: runs/slimtune].")] = None,
-    config: Annotated[Opt[Path], typer.Option(help="The search's study TOML: its out is read "
-                                              "[default: none].")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Output folder of the search (its --out) [default: runs/slimtune]."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="The search's study TOML: its out is read [default: none].")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page of a finished search: its plots, the Pareto front, the
     chosen model's card and the confirmations (opens without a server)."""
-    from search import SearchSettings, load_finished_search, report_html
-    from trackers import write_bytes_atomic
+    from slimtune.search import SearchSettings, load_finished_search, report_html
+    from slimtune.trackers import write_bytes_atomic
 
     if html.is_dir():
-        raise UsageError(f"{html}: is a folder; give the HTML file to write, e.g. "
-                         f"{html / 'report.html'}")
-    folder = Path(SearchSettings.from_sources(str(config) if config else None,
-                                              {"out": out}).resolved().out)
+        raise UsageError(
+            f"{html}: is a folder; give the HTML file to write, e.g. {html / 'report.html'}"
+        )
+    folder = Path(
+        SearchSettings.from_sources(str(config) if config else None, {"out": out})
+        .resolved()
+        .study.out
+    )
     result, rows = load_finished_search(folder)
     write_bytes_atomic(html, report_html(result, rows).encode())
-    out_console.print(f"report: {html} (study {result['study']['name']}, {len(rows)} trials)",
-                      markup=False, soft_wrap=True)
+    out_console.print(
+        f"report: {html} (study {result['study']['name']}, {len(rows)} trials)",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -390,12 +367,19 @@ def _check_threads(threads: int) -> None:
 
 def _input_errors() -> tuple[type[Exception], ...]:
     """Each package's error type for bad input: one line on stderr, exit code 2."""
-    from deploy import DeployError, TemplateError
-    from search import TrainingFailed
-    from spaces import DeviceError, RecipeError, SpaceError
+    from slimtune.deploy import DeployError, TemplateError
+    from slimtune.search import TrainingFailed
+    from slimtune.spaces import DeviceError, RecipeError, SpaceError
 
-    return (UsageError, SpaceError, DeviceError, RecipeError, DeployError, TemplateError,
-            TrainingFailed)
+    return (
+        UsageError,
+        SpaceError,
+        DeviceError,
+        RecipeError,
+        DeployError,
+        TemplateError,
+        TrainingFailed,
+    )
 
 
 def main() -> None:
@@ -404,8 +388,8 @@ def main() -> None:
     4 an exported model is below its floor (nothing written); 5 the study's database stopped
     answering (re-run to resume); 1 an unexpected error (one line, the traceback in a file);
     130/143 stopped by Ctrl-C/SIGTERM (re-run to resume)."""
-    from deploy import ExportBelowFloor
-    from search.execution import install, received
+    from slimtune.deploy import ExportBelowFloor
+    from slimtune.search.execution import install, received
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     # oneDNN on unless the user chose: without it (TensorFlow's default on AVX2-only CPUs) the
@@ -434,8 +418,11 @@ def main() -> None:
         failure = _io_failure(exc)
         if failure is None:
             _fail(_unexpected(exc), code=EXIT_UNEXPECTED)
-        _fail(f"{failure}; free space or fix the folder's permissions, then run the same command "
-              "again to resume", code=3)
+        _fail(
+            f"{failure}; free space or fix the folder's permissions, then run the same command "
+            "again to resume",
+            code=3,
+        )
     if code == 130 and received:
         # Typer turns KeyboardInterrupt (our Interrupted included) into exit code 130.
         name = signal.Signals(received[0]).name
@@ -445,7 +432,7 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _usage_message(exc: Exception) -> str:
+def _usage_message(exc: Any) -> str:
     """Click's message on one line, naming the value: Typer's pydantic coercion says only
     "Input should be a valid integer", so the rejected input is added from its cause."""
     message = exc.format_message().replace("\n", " ")
@@ -459,7 +446,7 @@ def _usage_message(exc: Exception) -> str:
 def _storage_lost(exc: BaseException) -> BaseException | None:
     """The first StorageLost among `exc` and the exceptions it was raised while handling (the
     cleanup of a search whose database is away fails too, and says less)."""
-    from search import StorageLost
+    from slimtune.search import StorageLost
 
     found = None
     seen: BaseException | None = exc
@@ -492,12 +479,16 @@ def _unexpected(exc: BaseException) -> str:
 
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     # TensorFlow puts the cause last, after a list of the graph's frames
-    first = lines[-1] if type(exc).__module__.startswith("tensorflow") and lines else \
-        (lines[0] if lines else "")
+    first = (
+        lines[-1]
+        if type(exc).__module__.startswith("tensorflow") and lines
+        else (lines[0] if lines else "")
+    )
     message = f"unexpected {type(exc).__name__}: {first[:300]}"
     try:
-        with tempfile.NamedTemporaryFile("w", prefix="slimtune-error-", suffix=".txt",
-                                         delete=False) as file:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="slimtune-error-", suffix=".txt", delete=False
+        ) as file:
             file.write(f"slimtune {' '.join(sys.argv[1:])}\n\n")
             traceback.print_exception(exc, file=file)
         return f"{message} (the traceback is in {file.name}; please report it)"

@@ -1,24 +1,70 @@
 """What can be built and what it costs: the CNN search space, its points, their footprint, device
 budgets and the training recipe. Imports nothing else of ours."""
-from spaces._config import HEADS, CNNConfig, ConfigError, ConvBlock
-from spaces._device import DeviceError, DeviceProfile, device_profiles, load_device
-from spaces._footprint import Footprint, footprint
-from spaces._hypermodel import (BuildFailed, HyperModelConfig, HyperModelError, HyperModelSpace,
-                                build_config, check_fits, hyperparameters, is_hypermodel_config,
-                                load_build, resolve_hypermodel, search_space)
-from spaces._native import quiet_native_stderr
-from spaces._model import MODEL_NAME_BATCH_NORM, build_model, deployed_model
-from spaces._presets import preset, presets
-from spaces._recipe import OPTIMIZERS, PRECISIONS, SCHEDULES, Recipe, RecipeError
-from spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_space
-from spaces._toml import read_toml
-from spaces._walk import ModelFootprint, footprint_of_model
 
-__all__ = ["quiet_native_stderr", "CNNConfig", "ConfigError", "ConvBlock", "HEADS", "Footprint", "footprint", "build_model",
-           "deployed_model", "MODEL_NAME_BATCH_NORM", "preset", "presets",
-           "SearchSpace", "SpaceError", "load_space", "DEFAULT_SPACE_PATH",
-           "DeviceProfile", "DeviceError", "device_profiles", "load_device",
-           "Recipe", "RecipeError", "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "read_toml",
-           "HyperModelSpace", "HyperModelConfig", "HyperModelError", "BuildFailed",
-           "build_config", "check_fits", "hyperparameters", "is_hypermodel_config", "load_build",
-           "resolve_hypermodel", "search_space", "ModelFootprint", "footprint_of_model"]
+from slimtune.spaces._config import HEADS, CNNConfig, ConfigError, ConvBlock
+from slimtune.spaces._device import DeviceError, DeviceProfile, device_profiles, load_device
+from slimtune.spaces._footprint import Footprint, footprint
+from slimtune.spaces._hypermodel import (
+    BuildFailed,
+    HyperModelConfig,
+    HyperModelError,
+    HyperModelSpace,
+    build_config,
+    check_fits,
+    config_from_dict,
+    hyperparameters,
+    is_hypermodel_config,
+    load_build,
+    resolve_hypermodel,
+    search_space,
+)
+from slimtune.spaces._model import MODEL_NAME_BATCH_NORM, build_model, deployed_model
+from slimtune.spaces._native import quiet_native_stderr
+from slimtune.spaces._presets import preset, presets
+from slimtune.spaces._recipe import OPTIMIZERS, PRECISIONS, SCHEDULES, Recipe, RecipeError
+from slimtune.spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_space
+from slimtune.spaces._toml import read_toml
+from slimtune.spaces._walk import ModelFootprint, footprint_of_model
+
+__all__ = [
+    "quiet_native_stderr",
+    "CNNConfig",
+    "ConfigError",
+    "ConvBlock",
+    "HEADS",
+    "Footprint",
+    "footprint",
+    "build_model",
+    "deployed_model",
+    "MODEL_NAME_BATCH_NORM",
+    "preset",
+    "presets",
+    "SearchSpace",
+    "SpaceError",
+    "load_space",
+    "DEFAULT_SPACE_PATH",
+    "DeviceProfile",
+    "DeviceError",
+    "device_profiles",
+    "load_device",
+    "Recipe",
+    "RecipeError",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SCHEDULES",
+    "read_toml",
+    "HyperModelSpace",
+    "HyperModelConfig",
+    "HyperModelError",
+    "BuildFailed",
+    "build_config",
+    "check_fits",
+    "config_from_dict",
+    "hyperparameters",
+    "is_hypermodel_config",
+    "load_build",
+    "resolve_hypermodel",
+    "search_space",
+    "ModelFootprint",
+    "footprint_of_model",
+]

@@ -1,4 +1,5 @@
 """Immutable CNN configurations: one point of the search space."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,8 @@ def _whole(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """Conv2D(filters, kernel_size x kernel_size, ReLU) followed by max pooling of `pool` (1 = none).
+    """Conv2D(filters, kernel_size x kernel_size, ReLU) followed by max pooling of `pool` (1 =
+    none).
 
     `padding` applies to both: 'same' keeps the map size through the conv and rounds the pooled
     size up; 'valid' shrinks the map by kernel_size - 1 and rounds the pooled size down.
@@ -48,8 +50,12 @@ class ConvBlock:
             raise ConfigError(f"separable = {self.separable!r}: use true or false")
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"kernel_size": self.kernel_size, "filters": self.filters, "pool": self.pool,
-                "padding": self.padding}
+        data = {
+            "kernel_size": self.kernel_size,
+            "filters": self.filters,
+            "pool": self.pool,
+            "padding": self.padding,
+        }
         # Written only when set, so the records of plain blocks read as they always have.
         return data | ({"separable": True} if self.separable else {})
 
@@ -59,9 +65,13 @@ class ConvBlock:
         for key in ("kernel_size", "filters"):
             if key not in data:
                 raise ConfigError(f"{key} is missing: give the block a {key}")
-        return cls(kernel_size=data["kernel_size"], filters=data["filters"],
-                   pool=data.get("pool", 1), padding=data.get("padding", "same"),
-                   separable=data.get("separable", False))
+        return cls(
+            kernel_size=data["kernel_size"],
+            filters=data["filters"],
+            pool=data.get("pool", 1),
+            padding=data.get("padding", "same"),
+            separable=data.get("separable", False),
+        )
 
     def summary(self) -> str:
         kind = "s" if self.separable else "c"
@@ -94,19 +104,29 @@ class CNNConfig:
         if self.head not in HEADS:
             raise ConfigError(f"head = {self.head!r}: use one of {list(HEADS)}")
         if not _whole(self.dense_units) or self.dense_units < 0:
-            raise ConfigError(f"dense_units = {self.dense_units!r}: use a whole number of 0 "
-                              "(no hidden layer) or more")
+            raise ConfigError(
+                f"dense_units = {self.dense_units!r}: use a whole number of 0 "
+                "(no hidden layer) or more"
+            )
         object.__setattr__(self, "dense_units", int(self.dense_units))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) \
-                or not math.isfinite(self.dropout) or not 0.0 <= self.dropout < 1.0:
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, numbers.Real)
+            or not math.isfinite(self.dropout)
+            or not 0.0 <= self.dropout < 1.0
+        ):
             raise ConfigError(f"dropout = {self.dropout!r}: use a fraction in [0, 1)")
         object.__setattr__(self, "dropout", float(self.dropout))
         if not isinstance(self.batch_norm, bool):
             raise ConfigError(f"batch_norm = {self.batch_norm!r}: use true or false")
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"blocks": [b.to_dict() for b in self.blocks], "head": self.head,
-                "dense_units": self.dense_units, "dropout": self.dropout}
+        data = {
+            "blocks": [b.to_dict() for b in self.blocks],
+            "head": self.head,
+            "dense_units": self.dense_units,
+            "dropout": self.dropout,
+        }
         return data | ({"batch_norm": True} if self.batch_norm else {})
 
     @classmethod
@@ -121,9 +141,13 @@ class CNNConfig:
                 parsed.append(ConvBlock.from_dict(block))
             except ConfigError as exc:
                 raise ConfigError(f"blocks[{i}]: {exc}") from None
-        return cls(blocks=tuple(parsed), head=data.get("head", "flatten"),
-                   dense_units=data.get("dense_units", 0), dropout=data.get("dropout", 0.0),
-                   batch_norm=data.get("batch_norm", False))
+        return cls(
+            blocks=tuple(parsed),
+            head=data.get("head", "flatten"),
+            dense_units=data.get("dense_units", 0),
+            dropout=data.get("dropout", 0.0),
+            batch_norm=data.get("batch_norm", False),
+        )
 
     def summary(self) -> str:
         """Short human-readable name, e.g. ``c5x2-p4|flatten|d128``; ``|bn`` ends it when the

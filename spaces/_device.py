@@ -5,6 +5,7 @@ budgets `--max-flash-bytes` (int8 weight bytes), `--max-ram-bytes` (int8 peak ac
 `--max-macs`. Bundled profiles live in spaces/devices/*.toml; a user profile is any TOML file with
 the same keys.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -12,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from spaces._toml import read_toml
+from slimtune.spaces._toml import read_toml
 
 DEVICES_DIR = Path(__file__).with_name("devices")
 _KEYS = {"name", "description", "flash_bytes", "ram_bytes", "macs"}
@@ -41,13 +42,17 @@ class DeviceProfile:
             if value is None and key == "macs":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DeviceError(f"device {self.name!r}: {key} = {value!r}; expected a whole "
-                                  "number of 1 or more")
+                raise DeviceError(
+                    f"device {self.name!r}: {key} = {value!r}; expected a whole number of 1 or more"
+                )
 
     def budgets(self) -> dict[str, int]:
         """SearchSettings budget name -> limit."""
-        limits = {"max_flash_bytes": self.flash_bytes, "max_ram_bytes": self.ram_bytes,
-                  "max_macs": self.macs}
+        limits = {
+            "max_flash_bytes": self.flash_bytes,
+            "max_ram_bytes": self.ram_bytes,
+            "max_macs": self.macs,
+        }
         return {name: limit for name, limit in limits.items() if limit is not None}
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,12 +65,18 @@ class DeviceProfile:
             raise DeviceError(f"{where}: unknown key {unknown[0]!r}; expected {sorted(_KEYS)}")
         missing = sorted({"name", "flash_bytes", "ram_bytes"} - set(data))
         if missing:
-            raise DeviceError(f"{where}: missing key {missing[0]!r}; a profile needs name, "
-                              "flash_bytes and ram_bytes (macs is optional)")
+            raise DeviceError(
+                f"{where}: missing key {missing[0]!r}; a profile needs name, "
+                "flash_bytes and ram_bytes (macs is optional)"
+            )
         try:
-            return cls(name=data["name"], flash_bytes=data["flash_bytes"],
-                       ram_bytes=data["ram_bytes"], macs=data.get("macs"),
-                       description=data.get("description", ""))
+            return cls(
+                name=data["name"],
+                flash_bytes=data["flash_bytes"],
+                ram_bytes=data["ram_bytes"],
+                macs=data.get("macs"),
+                description=data.get("description", ""),
+            )
         except DeviceError as exc:
             raise DeviceError(f"{where}: {exc}") from None
 
@@ -78,8 +89,10 @@ class DeviceProfile:
 @cache
 def device_profiles() -> dict[str, DeviceProfile]:
     """The bundled profiles by name."""
-    return {profile.name: profile for profile in
-            (_read(path) for path in sorted(DEVICES_DIR.glob("*.toml")))}
+    return {
+        profile.name: profile
+        for profile in (_read(path) for path in sorted(DEVICES_DIR.glob("*.toml")))
+    }
 
 
 def load_device(name_or_path: str | Path) -> DeviceProfile:
@@ -89,12 +102,18 @@ def load_device(name_or_path: str | Path) -> DeviceProfile:
         return device_profiles()[text]
     path = Path(text)
     if not path.is_file():
-        raise DeviceError(f"unknown device {text!r}; use one of {sorted(device_profiles())} or "
-                          "the path of a profile TOML (keys name, flash_bytes, ram_bytes, macs)")
+        raise DeviceError(
+            f"unknown device {text!r}; use one of {sorted(device_profiles())} or "
+            "the path of a profile TOML (keys name, flash_bytes, ram_bytes, macs)"
+        )
     return _read(path)
 
 
 def _read(path: Path) -> DeviceProfile:
-    data = read_toml(path, DeviceError, f"device profile {path}",
-                     "pass a readable profile TOML or a bundled profile name")
+    data = read_toml(
+        path,
+        DeviceError,
+        f"device profile {path}",
+        "pass a readable profile TOML or a bundled profile name",
+    )
     return DeviceProfile.from_dict(data, where=f"device profile {path}")

@@ -17,12 +17,13 @@ Formulas (batch 1, the layer order of `spaces.build_model`):
   c_in*f)) and dense (n_in*n_out) layers; pooling
   and global averaging do comparisons/additions only and are not counted.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 
-from spaces._config import CNNConfig
+from slimtune.spaces._config import CNNConfig
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
         if block.padding == "valid":
             height, width = height - k + 1, width - k + 1
             if height < 1 or width < 1:
-                raise ValueError(f"kernel_size {k} with padding 'valid' does not fit the feature map")
+                raise ValueError(
+                    f"kernel_size {k} with padding 'valid' does not fit the feature map"
+                )
         pixels = height * width
         if block.separable:
             layer(in_elements, pixels * channels)
@@ -83,8 +86,9 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
             rounding = math.ceil if block.padding == "same" else math.floor
             height, width = rounding(height / block.pool), rounding(width / block.pool)
             if height < 1 or width < 1:
-                raise ValueError(f"pool {block.pool} with padding 'valid' does not fit the "
-                                 "feature map")
+                raise ValueError(
+                    f"pool {block.pool} with padding 'valid' does not fit the feature map"
+                )
             layer(in_elements, height * width * channels)
 
     features = height * width * channels if config.head == "flatten" else channels
@@ -97,7 +101,11 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
         features = units
 
     params = weights + biases
-    return Footprint(params=params, weight_bytes_fp32=4 * params,
-                     weight_bytes_int8=weights + 4 * biases,
-                     peak_activation_bytes_fp32=4 * peak_elements,
-                     peak_activation_bytes_int8=peak_elements, macs=macs)
+    return Footprint(
+        params=params,
+        weight_bytes_fp32=4 * params,
+        weight_bytes_int8=weights + 4 * biases,
+        peak_activation_bytes_fp32=4 * peak_elements,
+        peak_activation_bytes_int8=peak_elements,
+        macs=macs,
+    )

@@ -21,6 +21,7 @@ Translation (`distribution`), one Optuna distribution per hyperparameter kind:
 
 TensorFlow/Keras and Keras Tuner are imported only when a model is built.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,16 +30,18 @@ import importlib.util
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from spaces._footprint import Footprint
-from spaces._native import quiet_native_stderr
-from spaces._space import SpaceError
-from spaces._walk import footprint_of_model
+from slimtune.spaces._config import CNNConfig
+from slimtune.spaces._footprint import Footprint
+from slimtune.spaces._native import quiet_native_stderr
+from slimtune.spaces._space import SpaceError
+from slimtune.spaces._walk import footprint_of_model
 
 if TYPE_CHECKING:
     import keras
@@ -90,9 +93,10 @@ class HyperModelConfig:
         text = text.replace("/", ".").replace(" ", "")
         if len(text) <= SUMMARY_MAX:
             return text
-        digest = hashlib.sha1(json.dumps(self.to_dict()["values"], sort_keys=True,
-                                         default=str).encode()).hexdigest()[:10]
-        return f"{text[:SUMMARY_MAX - 12]}~{digest}"
+        digest = hashlib.sha1(
+            json.dumps(self.to_dict()["values"], sort_keys=True, default=str).encode()
+        ).hexdigest()[:10]
+        return f"{text[: SUMMARY_MAX - 12]}~{digest}"
 
 
 def _short(value: Any) -> str:
@@ -102,6 +106,15 @@ def _short(value: Any) -> str:
 def is_hypermodel_config(data: Any) -> bool:
     """Whether `data` (a config value or its dict) is a HyperModel point, not a CNNConfig."""
     return isinstance(data, HyperModelConfig) or (isinstance(data, dict) and "hypermodel" in data)
+
+
+def config_from_dict(data: dict[str, Any]) -> CNNConfig | HyperModelConfig:
+    """The point a stored or sent dict describes: a HyperModel point or a CNNConfig."""
+    return (
+        HyperModelConfig.from_dict(data)
+        if is_hypermodel_config(data)
+        else CNNConfig.from_dict(data)
+    )
 
 
 @dataclass(frozen=True)
@@ -122,13 +135,15 @@ class HyperModelSpace:
         hp = _sampling_hyperparameters(trial)
         model = _call_build(build, hp)
         measured = footprint_of_model(model)
-        return HyperModelConfig(self.hypermodel, tuple(hp.values.items()), measured.footprint,
-                                measured.unknown_layer)
+        return HyperModelConfig(
+            self.hypermodel, tuple(hp.values.items()), measured.footprint, measured.unknown_layer
+        )
 
     def build(self, config: HyperModelConfig | dict[str, Any]) -> keras.Model:
         """The model of `config`, built again from its values (as a worker does)."""
-        config = config if isinstance(config, HyperModelConfig) else \
-            HyperModelConfig.from_dict(config)
+        config = (
+            config if isinstance(config, HyperModelConfig) else HyperModelConfig.from_dict(config)
+        )
         return build_config(config)
 
     def contains(self, config: Any) -> bool:
@@ -155,15 +170,20 @@ def _call_build(build: Callable[[Any], Any], hp: Any) -> keras.Model:
     try:
         model = build(hp)
     except Exception as exc:  # any error of user code fails this proposal, not the study
-        raise BuildFailed(f"build(hp) raised {type(exc).__name__}: {exc}",
-                          dict(hp.values)) from None
+        raise BuildFailed(
+            f"build(hp) raised {type(exc).__name__}: {exc}", dict(hp.values)
+        ) from None
     if not isinstance(model, keras.Model):
-        raise BuildFailed(f"build(hp) returned {type(model).__name__}, not a keras.Model",
-                          dict(hp.values))
+        raise BuildFailed(
+            f"build(hp) returned {type(model).__name__}, not a keras.Model", dict(hp.values)
+        )
     if not model.built:  # e.g. keras.Sequential([...]) without an Input: no shapes until fit
-        raise BuildFailed("build(hp) returned a model without an input shape; start it with "
-                          "keras.Input(shape=(H, W, C)) so its footprint is known before "
-                          "training", dict(hp.values))
+        raise BuildFailed(
+            "build(hp) returned a model without an input shape; start it with "
+            "keras.Input(shape=(H, W, C)) so its footprint is known before "
+            "training",
+            dict(hp.values),
+        )
     return model
 
 
@@ -209,20 +229,29 @@ def distribution(hp: Any) -> Any:
         return od.CategoricalDistribution(list(hp.values))
     is_int = isinstance(hp, kt.engine.hyperparameters.Int)
     if not is_int and not isinstance(hp, kt.engine.hyperparameters.Float):
-        raise HyperModelError(f"hyperparameter {hp.name!r} is a {type(hp).__name__}; slimtune "
-                              "translates hp.Int, hp.Float, hp.Choice, hp.Boolean and hp.Fixed")
+        raise HyperModelError(
+            f"hyperparameter {hp.name!r} is a {type(hp).__name__}; slimtune "
+            "translates hp.Int, hp.Float, hp.Choice, hp.Boolean and hp.Fixed"
+        )
     if hp.sampling != "linear" and hp.step is not None:
         # Keras Tuner multiplies by the step on a log scale: a finite list of values.
         return od.CategoricalDistribution(list(hp.values))
     if hp.sampling == "reverse_log":
-        raise HyperModelError(f"hyperparameter {hp.name!r}: sampling='reverse_log' without a step "
-                              "has no Optuna equivalent; use sampling='log' or give a step")
+        raise HyperModelError(
+            f"hyperparameter {hp.name!r}: sampling='reverse_log' without a step "
+            "has no Optuna equivalent; use sampling='log' or give a step"
+        )
     log = hp.sampling == "log"
     if is_int:
-        return od.IntDistribution(int(hp.min_value), int(hp.max_value), log=log,
-                                  step=1 if log else int(hp.step or 1))
-    return od.FloatDistribution(float(hp.min_value), float(hp.max_value), log=log,
-                                step=None if log or hp.step is None else float(hp.step))
+        return od.IntDistribution(
+            int(hp.min_value), int(hp.max_value), log=log, step=1 if log else int(hp.step or 1)
+        )
+    return od.FloatDistribution(
+        float(hp.min_value),
+        float(hp.max_value),
+        log=log,
+        step=None if log or hp.step is None else float(hp.step),
+    )
 
 
 def search_space(hypermodel: str, max_builds: int = 64) -> dict[str, Any]:
@@ -249,8 +278,11 @@ def search_space(hypermodel: str, max_builds: int = 64) -> dict[str, Any]:
             found[spec.name] = distribution(spec)
             choices = getattr(found[spec.name], "choices", ())
             if hp.is_active(spec):
-                queue += [{**hp.values, spec.name: choice} for choice in choices
-                          if choice != hp.values.get(spec.name)]
+                queue += [
+                    {**hp.values, spec.name: choice}
+                    for choice in choices
+                    if choice != hp.values.get(spec.name)
+                ]
     return found
 
 
@@ -261,27 +293,35 @@ def load_build(hypermodel: str) -> Callable[[Any], Any]:
     arguments) or instance. Raises HyperModelError naming the module and the name."""
     where, sep, name = hypermodel.rpartition(":")
     if not sep or not where or not name.isidentifier():
-        raise HyperModelError(f"--hypermodel {hypermodel}: expected MODULE:NAME or "
-                              "path/to/file.py:NAME, e.g. mymodels:build")
+        raise HyperModelError(
+            f"--hypermodel {hypermodel}: expected MODULE:NAME or "
+            "path/to/file.py:NAME, e.g. mymodels:build"
+        )
     with _quiet_stderr():  # the user's module imports Keras, and so TensorFlow, first
         module = _import(hypermodel, where)
         import keras_tuner as kt
     if not hasattr(module, name):
-        raise HyperModelError(f"--hypermodel {hypermodel}: {where} has no {name!r}; name its "
-                              "build function or kt.HyperModel subclass")
+        raise HyperModelError(
+            f"--hypermodel {hypermodel}: {where} has no {name!r}; name its "
+            "build function or kt.HyperModel subclass"
+        )
     target = getattr(module, name)
     if isinstance(target, type) and issubclass(target, kt.HyperModel):
         try:
             target = target()
         except Exception as exc:
-            raise HyperModelError(f"--hypermodel {hypermodel}: {name}() raised "
-                                  f"{type(exc).__name__}: {exc}; it must be creatable without "
-                                  "arguments (or name an instance)") from None
+            raise HyperModelError(
+                f"--hypermodel {hypermodel}: {name}() raised "
+                f"{type(exc).__name__}: {exc}; it must be creatable without "
+                "arguments (or name an instance)"
+            ) from None
     if isinstance(target, kt.HyperModel):
         return target.build
     if not callable(target):
-        raise HyperModelError(f"--hypermodel {hypermodel}: {name} is a {type(target).__name__}, "
-                              "not a build(hp) function or kt.HyperModel")
+        raise HyperModelError(
+            f"--hypermodel {hypermodel}: {name} is a {type(target).__name__}, "
+            "not a build(hp) function or kt.HyperModel"
+        )
     return target
 
 
@@ -298,9 +338,13 @@ def _import(hypermodel: str, where: str) -> Any:
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise HyperModelError(f"--hypermodel {hypermodel}: no file {where}; pass "
-                                  "path/to/file.py:NAME of an existing file")
-        module_name = f"_slimtune_hypermodel_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+            raise HyperModelError(
+                f"--hypermodel {hypermodel}: no file {where}; pass "
+                "path/to/file.py:NAME of an existing file"
+            )
+        module_name = (
+            f"_slimtune_hypermodel_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+        )
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # dataclasses and pickling look the module up
@@ -314,13 +358,17 @@ def _import(hypermodel: str, where: str) -> Any:
         return importlib.import_module(where)
     except ModuleNotFoundError as exc:
         if exc.name == where or where.startswith(f"{exc.name}."):
-            raise HyperModelError(f"--hypermodel {hypermodel}: no module named {where!r}; put "
-                                  "its folder on PYTHONPATH or pass path/to/file.py:NAME") from None
-        raise HyperModelError(f"--hypermodel {hypermodel}: importing {where} failed: "
-                              f"ModuleNotFoundError: {exc}") from None
+            raise HyperModelError(
+                f"--hypermodel {hypermodel}: no module named {where!r}; put "
+                "its folder on PYTHONPATH or pass path/to/file.py:NAME"
+            ) from None
+        raise HyperModelError(
+            f"--hypermodel {hypermodel}: importing {where} failed: ModuleNotFoundError: {exc}"
+        ) from None
     except Exception as exc:
-        raise HyperModelError(f"--hypermodel {hypermodel}: importing {where} failed: "
-                              f"{type(exc).__name__}: {exc}") from None
+        raise HyperModelError(
+            f"--hypermodel {hypermodel}: importing {where} failed: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def resolve_hypermodel(hypermodel: str) -> str:
@@ -333,13 +381,16 @@ def resolve_hypermodel(hypermodel: str) -> str:
     return hypermodel
 
 
-def check_fits(model: keras.Model, hypermodel: str, input_shape: tuple[int, ...],
-               num_classes: int) -> None:
-    """HyperModelError unless `model` takes images of `input_shape` and has `num_classes` outputs."""
+def check_fits(
+    model: keras.Model, hypermodel: str, input_shape: tuple[int, ...], num_classes: int
+) -> None:
+    """HyperModelError unless `model` takes images of `input_shape` and has `num_classes`
+    outputs."""
     takes = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     outputs = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
     if takes != tuple(input_shape) or outputs != num_classes:
         raise HyperModelError(
             f"--hypermodel {hypermodel}: the model takes {takes} and has {outputs} outputs, but "
             f"the data are images of {tuple(input_shape)} with {num_classes} classes; build it "
-            f"with keras.Input(shape={tuple(input_shape)}) and a last Dense({num_classes})")
+            f"with keras.Input(shape={tuple(input_shape)}) and a last Dense({num_classes})"
+        )

@@ -1,10 +1,11 @@
 """Keras models for a CNNConfig: the network as trained, and as deployed (BatchNorm folded).
 TensorFlow/Keras are imported only when a model is built."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spaces._config import CNNConfig
+from slimtune.spaces._config import CNNConfig
 
 if TYPE_CHECKING:
     import keras
@@ -15,8 +16,13 @@ MODEL_NAME = "slimtune_cnn"
 MODEL_NAME_BATCH_NORM = "slimtune_cnn_bn"
 
 
-def build_model(config: CNNConfig, input_shape: tuple[int, int, int], num_classes: int,
-                dtype: str | None = None, deployed: bool = False) -> keras.Model:
+def build_model(
+    config: CNNConfig,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    dtype: str | None = None,
+    deployed: bool = False,
+) -> keras.Model:
     """Uncompiled Keras model; inputs are float32 images scaled to [0, 1].
 
     The model as trained: with `config.batch_norm` each convolution (without bias) is followed
@@ -36,29 +42,44 @@ def build_model(config: CNNConfig, input_shape: tuple[int, int, int], num_classe
     x = inputs
     for i, block in enumerate(config.blocks):
         conv = layers.SeparableConv2D if block.separable else layers.Conv2D
-        x = conv(block.filters, block.kernel_size, padding=block.padding,
-                 activation=None if normalised else "relu", use_bias=not normalised,
-                 name=f"conv{i}", dtype=dtype)(x)
+        x = conv(
+            block.filters,
+            block.kernel_size,
+            padding=block.padding,
+            activation=None if normalised else "relu",
+            use_bias=not normalised,
+            name=f"conv{i}",
+            dtype=dtype,
+        )(x)
         if normalised:
             x = layers.BatchNormalization(name=f"bn{i}", dtype=dtype)(x)
             x = layers.ReLU(name=f"relu{i}", dtype=dtype)(x)
         if block.pool > 1:
-            x = layers.MaxPooling2D(block.pool, padding=block.padding, name=f"pool{i}",
-                                    dtype=dtype)(x)
-    x = layers.Flatten(name="flatten", dtype=dtype)(x) if config.head == "flatten" else \
-        layers.GlobalAveragePooling2D(name="gap", dtype=dtype)(x)
+            x = layers.MaxPooling2D(
+                block.pool, padding=block.padding, name=f"pool{i}", dtype=dtype
+            )(x)
+    x = (
+        layers.Flatten(name="flatten", dtype=dtype)(x)
+        if config.head == "flatten"
+        else layers.GlobalAveragePooling2D(name="gap", dtype=dtype)(x)
+    )
     if config.dense_units:
         x = layers.Dense(config.dense_units, activation="relu", name="hidden", dtype=dtype)(x)
         if config.dropout:
             x = layers.Dropout(config.dropout, name="dropout", dtype=dtype)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="classes",
-                           dtype=None if dtype is None else "float32")(x)
+    outputs = layers.Dense(
+        num_classes,
+        activation="softmax",
+        name="classes",
+        dtype=None if dtype is None else "float32",
+    )(x)
     name = MODEL_NAME_BATCH_NORM if config.batch_norm and deployed else MODEL_NAME
     return keras.Model(inputs, outputs, name=name)
 
 
-def deployed_model(config: CNNConfig, trained: keras.Model, input_shape: tuple[int, int, int],
-                   num_classes: int) -> keras.Model:
+def deployed_model(
+    config: CNNConfig, trained: keras.Model, input_shape: tuple[int, int, int], num_classes: int
+) -> keras.Model:
     """The float32 inference network of `trained` (a `build_model` model of `config`, any dtype
     policy): each BatchNorm folded into the convolution before it, w' = w * s and
     b' = beta - mean * s with s = gamma / sqrt(variance + epsilon). Same outputs, fewer layers;
@@ -81,8 +102,9 @@ def _fold(conv_weights: list[Any], batch_norm: Any) -> list[Any]:
     separable convolution the scale goes into the pointwise kernel (its last weight)."""
     import numpy as np
 
-    gamma, beta, mean, variance = (np.asarray(w, dtype=np.float64)
-                                   for w in batch_norm.get_weights())
+    gamma, beta, mean, variance = (
+        np.asarray(w, dtype=np.float64) for w in batch_norm.get_weights()
+    )
     scale = gamma / np.sqrt(variance + batch_norm.epsilon)
     *kernels, last = [np.asarray(w, dtype=np.float64) for w in conv_weights]
     return kernels + [last * scale, beta - mean * scale]

@@ -1,10 +1,11 @@
 """Native (C++) output of TensorFlow and the LiteRT converter, kept out of one-line messages."""
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager

@@ -1,19 +1,22 @@
 """Named configurations (spaces/presets.toml)."""
+
 from __future__ import annotations
 
 import tomllib
 from functools import cache
 from pathlib import Path
 
-from spaces._config import CNNConfig
+from slimtune.spaces._config import CNNConfig
 
 PRESETS_PATH = Path(__file__).with_name("presets.toml")
 
 
 @cache
 def presets() -> dict[str, CNNConfig]:
-    return {name: CNNConfig.from_dict(data)
-            for name, data in tomllib.loads(PRESETS_PATH.read_text()).items()}
+    return {
+        name: CNNConfig.from_dict(data)
+        for name, data in tomllib.loads(PRESETS_PATH.read_text()).items()
+    }
 
 
 def preset(name: str) -> CNNConfig:

@@ -1,5 +1,6 @@
 """The training recipe: how every configuration of a study is trained. One set of rules, checked
 here for every caller (search flags, study TOML, design templates, benchmarks)."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,12 @@ class Recipe:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RecipeError(key, value, "use a whole number of 1 or more")
         rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) \
-                or not rate > 0:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float))
+            or not math.isfinite(rate)
+            or not rate > 0
+        ):
             raise RecipeError("learning_rate", rate, "use a positive number such as 0.001")
         if self.optimizer not in OPTIMIZERS:
             raise RecipeError("optimizer", self.optimizer, f"use one of {', '.join(OPTIMIZERS)}")
@@ -62,6 +67,8 @@ class Recipe:
         rate: Any = self.learning_rate
         if self.schedule == "cosine":
             rate = keras.optimizers.schedules.CosineDecay(
-                self.learning_rate, decay_steps=self.epochs * steps_per_epoch)
-        return keras.optimizers.get({"class_name": self.optimizer,
-                                     "config": {"learning_rate": rate}})
+                self.learning_rate, decay_steps=self.epochs * steps_per_epoch
+            )
+        return keras.optimizers.get(
+            {"class_name": self.optimizer, "config": {"learning_rate": rate}}
+        )

@@ -1,12 +1,13 @@
 """The declarative CNN search space: an immutable value that round-trips to TOML and JSON."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from spaces._config import HEADS, CNNConfig, ConvBlock
-from spaces._toml import read_toml
+from slimtune.spaces._config import HEADS, CNNConfig, ConvBlock
+from slimtune.spaces._toml import read_toml
 
 KERNEL_SIZES = (1, 3, 5, 7)
 POOL_SIZES = (1, 2, 4)
@@ -54,25 +55,34 @@ class SearchSpace:
         _check_choices(self, "head", HEADS)
         _check_range(self, "dense_units", 1, 65536)
         if not isinstance(self.dense_optional, bool):
-            raise SpaceError(f"space key 'dense_optional' = {self.dense_optional!r}: expected true "
-                             "or false; fix the value in the space TOML")
-        if not self.dropout or any(not (isinstance(d, (int, float)) and 0.0 <= d < 1.0)
-                                   for d in self.dropout):
-            raise SpaceError(f"space key 'dropout' = {list(self.dropout)!r}: expected rates in "
-                             "[0, 1); fix the value in the space TOML")
+            raise SpaceError(
+                f"space key 'dense_optional' = {self.dense_optional!r}: expected true "
+                "or false; fix the value in the space TOML"
+            )
+        if not self.dropout or any(
+            not (isinstance(d, (int, float)) and 0.0 <= d < 1.0) for d in self.dropout
+        ):
+            raise SpaceError(
+                f"space key 'dropout' = {list(self.dropout)!r}: expected rates in "
+                "[0, 1); fix the value in the space TOML"
+            )
 
     # --- round trip ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in fields(self)}
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+            for f in fields(self)
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
-                raise SpaceError(f"unknown space key {key!r}; expected one of {sorted(known)}; "
-                                 "remove or rename it in the space TOML")
+                raise SpaceError(
+                    f"unknown space key {key!r}; expected one of {sorted(known)}; "
+                    "remove or rename it in the space TOML"
+                )
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key == "dense_optional":
@@ -85,8 +95,9 @@ class SearchSpace:
 
     @classmethod
     def from_toml(cls, path: Path) -> SearchSpace:
-        data = read_toml(path, SpaceError, f"space file {path}",
-                         "pass an existing TOML file with --space")
+        data = read_toml(
+            path, SpaceError, f"space file {path}", "pass an existing TOML file with --space"
+        )
         try:
             return cls.from_dict(data)
         except SpaceError as exc:
@@ -104,33 +115,54 @@ class SearchSpace:
         blocks = tuple(self._suggest_block(trial, i) for i in range(n_blocks))
         batch_norm = _choice(trial, "batch_norm", self.batch_norm)
         head = _choice(trial, "head", self.head)
-        has_dense = _choice(trial, "hidden_dense", (False, True) if self.dense_optional else (True,))
+        has_dense = _choice(
+            trial, "hidden_dense", (False, True) if self.dense_optional else (True,)
+        )
         dense_units = _int(trial, "dense_units", self.dense_units, log=True) if has_dense else 0
         dropout = _choice(trial, "dropout", self.dropout) if has_dense else 0.0
-        return CNNConfig(blocks=blocks, head=head, dense_units=dense_units, dropout=float(dropout),
-                         batch_norm=batch_norm)
+        return CNNConfig(
+            blocks=blocks,
+            head=head,
+            dense_units=dense_units,
+            dropout=float(dropout),
+            batch_norm=batch_norm,
+        )
 
     def _suggest_block(self, trial: Suggester, i: int) -> ConvBlock:
         kernel_size = _choice(trial, f"kernel_size_{i}", self.kernel_size)
         # Separable only where it means something: a 1 x 1 kernel has no spatial part to split
         # off (and cannot be built, see spaces/_footprint.py).
         separable = kernel_size > 1 and _choice(trial, f"separable_{i}", self.separable)
-        return ConvBlock(kernel_size=kernel_size,
-                         filters=_int(trial, f"filters_{i}", self.filters, log=True),
-                         pool=_choice(trial, f"pool_{i}", self.pool),
-                         padding=_choice(trial, f"padding_{i}", self.padding),
-                         separable=separable)
+        return ConvBlock(
+            kernel_size=kernel_size,
+            filters=_int(trial, f"filters_{i}", self.filters, log=True),
+            pool=_choice(trial, f"pool_{i}", self.pool),
+            padding=_choice(trial, f"padding_{i}", self.padding),
+            separable=separable,
+        )
 
     def contains(self, config: CNNConfig) -> bool:
         """Whether `config` is a point of this space."""
-        return (self.blocks[0] <= len(config.blocks) <= self.blocks[1]
-                and all(b.kernel_size in self.kernel_size and b.pool in self.pool
-                        and b.padding in self.padding and b.separable in self.separable
-                        and self.filters[0] <= b.filters <= self.filters[1] for b in config.blocks)
-                and config.head in self.head and config.batch_norm in self.batch_norm
-                and ((config.dense_units == 0 and self.dense_optional)
-                     or (self.dense_units[0] <= config.dense_units <= self.dense_units[1]
-                         and config.dropout in self.dropout)))
+        return (
+            self.blocks[0] <= len(config.blocks) <= self.blocks[1]
+            and all(
+                b.kernel_size in self.kernel_size
+                and b.pool in self.pool
+                and b.padding in self.padding
+                and b.separable in self.separable
+                and self.filters[0] <= b.filters <= self.filters[1]
+                for b in config.blocks
+            )
+            and config.head in self.head
+            and config.batch_norm in self.batch_norm
+            and (
+                (config.dense_units == 0 and self.dense_optional)
+                or (
+                    self.dense_units[0] <= config.dense_units <= self.dense_units[1]
+                    and config.dropout in self.dropout
+                )
+            )
+        )
 
 
 def _toml_value(value: Any) -> str:
@@ -138,7 +170,7 @@ def _toml_value(value: Any) -> str:
 
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return tomli_w.dumps({"v": value})[len("v = "):].strip()
+    return tomli_w.dumps({"v": value})[len("v = ") :].strip()
 
 
 def load_space(path: Path | None = None) -> SearchSpace:
@@ -159,18 +191,24 @@ def _as_range(key: str, value: Any) -> tuple[int, int]:
     if isinstance(value, list) and len(value) == 2:
         return (value[0], value[1])
     if isinstance(value, list):
-        raise SpaceError(f"space key {key!r} = {value!r}: expected [low, high] or one number; "
-                         "fix the value in the space TOML")
+        raise SpaceError(
+            f"space key {key!r} = {value!r}: expected [low, high] or one number; "
+            "fix the value in the space TOML"
+        )
     return (value, value)
 
 
 def _check_range(space: SearchSpace, key: str, minimum: int, maximum: int) -> None:
     low, high = getattr(space, key)
     shown = f"[{low!r}, {high!r}]" if low != high else f"{low!r}"
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) \
-            or not minimum <= low <= high <= maximum:
-        raise SpaceError(f"space key {key!r} = {shown}: expected whole numbers with "
-                         f"{minimum} <= low <= high <= {maximum}; fix the value in the space TOML")
+    if (
+        not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high))
+        or not minimum <= low <= high <= maximum
+    ):
+        raise SpaceError(
+            f"space key {key!r} = {shown}: expected whole numbers with "
+            f"{minimum} <= low <= high <= {maximum}; fix the value in the space TOML"
+        )
 
 
 def _check_choices(space: SearchSpace, key: str, allowed: tuple[Any, ...]) -> None:
@@ -178,12 +216,16 @@ def _check_choices(space: SearchSpace, key: str, allowed: tuple[Any, ...]) -> No
     bad = [v for v in values if v not in allowed or isinstance(v, bool)]
     if not values or bad:
         shown = bad[0] if bad else "[]"
-        raise SpaceError(f"space key {key!r} = {shown!r}: expected one or more of "
-                         f"{list(allowed)}; fix the value in the space TOML")
+        raise SpaceError(
+            f"space key {key!r} = {shown!r}: expected one or more of "
+            f"{list(allowed)}; fix the value in the space TOML"
+        )
 
 
 def _check_flags(space: SearchSpace, key: str) -> None:
     values = getattr(space, key)
     if not values or any(not isinstance(v, bool) for v in values):
-        raise SpaceError(f"space key {key!r} = {list(values)!r}: expected true, false or "
-                         "[false, true]; fix the value in the space TOML")
+        raise SpaceError(
+            f"space key {key!r} = {list(values)!r}: expected true, false or "
+            "[false, true]; fix the value in the space TOML"
+        )

@@ -1,4 +1,5 @@
 """Reading a TOML file with errors people can act on (spaces, devices, study files, templates)."""
+
 from __future__ import annotations
 
 import tomllib

@@ -17,29 +17,65 @@ A layer the walk does not know (`UNKNOWN`): params stay exact, the other fields 
 `ModelFootprint.unknown_layer` names it, so a budget that needs them can refuse by name instead of
 guessing.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from spaces._footprint import Footprint
+from slimtune.spaces._footprint import Footprint
 
 if TYPE_CHECKING:
     import keras
 
 UNKNOWN = -1
 # Layers that do nothing at inference (or only reshape a view of the same elements in place).
-_NO_OPS = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-           "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
+_NO_OPS = (
+    "InputLayer",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
 _ACTIVATIONS = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
-_ELEMENTWISE = ("Rescaling", "Normalization", "ZeroPadding2D", "Cropping2D", "Flatten", "Reshape",
-                "Permute", "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
-                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-                "GlobalMaxPooling1D", "Add", "Subtract", "Multiply", "Average", "Maximum",
-                "Minimum", "Concatenate")
-_FUSES_ACTIVATION = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv1D", "Dense",
-                     "BatchNormalization", "Add")
+_ELEMENTWISE = (
+    "Rescaling",
+    "Normalization",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+)
+_FUSES_ACTIVATION = (
+    "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv1D",
+    "Dense",
+    "BatchNormalization",
+    "Add",
+)
 _FOLDS_BATCH_NORM = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv1D", "Dense")
 
 
@@ -71,18 +107,32 @@ def footprint_of_model(model: keras.Model) -> ModelFootprint:
             unknown = f"{layer.name} ({kind})"
     params = _deployed_params(model)
     if unknown is not None:
-        return ModelFootprint(Footprint(params=params, weight_bytes_fp32=4 * params,
-                                        weight_bytes_int8=UNKNOWN,
-                                        peak_activation_bytes_fp32=UNKNOWN,
-                                        peak_activation_bytes_int8=UNKNOWN, macs=UNKNOWN),
-                              unknown)
+        return ModelFootprint(
+            Footprint(
+                params=params,
+                weight_bytes_fp32=4 * params,
+                weight_bytes_int8=UNKNOWN,
+                peak_activation_bytes_fp32=UNKNOWN,
+                peak_activation_bytes_int8=UNKNOWN,
+                macs=UNKNOWN,
+            ),
+            unknown,
+        )
     if walk.weights + walk.biases != params:  # a layer's weights the rules above miss
-        return ModelFootprint(Footprint(params, 4 * params, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN),
-                              f"{model.name} (weights the walk cannot place)")
-    return ModelFootprint(Footprint(params=params, weight_bytes_fp32=4 * params,
-                                    weight_bytes_int8=walk.weights + 4 * walk.biases,
-                                    peak_activation_bytes_fp32=4 * walk.peak,
-                                    peak_activation_bytes_int8=walk.peak, macs=walk.macs))
+        return ModelFootprint(
+            Footprint(params, 4 * params, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN),
+            f"{model.name} (weights the walk cannot place)",
+        )
+    return ModelFootprint(
+        Footprint(
+            params=params,
+            weight_bytes_fp32=4 * params,
+            weight_bytes_int8=walk.weights + 4 * walk.biases,
+            peak_activation_bytes_fp32=4 * walk.peak,
+            peak_activation_bytes_int8=walk.peak,
+            macs=walk.macs,
+        )
+    )
 
 
 def _deployed_params(model: keras.Model) -> int:

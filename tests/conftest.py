@@ -1,4 +1,5 @@
 """Shared fixtures. MNIST comes from ../shared/datasets/mnist (or SLIMTUNE_DATA_DIR)."""
+
 from __future__ import annotations
 
 import os

@@ -1,16 +1,45 @@
 """What we record: MLflow runs for studies, trials and confirmations, the Model Registry, the names
 both writers and readers use, and state files written atomically. Imports nothing of ours."""
-from trackers._datasets import InputDataset
-from trackers._files import write_bytes_atomic, write_json_atomic
-from trackers._mlflow import (MlflowTracker, TrackerUnavailable, credentials_refused,
-                              server_reachable, server_serving, using_tracking_uri)
-from trackers._schema import (CHAMPION_ALIAS, DATASET_CONTEXTS, PULL_MEASURES, PULL_TAG_PREFIX,
-                              RECIPE_PARAMS, TAG_PREFIX, config_params, resolve_tracking_uri,
-                              seed_metrics)
 
-__all__ = ["MlflowTracker", "TrackerUnavailable", "credentials_refused", "server_reachable",
-           "server_serving",
-           "using_tracking_uri",
-           "write_bytes_atomic", "write_json_atomic", "CHAMPION_ALIAS", "RECIPE_PARAMS",
-           "TAG_PREFIX", "config_params", "resolve_tracking_uri", "seed_metrics", "InputDataset",
-           "DATASET_CONTEXTS", "PULL_TAG_PREFIX", "PULL_MEASURES"]
+from slimtune.trackers._datasets import InputDataset
+from slimtune.trackers._files import write_bytes_atomic, write_json_atomic
+from slimtune.trackers._mlflow import (
+    MlflowTracker,
+    TrackerUnavailable,
+    credentials_refused,
+    server_reachable,
+    server_serving,
+    using_tracking_uri,
+)
+from slimtune.trackers._schema import (
+    CHAMPION_ALIAS,
+    DATASET_CONTEXTS,
+    PULL_MEASURES,
+    PULL_TAG_PREFIX,
+    RECIPE_PARAMS,
+    TAG_PREFIX,
+    config_params,
+    resolve_tracking_uri,
+    seed_metrics,
+)
+
+__all__ = [
+    "MlflowTracker",
+    "TrackerUnavailable",
+    "credentials_refused",
+    "server_reachable",
+    "server_serving",
+    "using_tracking_uri",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "CHAMPION_ALIAS",
+    "RECIPE_PARAMS",
+    "TAG_PREFIX",
+    "config_params",
+    "resolve_tracking_uri",
+    "seed_metrics",
+    "InputDataset",
+    "DATASET_CONTEXTS",
+    "PULL_TAG_PREFIX",
+    "PULL_MEASURES",
+]

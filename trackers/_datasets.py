@@ -1,13 +1,14 @@
 """The datasets a run read, as MLflow lists them under the run's inputs: name, content digest,
 where they were read, and the shapes of their images and labels. Built once per search from the
 splits' shapes and digests (no pixels are kept or hashed here) and logged with every run."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from trackers._schema import DATASET_CONTEXTS
+from slimtune.trackers._schema import DATASET_CONTEXTS
 
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
@@ -32,11 +33,13 @@ class InputDataset:
 
     def __post_init__(self) -> None:
         if self.context not in DATASET_CONTEXTS:
-            raise ValueError(f"dataset context {self.context!r}: use one of "
-                             f"{', '.join(DATASET_CONTEXTS)}")
+            raise ValueError(
+                f"dataset context {self.context!r}: use one of {', '.join(DATASET_CONTEXTS)}"
+            )
         if not 0 < len(self.digest) <= MAX_DIGEST_CHARS:
-            raise ValueError(f"dataset digest {self.digest!r}: MLflow takes 1 to "
-                             f"{MAX_DIGEST_CHARS} characters")
+            raise ValueError(
+                f"dataset digest {self.digest!r}: MLflow takes 1 to {MAX_DIGEST_CHARS} characters"
+            )
 
     @property
     def rows(self) -> int:
@@ -44,13 +47,20 @@ class InputDataset:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (a confirmation record keeps the held-out splits it read this way)."""
-        return asdict(self) | {"features_shape": list(self.features_shape),
-                               "targets_shape": list(self.targets_shape)}
+        return asdict(self) | {
+            "features_shape": list(self.features_shape),
+            "targets_shape": list(self.targets_shape),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputDataset:
-        return cls(**data | {"features_shape": tuple(data["features_shape"]),
-                             "targets_shape": tuple(data["targets_shape"])})
+        return cls(
+            **data
+            | {
+                "features_shape": tuple(data["features_shape"]),
+                "targets_shape": tuple(data["targets_shape"]),
+            }
+        )
 
     def to_mlflow(self) -> DatasetInput:
         """The MLflow entity, in the layout of `mlflow.data.from_numpy` (tensor schema, shape
@@ -64,12 +74,22 @@ class InputDataset:
         def spec(dtype: str, shape: tuple[int, ...]) -> Schema:
             return Schema([TensorSpec(np.dtype(dtype), (-1, *shape[1:]))])
 
-        schema = TensorDatasetSchema(spec(self.features_dtype, self.features_shape),
-                                     spec(self.targets_dtype, self.targets_shape))
-        profile = {"features_shape": list(self.features_shape), "features_size":
-                   int(np.prod(self.features_shape)), "targets_shape": list(self.targets_shape),
-                   "targets_size": int(np.prod(self.targets_shape))}
-        dataset = Dataset(name=self.name, digest=self.digest, source_type="local",
-                          source=json.dumps({"uri": self.source}),
-                          schema=json.dumps(schema.to_dict()), profile=json.dumps(profile))
+        schema = TensorDatasetSchema(
+            spec(self.features_dtype, self.features_shape),
+            spec(self.targets_dtype, self.targets_shape),
+        )
+        profile = {
+            "features_shape": list(self.features_shape),
+            "features_size": int(np.prod(self.features_shape)),
+            "targets_shape": list(self.targets_shape),
+            "targets_size": int(np.prod(self.targets_shape)),
+        }
+        dataset = Dataset(
+            name=self.name,
+            digest=self.digest,
+            source_type="local",
+            source=json.dumps({"uri": self.source}),
+            schema=json.dumps(schema.to_dict()),
+            profile=json.dumps(profile),
+        )
         return DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, self.context)])

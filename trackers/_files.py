@@ -1,4 +1,5 @@
 """State files written whole or not at all (result.json, spooled models, templates, reports)."""
+
 from __future__ import annotations
 
 import json

@@ -1,27 +1,31 @@
 """MLflow tracking: one experiment per study, one parent run per invocation, one child run per
 trial, and the confirmed winner in the Model Registry with the alias ``champion``."""
+
 from __future__ import annotations
 
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from trackers._datasets import InputDataset
-from trackers._mlflow_private import scoped_tracking_uri
-from trackers._schema import CHAMPION_ALIAS, TAG_PREFIX
+from slimtune.trackers._datasets import InputDataset
+from slimtune.trackers._mlflow_private import scoped_tracking_uri
+from slimtune.trackers._schema import CHAMPION_ALIAS, TAG_PREFIX
 
 PROBE_TIMEOUT_S = 3.0
 # MLflow's own retry policy, bounded so an outage costs seconds, not minutes (MLflow's defaults
 # retry 7 times with backoff 2). A user's own MLFLOW_HTTP_* settings win.
-HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-                       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 
 LOG_BATCH_METRICS = 1000  # the most metrics one MLflow log_batch call accepts
 
@@ -83,9 +87,11 @@ def _read_experiments(tracking_uri: str) -> Any:
     try:
         return requests.get(
             tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
-            params={"max_results": 1}, timeout=PROBE_TIMEOUT_S,
+            params={"max_results": 1},
+            timeout=PROBE_TIMEOUT_S,
             auth=(user, password) if user and password else None,
-            headers={"Authorization": f"Bearer {token}"} if token and not user else None)
+            headers={"Authorization": f"Bearer {token}"} if token and not user else None,
+        )
     except requests.RequestException:
         return None
 
@@ -102,17 +108,26 @@ def credentials_refused(tracking_uri: str) -> str | None:
         return None  # unreachable is server_reachable's to report
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    who = (f"user {user!r}" if user else "the token in MLFLOW_TRACKING_TOKEN" if token
-           else "a client without credentials")
+    who = (
+        f"user {user!r}"
+        if user
+        else "the token in MLFLOW_TRACKING_TOKEN"
+        if token
+        else "a client without credentials"
+    )
     return f"refused {who} (HTTP {answer.status_code})"
 
 
 class MlflowTracker:
     """Records a study in MLflow. Everything it writes goes through one process (the driver)."""
 
-    def __init__(self, tracking_uri: str, experiment_name: str,
-                 artifact_location: str | None = None,
-                 checkpoint: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_name: str,
+        artifact_location: str | None = None,
+        checkpoint: Callable[[str], None] | None = None,
+    ) -> None:
         """`checkpoint(name)` is called between the writes of a run and of a registration (a
         crash-safety test's fail points; by default nothing)."""
         from mlflow import MlflowClient
@@ -125,8 +140,11 @@ class MlflowTracker:
         self.client = MlflowClient(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         self.experiment_name = experiment_name
-        self.experiment_id = experiment.experiment_id if experiment else \
-            self._create_experiment(experiment_name, artifact_location)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self._create_experiment(experiment_name, artifact_location)
+        )
         self.parent_run_id: str | None = None
         self.datasets: tuple[InputDataset, ...] = ()  # what the parent and every child read
         self.input_example: np.ndarray | None = None
@@ -145,14 +163,20 @@ class MlflowTracker:
             return experiment.experiment_id
 
     # --- runs -----------------------------------------------------------------------------------
-    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
-                     datasets: Sequence[InputDataset] = (),
-                     input_example: np.ndarray | None = None) -> str:
+    def start_parent(
+        self,
+        run_name: str,
+        params: dict[str, Any],
+        tags: dict[str, str],
+        datasets: Sequence[InputDataset] = (),
+        input_example: np.ndarray | None = None,
+    ) -> str:
         """The invocation's run. `datasets` (the splits every trial reads) are logged as inputs
         of it and of every child run; `input_example` (a few float32 model inputs) goes with
         every model logged."""
-        run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                     tags=_tags(tags | {"role": "study"}))
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags=_tags(tags | {"role": "study"})
+        )
         self.parent_run_id = run.info.run_id
         self.datasets, self.input_example = tuple(datasets), input_example
         self._log(run.info.run_id, params=params)
@@ -163,16 +187,19 @@ class MlflowTracker:
         if self.parent_run_id:
             self.client.set_terminated(self.parent_run_id, status)
 
-    def logged_trial_numbers(self, study_name: str,
-                             may_delete: Callable[[int], bool] | None = None) -> set[int]:
+    def logged_trial_numbers(
+        self, study_name: str, may_delete: Callable[[int], bool] | None = None
+    ) -> set[int]:
         """Trial numbers that already have a complete child run, so a resumed study never logs one
         twice. Runs half-written by a driver that stopped mid-log are deleted here, to be logged
         again in full; `may_delete(trial_number)` False spares a run another live driver is still
         writing."""
         runs = self.client.search_runs(
-            [self.experiment_id], max_results=50000,
+            [self.experiment_id],
+            max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
-                          f"tags.`{TAG_PREFIX}role` = 'trial'")
+            f"tags.`{TAG_PREFIX}role` = 'trial'",
+        )
         complete = set()
         for run in runs:
             if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
@@ -187,33 +214,53 @@ class MlflowTracker:
         to have; any other gets KILLED. Call it only while no other driver records this study
         (the SQLite lock guarantees that)."""
         runs = self.client.search_runs(
-            [self.experiment_id], max_results=50000,
+            [self.experiment_id],
+            max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
-                          "attributes.status = 'RUNNING'")
+            "attributes.status = 'RUNNING'",
+        )
         for run in runs:
             tags = run.data.tags
-            status = tags.get(f"{TAG_PREFIX}end_status", "KILLED") \
-                if tags.get(f"{TAG_PREFIX}logged") == "true" else "KILLED"
+            status = (
+                tags.get(f"{TAG_PREFIX}end_status", "KILLED")
+                if tags.get(f"{TAG_PREFIX}logged") == "true"
+                else "KILLED"
+            )
             self.client.set_terminated(run.info.run_id, status)
         return len(runs)
 
-    def log_trial(self, trial_number: int, run_name: str, params: dict[str, Any],
-                  metrics: dict[str, float], tags: dict[str, str], status: str,
-                  model_keras: bytes | None = None,
-                  curves: dict[str, list[float]] | None = None) -> str:
+    def log_trial(
+        self,
+        trial_number: int,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        status: str,
+        model_keras: bytes | None = None,
+        curves: dict[str, list[float]] | None = None,
+    ) -> str:
         """One child run of the current parent, closed with `status` (FINISHED, FAILED, KILLED).
         `curves` are logged as stepped metrics (step = epoch, from 1), so MLflow draws them."""
-        return self._child(run_name, params, metrics,
-                           tags | {"role": "trial", "trial_number": str(trial_number)},
-                           status, model_keras, curves)
+        return self._child(
+            run_name,
+            params,
+            metrics,
+            tags | {"role": "trial", "trial_number": str(trial_number)},
+            status,
+            model_keras,
+            curves,
+        )
 
     def trial_run_ids(self, study_name: str) -> dict[int, str]:
         """Trial number -> run id of the study's complete trial runs (see logged_trial_numbers)."""
         runs = self.client.search_runs(
-            [self.experiment_id], max_results=50000,
+            [self.experiment_id],
+            max_results=50000,
             filter_string=f"tags.`{TAG_PREFIX}study` = '{study_name}' and "
-                          f"tags.`{TAG_PREFIX}role` = 'trial' and "
-                          f"tags.`{TAG_PREFIX}logged` = 'true'")
+            f"tags.`{TAG_PREFIX}role` = 'trial' and "
+            f"tags.`{TAG_PREFIX}logged` = 'true'",
+        )
         return {int(run.data.tags[f"{TAG_PREFIX}trial_number"]): run.info.run_id for run in runs}
 
     def attach_model(self, run_id: str, model_keras: bytes) -> None:
@@ -224,7 +271,8 @@ class MlflowTracker:
         import mlflow
 
         earlier = self.client.search_logged_models(
-            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
         if any(str(m.status).endswith("READY") for m in earlier):
             return
         for model in earlier:
@@ -240,9 +288,15 @@ class MlflowTracker:
             finally:
                 mlflow.end_run(status)
 
-    def log_confirmation(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
-                         tags: dict[str, str], model_keras: bytes,
-                         datasets: Sequence[InputDataset] = ()) -> tuple[str, str]:
+    def log_confirmation(
+        self,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        model_keras: bytes,
+        datasets: Sequence[InputDataset] = (),
+    ) -> tuple[str, str]:
         """Child run of a confirmation; returns (run_id, model_uri). `datasets`: the held-out
         splits it read besides the parent's (recheck, test). Written once: a complete run
         with the same tags (left by a driver that died before storing its id) is returned
@@ -250,12 +304,14 @@ class MlflowTracker:
         tags = tags | {"role": "confirmation"}
         run_id = self._complete_run_tagged(tags)
         if run_id is None:
-            run_id = self._child(run_name, params, metrics, tags, "FINISHED", model_keras,
-                                 datasets=datasets)
+            run_id = self._child(
+                run_name, params, metrics, tags, "FINISHED", model_keras, datasets=datasets
+            )
         return run_id, f"runs:/{run_id}/model"
 
-    def register_champion(self, run_id: str, model_name: str, tags: dict[str, str],
-                          description: str = "") -> int:
+    def register_champion(
+        self, run_id: str, model_name: str, tags: dict[str, str], description: str = ""
+    ) -> int:
         """Register the run's logged model, point the alias CHAMPION_ALIAS at it; returns the
         version, which carries `tags` and `description` (the model card)."""
         # Once per run: a version a driver created before it died is completed, not duplicated.
@@ -278,7 +334,8 @@ class MlflowTracker:
         from mlflow.exceptions import MlflowException
 
         logged = self.client.search_logged_models(
-            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=1)
+            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=1
+        )
         if not logged:
             raise MlflowException(f"run {run_id} has no logged model to register")
         try:
@@ -290,15 +347,17 @@ class MlflowTracker:
         # The SQL registry store looks the logged model up through the process-wide tracking
         # URI, so it must point at this tracker's store while the version is created.
         with using_tracking_uri(self.tracking_uri):
-            return self.client.create_model_version(model_name, f"models:/{model_id}",
-                                                    run_id=run_id, model_id=model_id).version
+            return self.client.create_model_version(
+                model_name, f"models:/{model_id}", run_id=run_id, model_id=model_id
+            ).version
 
     def _version_of_run(self, model_name: str, run_id: str) -> str | None:
         from mlflow.exceptions import MlflowException
 
         try:
             versions = self.client.search_model_versions(
-                f"name = '{model_name}' and run_id = '{run_id}'")
+                f"name = '{model_name}' and run_id = '{run_id}'"
+            )
         except MlflowException:
             return None  # no such registered model yet
         return min((v.version for v in versions), key=int, default=None)
@@ -310,8 +369,10 @@ class MlflowTracker:
         # Matched here rather than in the filter string: tag values (summaries) are free text.
         found = None
         for run in self.client.search_runs(
-                [self.experiment_id], max_results=1000,
-                filter_string=f"tags.`{TAG_PREFIX}role` = '{tags['role']}'"):
+            [self.experiment_id],
+            max_results=1000,
+            filter_string=f"tags.`{TAG_PREFIX}role` = '{tags['role']}'",
+        ):
             if any(run.data.tags.get(key) != value for key, value in wanted.items()):
                 continue
             if run.data.tags.get(f"{TAG_PREFIX}logged") == "true":
@@ -329,16 +390,25 @@ class MlflowTracker:
             self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
     # --- helpers --------------------------------------------------------------------------------
-    def _child(self, run_name: str, params: dict[str, Any], metrics: dict[str, float],
-               tags: dict[str, str], status: str, model_keras: bytes | None,
-               curves: dict[str, list[float]] | None = None,
-               datasets: Sequence[InputDataset] = ()) -> str:
+    def _child(
+        self,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        status: str,
+        model_keras: bytes | None,
+        curves: dict[str, list[float]] | None = None,
+        datasets: Sequence[InputDataset] = (),
+    ) -> str:
         import mlflow
         from mlflow.entities import RunTag
 
         run = self.client.create_run(
-            self.experiment_id, run_name=run_name,
-            tags=_tags(tags) | {"mlflow.parentRunId": self.parent_run_id or ""})
+            self.experiment_id,
+            run_name=run_name,
+            tags=_tags(tags) | {"mlflow.parentRunId": self.parent_run_id or ""},
+        )
         run_id = run.info.run_id
         self.checkpoint("run.created")
         self._log_inputs(run_id, (*self.datasets, *datasets))
@@ -352,27 +422,41 @@ class MlflowTracker:
         # Written last, in one batch: a run without `logged` was interrupted mid-log (see
         # logged_trial_numbers); `end_status` lets close_stale_runs end a run whose driver died
         # between this write and set_terminated with the status it was meant to have.
-        self.client.log_batch(run_id, tags=[RunTag(f"{TAG_PREFIX}logged", "true"),
-                                            RunTag(f"{TAG_PREFIX}end_status", status)])
+        self.client.log_batch(
+            run_id,
+            tags=[RunTag(f"{TAG_PREFIX}logged", "true"), RunTag(f"{TAG_PREFIX}end_status", status)],
+        )
         self.checkpoint("run.complete")
         self.client.set_terminated(run_id, status)
         return run_id
 
-    def _log(self, run_id: str, params: dict[str, Any] | None = None,
-             metrics: dict[str, float] | None = None,
-             curves: dict[str, list[float]] | None = None, model_id: str | None = None) -> None:
+    def _log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        curves: dict[str, list[float]] | None = None,
+        model_id: str | None = None,
+    ) -> None:
         """`metrics` are also linked to the logged model `model_id` (curves stay the run's)."""
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)  # when it was recorded: MLflow shows it, and sorts by it
-        points = [Metric(k, float(v), now, 0, model_id=model_id)
-                  for k, v in (metrics or {}).items()]
-        points += [Metric(k, float(v), now, step) for k, curve in (curves or {}).items()
-                   for step, v in enumerate(curve, start=1)]
+        points = [
+            Metric(k, float(v), now, 0, model_id=model_id) for k, v in (metrics or {}).items()
+        ]
+        points += [
+            Metric(k, float(v), now, step)
+            for k, curve in (curves or {}).items()
+            for step, v in enumerate(curve, start=1)
+        ]
         params_list = [Param(k, str(v)) for k, v in (params or {}).items()]
         for start in range(0, max(len(points), 1), LOG_BATCH_METRICS):  # MLflow's batch limit
-            self.client.log_batch(run_id, metrics=points[start:start + LOG_BATCH_METRICS],
-                                  params=params_list if start == 0 else [])
+            self.client.log_batch(
+                run_id,
+                metrics=points[start : start + LOG_BATCH_METRICS],
+                params=params_list if start == 0 else [],
+            )
 
     def _log_inputs(self, run_id: str, datasets: Sequence[InputDataset]) -> None:
         if datasets:
@@ -399,18 +483,24 @@ def _log_keras_model(model_keras: bytes, input_example: np.ndarray | None = None
 
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype("float32"), (-1, *model.input_shape[1:]), "image")]),
-        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, model.output_shape[-1]))]))
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, model.output_shape[-1]))]),
+    )
     # mlflow.keras.log_model as it is, through a flavor that makes the model folder first:
     # mlflow.keras.save_model writes the input example into a folder it has not made yet
     # (mlflow/mlflow#16183, still open in MLflow 3.17).
     info = mlflow.models.Model.log(
-        artifact_path=None, name="model", flavor=_KERAS_FLAVOR, model=model, signature=signature,
+        artifact_path=None,
+        name="model",
+        flavor=_KERAS_FLAVOR,
+        model=model,
+        signature=signature,
         input_example=None if input_example is None else {"image": input_example},
         pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
         # MLflow would check the example by loading the saved model and predicting on it: +270 ms
         # per logged model measured (+6 ms without), and Keras progress bars on our output. The
         # example is rows of the data the model was trained on, in the signature's shape.
-        validate_serving_input=False)
+        validate_serving_input=False,
+    )
     return info.model_id
 
 

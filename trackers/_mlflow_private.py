@@ -3,6 +3,7 @@ place (tests/trackers/test_mlflow_private.py checks it against the installed MLf
 
 `mlflow.set_tracking_uri` changes the URI for the whole process and every later subprocess;
 MLflow's own context manager scopes it to a block, which the public API does not offer."""
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager

@@ -1,5 +1,6 @@
 """The names both sides read: what the search and `slimtune train` write to MLflow, and what the
 registry, `slimtune pull` and the tests read back. One owner per name."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,15 @@ DATASET_CONTEXTS = ("training", "validation", "recheck", "test")
 # `slimtune pull` writes what it measured back to the pulled version as tags PULL_TAG_PREFIX +
 # "<format>." + one of these (so pulls in several formats keep each other's numbers).
 PULL_TAG_PREFIX = "pull."
-PULL_MEASURES = ("file_bytes", "float_accuracy", "exported_accuracy", "drop", "test_images",
-                 "passed", "run_id")
+PULL_MEASURES = (
+    "file_bytes",
+    "float_accuracy",
+    "exported_accuracy",
+    "drop",
+    "test_images",
+    "passed",
+    "run_id",
+)
 
 
 def resolve_tracking_uri(flag: str | None, out: Path | str) -> str:
@@ -30,8 +38,9 @@ def config_params(config: dict[str, Any]) -> dict[str, Any]:
     """Flat MLflow params of a configuration (`CNNConfig.to_dict()`): n_blocks, kernel_size_0, ...;
     of a HyperModel point: the HyperModel and each hyperparameter value as `hp.<name>`."""
     if "hypermodel" in config:
-        return {"hypermodel": config["hypermodel"]} | {f"hp.{name}": value for name, value
-                                                        in config["values"].items()}
+        return {"hypermodel": config["hypermodel"]} | {
+            f"hp.{name}": value for name, value in config["values"].items()
+        }
     params: dict[str, Any] = {"n_blocks": len(config["blocks"])}
     for i, block in enumerate(config["blocks"]):
         params |= {f"{key}_{i}": value for key, value in block.items()}
@@ -40,4 +49,5 @@ def config_params(config: dict[str, Any]) -> dict[str, Any]:
 
 def seed_metrics(split: str, seeds: list[int], accuracies: list[float]) -> dict[str, float]:
     """Per-seed accuracy metrics, e.g. ``val_accuracy_seed_1000``."""
-    return {f"{split}_accuracy_seed_{seed}": acc for seed, acc in zip(seeds, accuracies)}
+    pairs = zip(seeds, accuracies, strict=False)
+    return {f"{split}_accuracy_seed_{seed}": acc for seed, acc in pairs}

@@ -7,50 +7,74 @@ registered, and no other candidate is tried on test: that would be selecting on 
 With --recheck-size 0 there is no recheck split: candidates are confirmed on the test split
 directly and the first that holds is chosen (the rule before the recheck split existed).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from search._data import DataSource
-from search._progress import Progress
-from search.analysis._result import Confirmation
-from search.analysis.pareto import TrialPoint
-from search.execution import Executor, TrialError
-from search.study import StudyContext, TrialRecords, input_dataset
-from search.testing.faults import fail_point
-from search.training import SeedsOutcome, saved_model_accuracy, seed_groups
-from trackers import InputDataset, seed_metrics, write_bytes_atomic
+from slimtune.search._data import DataSource
+from slimtune.search._failpoints import fail_point
+from slimtune.search._progress import Progress
+from slimtune.search.analysis._result import Confirmation
+from slimtune.search.analysis.pareto import TrialPoint
+from slimtune.search.execution import Executor, TrialError
+from slimtune.search.study import StudyContext, TrialRecords, input_dataset
+from slimtune.search.training import (
+    SeedsOutcome,
+    TrainingRequest,
+    saved_model_accuracy,
+    seed_groups,
+)
+from slimtune.spaces import config_from_dict
+from slimtune.trackers import InputDataset, seed_metrics, write_bytes_atomic
 
 CONFIRMATION_ATTR_PREFIX = "slimtune.confirmation."  # + summary: a study user attribute
 
 
-def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialRecords,
-                       data_refs: tuple[Any, Any], source: DataSource,
-                       candidates: list[TrialPoint], progress: Progress
-                       ) -> tuple[TrialPoint | None, list[Confirmation], dict[str, Any]]:
+def confirm_candidates(
+    ctx: StudyContext,
+    executor: Executor,
+    records: TrialRecords,
+    data_refs: tuple[Any, Any],
+    source: DataSource,
+    candidates: list[TrialPoint],
+    progress: Progress,
+) -> tuple[TrialPoint | None, list[Confirmation], dict[str, Any]]:
     """Returns (chosen point or None, every confirmation made, the chosen one's stored record).
 
     Confirmations are stored in the study, so a resumed search does not retrain them.
     """
     s = ctx.settings
-    recheck = s.recheck_size > 0
+    recheck = s.held_out.recheck_size > 0
     held_out_ref = held_out_dataset = None
     confirmations = []
-    for point in candidates[:s.confirm_candidates]:
+    for point in candidates[: s.selection.confirm_candidates]:
         record = ctx.study.user_attrs.get(CONFIRMATION_ATTR_PREFIX + point.summary)
-        if record is None or record["seeds"] != ctx.confirm_seeds \
-                or record.get("recheck_size", 0) != s.recheck_size:
+        if (
+            record is None
+            or record["seeds"] != ctx.confirm_seeds
+            or record.get("recheck_size", 0) != s.held_out.recheck_size
+        ):
             if held_out_ref is None:
-                held_out = source.recheck(s.val_size, s.recheck_size) if recheck \
+                held_out = (
+                    source.recheck(s.held_out.val_size, s.held_out.recheck_size)
+                    if recheck
                     else source.test()
+                )
                 held_out_ref = executor.put(held_out)
-                held_out_dataset = input_dataset(source, "recheck" if recheck else "test",
-                                                 held_out)
-            where = f"the {s.recheck_size:,}-image recheck split" if recheck else "the test split"
-            progress.note(f"confirming trial {point.number} {point.summary} with fresh seeds "
-                          f"{ctx.confirm_seeds} on {where}")
-            record = _retrain(ctx, executor, records, data_refs, held_out_ref, point,
-                              held_out_dataset)
+                held_out_dataset = input_dataset(source, "recheck" if recheck else "test", held_out)
+            where = (
+                f"the {s.held_out.recheck_size:,}-image recheck split"
+                if recheck
+                else "the test split"
+            )
+            progress.note(
+                f"confirming trial {point.number} {point.summary} with fresh seeds "
+                f"{ctx.confirm_seeds} on {where}"
+            )
+            record = _retrain(
+                ctx, executor, records, data_refs, held_out_ref, point, held_out_dataset
+            )
             fail_point("confirm.trained")
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
             if recheck and not record.get("recheck_passed"):
@@ -59,8 +83,10 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
                 for seed in record["seeds"]:
                     _spooled_model(records, point.summary, seed).unlink(missing_ok=True)
         if recheck and record.get("recheck_passed") and "test_accuracies" not in record:
-            progress.note(f"  worst-case recheck accuracy {min(record['recheck_accuracies']):.4f}"
-                          f" >= {s.recheck_floor:.4f}: the pick; reading the test split once")
+            progress.note(
+                f"  worst-case recheck accuracy {min(record['recheck_accuracies']):.4f}"
+                f" >= {s.recheck_floor:.4f}: the pick; reading the test split once"
+            )
             record = _test_pick(ctx, records, source, point, record)
         if record.get("test_accuracies") is not None and not record.get("run_id"):
             record = log_confirmation(ctx, records, point, record)
@@ -69,32 +95,64 @@ def confirm_candidates(ctx: StudyContext, executor: Executor, records: TrialReco
         progress.note(_verdict(ctx, confirmation))
         if recheck and confirmation.recheck_passed:
             # The pick is final: a miss on test is reported, never replaced by a later candidate.
-            return (point if confirmation.passed else None), confirmations, \
-                (record if confirmation.passed else {})
+            return (
+                (point if confirmation.passed else None),
+                confirmations,
+                (record if confirmation.passed else {}),
+            )
         if not recheck and confirmation.passed:
             return point, confirmations, record
     return None, confirmations, {}
 
 
-def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
-             data_refs: tuple[Any, Any], held_out_ref: Any, point: TrialPoint,
-             held_out_dataset: InputDataset) -> dict[str, Any]:
+def _retrain(
+    ctx: StudyContext,
+    executor: Executor,
+    records: TrialRecords,
+    data_refs: tuple[Any, Any],
+    held_out_ref: Any,
+    point: TrialPoint,
+    held_out_dataset: InputDataset,
+) -> dict[str, Any]:
     """Train the candidate with each fresh seed and the full recipe (--full-epochs: the
     registered model is one of it) and measure it on the held-out split: the recheck split, or
     the test split without one. The seeds go out as one task per worker (`seed_groups`), each
     group trained in one pass. The record keeps the held-out split's MLflow description
     (`datasets`) for the confirmation run."""
     s = ctx.settings
-    groups = seed_groups(ctx.confirm_seeds, s.workers)
-    refs = [executor.submit(point.config, data_refs[0], data_refs[1], s.full_recipe, group,
-                            test=held_out_ref, every_model=True) for group in groups]
-    base = {"seeds": ctx.confirm_seeds, "recheck_size": s.recheck_size, "run_id": None,
-            "datasets": [held_out_dataset.to_dict()]}
+    groups = seed_groups(ctx.confirm_seeds, s.execution.workers)
+    refs = [
+        executor.submit(
+            TrainingRequest(
+                config_from_dict(point.config),
+                s.training.full_recipe,
+                tuple(group),
+                every_model=True,
+                kind="confirm",
+            ),
+            data_refs[0],
+            data_refs[1],
+            held_out_ref,
+        )
+        for group in groups
+    ]
+    base = {
+        "seeds": ctx.confirm_seeds,
+        "recheck_size": s.held_out.recheck_size,
+        "run_id": None,
+        "datasets": [held_out_dataset.to_dict()],
+    }
     try:
         outcomes: list[SeedsOutcome] = [executor.result(ref) for ref in refs]
     except TrialError as exc:
-        return base | {"val_accuracies": [], "recheck_accuracies": [], "recheck_passed": False,
-                       "test_accuracies": [], "passed": False, "error": str(exc)[:500]}
+        return base | {
+            "val_accuracies": [],
+            "recheck_accuracies": [],
+            "recheck_passed": False,
+            "test_accuracies": [],
+            "passed": False,
+            "error": str(exc)[:500],
+        }
     # The groups are contiguous runs of the seeds, in order: concatenated, they follow the seeds.
     val = [acc for o in outcomes for acc in o.val_accuracies]
     held_out = [acc for o in outcomes for acc in o.test_accuracies]
@@ -105,53 +163,83 @@ def _retrain(ctx: StudyContext, executor: Executor, records: TrialRecords,
     # recheck every seed's model is kept, for the test split if this candidate becomes the pick.
     for seed, model_keras in zip(ctx.confirm_seeds, models, strict=True):
         write_bytes_atomic(_spooled_model(records, point.summary, seed), model_keras)
-    if s.recheck_size:
-        return record | {"recheck_accuracies": held_out,
-                         "recheck_passed": min(held_out) >= s.recheck_floor}
-    record |= {"recheck_accuracies": [], "recheck_passed": None, "test_accuracies": held_out,
-               "passed": min(held_out) >= s.min_accuracy}
+    if s.held_out.recheck_size:
+        return record | {
+            "recheck_accuracies": held_out,
+            "recheck_passed": min(held_out) >= s.recheck_floor,
+        }
+    record |= {
+        "recheck_accuracies": [],
+        "recheck_passed": None,
+        "test_accuracies": held_out,
+        "passed": min(held_out) >= s.selection.min_accuracy,
+    }
     return log_confirmation(ctx, records, point, record)
 
 
-def _test_pick(ctx: StudyContext, records: TrialRecords, source: DataSource, point: TrialPoint,
-               record: dict[str, Any]) -> dict[str, Any]:
+def _test_pick(
+    ctx: StudyContext,
+    records: TrialRecords,
+    source: DataSource,
+    point: TrialPoint,
+    record: dict[str, Any],
+) -> dict[str, Any]:
     """The test split, read once: each seed's spooled model of the pick measured on it."""
     test = source.test()
-    accuracies = [saved_model_accuracy(_spooled_model(records, point.summary, seed).read_bytes(),
-                                       test) for seed in record["seeds"]]
-    record = record | {"test_accuracies": accuracies,
-                       "datasets": [*record.get("datasets", []),
-                                    input_dataset(source, "test", test).to_dict()],
-                       "passed": min(accuracies) >= ctx.settings.min_accuracy}
+    accuracies = [
+        saved_model_accuracy(_spooled_model(records, point.summary, seed).read_bytes(), test)
+        for seed in record["seeds"]
+    ]
+    record = record | {
+        "test_accuracies": accuracies,
+        "datasets": [*record.get("datasets", []), input_dataset(source, "test", test).to_dict()],
+        "passed": min(accuracies) >= ctx.settings.selection.min_accuracy,
+    }
     ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + point.summary, record)
     fail_point("confirm.tested")
     return record
 
 
-def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint,
-                     record: dict[str, Any]) -> dict[str, Any]:
+def log_confirmation(
+    ctx: StudyContext, records: TrialRecords, point: TrialPoint, record: dict[str, Any]
+) -> dict[str, Any]:
     """Write the confirmation's child run (with the spooled median model); the record gains its
     run id, or keeps None while MLflow is unreachable."""
     trial_number, summary = point.number, point.summary
     seeds, val = record["seeds"], record["val_accuracies"]
     test, recheck = record.get("test_accuracies") or [], record.get("recheck_accuracies") or []
-    metrics = seed_metrics("val", seeds, val) | {"worst_case_val_accuracy": min(val),
-                                                 "params": point.params}
+    metrics = seed_metrics("val", seeds, val) | {
+        "worst_case_val_accuracy": min(val),
+        "params": point.params,
+    }
     if recheck:
         metrics |= seed_metrics("recheck", seeds, recheck) | {
-            "worst_case_recheck_accuracy": min(recheck)}
+            "worst_case_recheck_accuracy": min(recheck)
+        }
     if test:
         metrics |= seed_metrics("test", seeds, test) | {"worst_case_test_accuracy": min(test)}
     model_path = _spooled_model(records, summary, record["median_seed"])
-    logged = records.attempt(lambda: records.tracker.log_confirmation(
-        f"confirm-trial-{trial_number}", {"summary": summary, "trial_number": trial_number,
-                                          "epochs": ctx.settings.full_recipe.epochs},
-        metrics, {"study": ctx.settings.study_name, "trial_number": str(trial_number),
-                  "summary": summary, "seeds": ",".join(map(str, seeds)),
-                  "passed": str(bool(record.get("passed"))).lower(),
-                  "floor": str(ctx.settings.min_accuracy)},
-        model_path.read_bytes(),
-        [InputDataset.from_dict(d) for d in record.get("datasets", [])]))
+    logged = records.attempt(
+        lambda: records.tracker.log_confirmation(
+            f"confirm-trial-{trial_number}",
+            {
+                "summary": summary,
+                "trial_number": trial_number,
+                "epochs": ctx.settings.training.full_recipe.epochs,
+            },
+            metrics,
+            {
+                "study": ctx.settings.study.study_name,
+                "trial_number": str(trial_number),
+                "summary": summary,
+                "seeds": ",".join(map(str, seeds)),
+                "passed": str(bool(record.get("passed"))).lower(),
+                "floor": str(ctx.settings.selection.min_accuracy),
+            },
+            model_path.read_bytes(),
+            [InputDataset.from_dict(d) for d in record.get("datasets", [])],
+        )
+    )
     if logged is None:
         return record
     fail_point("confirm.logged")
@@ -167,24 +255,32 @@ def log_confirmation(ctx: StudyContext, records: TrialRecords, point: TrialPoint
 def _confirmation(point: TrialPoint, record: dict[str, Any]) -> Confirmation:
     test = record.get("test_accuracies")
     return Confirmation(
-        trial_number=point.number, summary=point.summary, params=point.params,
-        seeds=record["seeds"], val_accuracies=record["val_accuracies"],
+        trial_number=point.number,
+        summary=point.summary,
+        params=point.params,
+        seeds=record["seeds"],
+        val_accuracies=record["val_accuracies"],
         recheck_accuracies=record.get("recheck_accuracies") or [],
         recheck_passed=record.get("recheck_passed"),
         test_accuracies=test or [],
         worst_case_test_accuracy=min(test) if test else None,
-        passed=bool(record.get("passed")))
+        passed=bool(record.get("passed")),
+    )
 
 
 def _verdict(ctx: StudyContext, confirmation: Confirmation) -> str:
     s = ctx.settings
     parts = []
     if confirmation.recheck_accuracies:
-        parts.append(f"worst-case recheck accuracy {min(confirmation.recheck_accuracies):.4f} "
-                     f"{'>=' if confirmation.recheck_passed else '<'} {s.recheck_floor:.4f}")
+        parts.append(
+            f"worst-case recheck accuracy {min(confirmation.recheck_accuracies):.4f} "
+            f"{'>=' if confirmation.recheck_passed else '<'} {s.recheck_floor:.4f}"
+        )
     if confirmation.worst_case_test_accuracy is not None:
-        parts.append(f"worst-case test accuracy {confirmation.worst_case_test_accuracy:.4f}: "
-                     f"{'holds' if confirmation.passed else 'below'} the floor {s.min_accuracy}")
+        parts.append(
+            f"worst-case test accuracy {confirmation.worst_case_test_accuracy:.4f}: "
+            f"{'holds' if confirmation.passed else 'below'} the floor {s.selection.min_accuracy}"
+        )
     return "  " + ("; ".join(parts) or "not trained: " + str(confirmation.summary))
 
 

@@ -2,13 +2,14 @@
 the accuracy/size Pareto front (PNG, and interactive HTML with plotly), accuracy vs size sliced
 by kernel size as in the seed paper, and the smallest feasible size found over wall time.
 Matplotlib and plotly load inside the functions, so importing this module stays light."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.analysis._trials import TrialRow
+from slimtune.search.analysis._trials import TrialRow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -18,8 +19,11 @@ PARETO_HTML = "pareto_front.html"
 KERNEL_SLICING_PNG = "kernel_slicing.png"
 PROGRESS_PNG = "progress.png"
 FIGURES = (PARETO_PNG, PARETO_HTML, KERNEL_SLICING_PNG, PROGRESS_PNG)
-SIZE_LABELS = {"params": "parameters", "int8_bytes": "int8 weight bytes",
-               "macs": "multiply-accumulates per image"}
+SIZE_LABELS = {
+    "params": "parameters",
+    "int8_bytes": "int8 weight bytes",
+    "macs": "multiply-accumulates per image",
+}
 PICK_COLOR, FLOOR_COLOR, FRONT_COLOR = "#d62728", "#7f7f7f", "#1f77b4"
 DPI = 110
 
@@ -42,10 +46,16 @@ def write_figures(result: dict[str, Any], rows: list[TrialRow], folder: Path) ->
     paths = [folder / name for name in FIGURES]
     _save(pareto_png(result, rows), paths[0])
     paths[1].write_text(pareto_html(result, rows, full_html=True))
-    _save(kernel_slicing_png(study_slices(rows), result.get("size_objective", "params"),
-                             "accuracy vs size by conv kernel size (this study)",
-                             "worst-case validation accuracy over seeds",
-                             result.get("floor")), paths[2])
+    _save(
+        kernel_slicing_png(
+            study_slices(rows),
+            result.get("size_objective", "params"),
+            "accuracy vs size by conv kernel size (this study)",
+            "worst-case validation accuracy over seeds",
+            result.get("floor"),
+        ),
+        paths[2],
+    )
     _save(progress_png(result, rows), paths[3])
     return paths
 
@@ -58,17 +68,37 @@ def pareto_png(result: dict[str, Any], rows: list[TrialRow]) -> Figure:
     trained = _trained(rows)
     front = _front_rows(result, rows)
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.scatter([r.size for r in trained], [r.worst_case_val_accuracy for r in trained], s=18,
-               c=["#2ca02c" if r.feasible else "#bbbbbb" for r in trained],
-               label="trials (green: feasible)", zorder=2)
-    ax.plot([r.size for r in front], [r.worst_case_val_accuracy for r in front], "-o",
-            color=FRONT_COLOR, markersize=4, label="Pareto front", zorder=3)
+    ax.scatter(
+        [r.size for r in trained],
+        [r.worst_case_val_accuracy for r in trained],
+        s=18,
+        c=["#2ca02c" if r.feasible else "#bbbbbb" for r in trained],
+        label="trials (green: feasible)",
+        zorder=2,
+    )
+    ax.plot(
+        [r.size for r in front],
+        [r.worst_case_val_accuracy for r in front],
+        "-o",
+        color=FRONT_COLOR,
+        markersize=4,
+        label="Pareto front",
+        zorder=3,
+    )
     for value, style, label in _floors(result):
         ax.axhline(value, color=FLOOR_COLOR, linestyle=style, linewidth=1, label=label)
     pick = _pick_row(result, rows)
     if pick is not None:
-        ax.scatter([pick.size], [pick.worst_case_val_accuracy], marker="*", s=220,
-                   color=PICK_COLOR, edgecolor="black", zorder=4, label=f"pick: {pick.summary}")
+        ax.scatter(
+            [pick.size],
+            [pick.worst_case_val_accuracy],
+            marker="*",
+            s=220,
+            color=PICK_COLOR,
+            edgecolor="black",
+            zorder=4,
+            label=f"pick: {pick.summary}",
+        )
     _log_x(ax, trained)
     ax.set_xlabel(f"{_size_label(result)} (log scale)")
     ax.set_ylabel("worst-case validation accuracy")
@@ -88,40 +118,81 @@ def pareto_html(result: dict[str, Any], rows: list[TrialRow], full_html: bool) -
     trained = _trained(rows)
     front = _front_rows(result, rows)
     fig = go.Figure()
-    for feasible, name, color in ((True, "feasible trials", "#2ca02c"),
-                                  (False, "other trials", "#aaaaaa")):
+    for feasible, name, color in (
+        (True, "feasible trials", "#2ca02c"),
+        (False, "other trials", "#aaaaaa"),
+    ):
         group = [r for r in trained if r.feasible == feasible]
-        fig.add_trace(go.Scatter(
-            x=[r.size for r in group], y=[r.worst_case_val_accuracy for r in group],
-            mode="markers", name=name, marker={"color": color, "size": 7},
-            text=[_hover(r) for r in group], hoverinfo="text"))
-    fig.add_trace(go.Scatter(
-        x=[r.size for r in front], y=[r.worst_case_val_accuracy for r in front],
-        mode="lines+markers", name="Pareto front", line={"color": FRONT_COLOR},
-        text=[_hover(r) for r in front], hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r.size for r in group],
+                y=[r.worst_case_val_accuracy for r in group],
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 7},
+                text=[_hover(r) for r in group],
+                hoverinfo="text",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[r.size for r in front],
+            y=[r.worst_case_val_accuracy for r in front],
+            mode="lines+markers",
+            name="Pareto front",
+            line={"color": FRONT_COLOR},
+            text=[_hover(r) for r in front],
+            hoverinfo="text",
+        )
+    )
     pick = _pick_row(result, rows)
     if pick is not None:
-        fig.add_trace(go.Scatter(
-            x=[pick.size], y=[pick.worst_case_val_accuracy], mode="markers+text",
-            name=f"pick: {pick.summary}", text=[f"pick: {pick.summary}"],
-            # The pick is the smallest feasible point, so usually the leftmost: label rightwards.
-            textposition="top right", hovertext=[_hover(pick)], hoverinfo="text",
-            marker={"symbol": "star", "size": 18, "color": PICK_COLOR,
-                    "line": {"color": "black", "width": 1}}))
+        fig.add_trace(
+            go.Scatter(
+                x=[pick.size],
+                y=[pick.worst_case_val_accuracy],
+                mode="markers+text",
+                name=f"pick: {pick.summary}",
+                text=[f"pick: {pick.summary}"],
+                # The pick is the smallest feasible point, so usually the leftmost: label
+                # rightwards.
+                textposition="top right",
+                hovertext=[_hover(pick)],
+                hoverinfo="text",
+                marker={
+                    "symbol": "star",
+                    "size": 18,
+                    "color": PICK_COLOR,
+                    "line": {"color": "black", "width": 1},
+                },
+            )
+        )
     for value, style, label in _floors(result):
-        fig.add_hline(y=value, line={"color": FLOOR_COLOR, "dash": "solid" if style == "-"
-                                     else "dash", "width": 1},
-                      annotation_text=label, annotation_position="bottom left")
+        fig.add_hline(
+            y=value,
+            line={"color": FLOOR_COLOR, "dash": "solid" if style == "-" else "dash", "width": 1},
+            annotation_text=label,
+            annotation_position="bottom left",
+        )
     fig.update_xaxes(type="log", title=f"{_size_label(result)} (log scale)")
     fig.update_yaxes(title="worst-case validation accuracy")
-    fig.update_layout(title=f"study {result['study']['name']}: accuracy vs size",
-                      template="plotly_white", height=480, margin={"t": 50, "b": 50})
+    fig.update_layout(
+        title=f"study {result['study']['name']}: accuracy vs size",
+        template="plotly_white",
+        height=480,
+        margin={"t": 50, "b": 50},
+    )
     return fig.to_html(full_html=full_html, include_plotlyjs=True, div_id="pareto-front")
 
 
 # --- kernel-size slicing --------------------------------------------------------------------------
-def kernel_slicing_png(points: list[SlicePoint], size_objective: str, title: str, ylabel: str,
-                       floor: float | None = None) -> Figure:
+def kernel_slicing_png(
+    points: list[SlicePoint],
+    size_objective: str,
+    title: str,
+    ylabel: str,
+    floor: float | None = None,
+) -> Figure:
     """Accuracy vs size, one colour per kernel size (the seed paper's figure): the median over
     seeds as a solid line, the worst seed dotted; points not `joined` as faint dots."""
     plt = _pyplot()
@@ -130,14 +201,29 @@ def kernel_slicing_png(points: list[SlicePoint], size_objective: str, title: str
         group = [p for p in points if p.kernel == kernel]
         joined = sorted((p for p in group if p.joined), key=lambda p: p.size)
         label = "x".join([kernel] * 2) if kernel.isdigit() else kernel
-        line = ax.plot([p.size for p in joined], [p.median_accuracy for p in joined], marker="o",
-                       markersize=4, label=f"{label} (median)")[0]
-        ax.plot([p.size for p in joined], [p.worst_accuracy for p in joined], linestyle=":",
-                color=line.get_color(), label=f"{label} (worst)")
+        line = ax.plot(
+            [p.size for p in joined],
+            [p.median_accuracy for p in joined],
+            marker="o",
+            markersize=4,
+            label=f"{label} (median)",
+        )[0]
+        ax.plot(
+            [p.size for p in joined],
+            [p.worst_accuracy for p in joined],
+            linestyle=":",
+            color=line.get_color(),
+            label=f"{label} (worst)",
+        )
         loose = [p for p in group if not p.joined]
         if loose:
-            ax.scatter([p.size for p in loose], [p.worst_accuracy for p in loose], s=10,
-                       color=line.get_color(), alpha=0.35)
+            ax.scatter(
+                [p.size for p in loose],
+                [p.worst_accuracy for p in loose],
+                s=10,
+                color=line.get_color(),
+                alpha=0.35,
+            )
     if floor is not None:
         ax.axhline(floor, color=FLOOR_COLOR, linewidth=1, label=f"floor {floor}")
     _log_x(ax, points)
@@ -156,8 +242,12 @@ def study_slices(rows: list[TrialRow]) -> list[SlicePoint]:
     for kernel in {r.kernel_sizes for r in _trained(rows)}:
         group = [r for r in _trained(rows) if r.kernel_sizes == kernel]
         front = {r.number for r in _non_dominated(group)}
-        points += [SlicePoint(kernel, r.size, r.median_val_accuracy, r.worst_case_val_accuracy,
-                              r.number in front) for r in group]
+        points += [
+            SlicePoint(
+                kernel, r.size, r.median_val_accuracy, r.worst_case_val_accuracy, r.number in front
+            )
+            for r in group
+        ]
     return points
 
 
@@ -171,9 +261,13 @@ def progress_png(result: dict[str, Any], rows: list[TrialRow]) -> Figure:
     finished = sorted((r for r in rows if r.finished_s is not None), key=lambda r: r.finished_s)
     end = max((r.finished_s for r in finished), default=0.0)
     if times:
-        ax.step([*times, end] if end > times[-1] else times,
-                [*sizes, sizes[-1]] if end > times[-1] else sizes, where="post",
-                color=FRONT_COLOR, label="smallest feasible so far")
+        ax.step(
+            [*times, end] if end > times[-1] else times,
+            [*sizes, sizes[-1]] if end > times[-1] else sizes,
+            where="post",
+            color=FRONT_COLOR,
+            label="smallest feasible so far",
+        )
         ax.scatter(times, sizes, color=FRONT_COLOR, s=16, zorder=3)
         ax.set_yscale("log")
     else:
@@ -182,8 +276,9 @@ def progress_png(result: dict[str, Any], rows: list[TrialRow]) -> Figure:
         ax.axvline(r.finished_s, ymax=0.04, color="#2ca02c" if r.feasible else "#bbbbbb")
     ax.set_xlabel("wall time since the first trial started (s)")
     ax.set_ylabel(f"smallest feasible {_size_label(result)}")
-    ax.set_title(f"search progress: {len(finished)} trials finished (ticks; green: feasible)",
-                 fontsize=10)
+    ax.set_title(
+        f"search progress: {len(finished)} trials finished (ticks; green: feasible)", fontsize=10
+    )
     ax.grid(True, which="both", alpha=0.3)
     if times:
         ax.legend(fontsize=8)
@@ -195,8 +290,9 @@ def smallest_feasible_over_time(rows: list[TrialRow]) -> tuple[list[float], list
     """(finish times, sizes) at which the smallest feasible size so far went down."""
     times: list[float] = []
     sizes: list[float] = []
-    for row in sorted((r for r in rows if r.feasible and r.finished_s is not None),
-                      key=lambda r: r.finished_s):
+    for row in sorted(
+        (r for r in rows if r.feasible and r.finished_s is not None), key=lambda r: r.finished_s
+    ):
         if not sizes or row.size < sizes[-1]:
             times.append(row.finished_s)
             sizes.append(row.size)
@@ -235,8 +331,11 @@ def _trained(rows: list[TrialRow]) -> list[TrialRow]:
 
 def _front_rows(result: dict[str, Any], rows: list[TrialRow]) -> list[TrialRow]:
     by_number = {r.number: r for r in rows}
-    return [by_number[p["trial_number"]] for p in result.get("front", [])
-            if p["trial_number"] in by_number]
+    return [
+        by_number[p["trial_number"]]
+        for p in result.get("front", [])
+        if p["trial_number"] in by_number
+    ]
 
 
 def _pick_row(result: dict[str, Any], rows: list[TrialRow]) -> TrialRow | None:
@@ -247,10 +346,16 @@ def _pick_row(result: dict[str, Any], rows: list[TrialRow]) -> TrialRow | None:
 
 
 def _non_dominated(rows: list[TrialRow]) -> list[TrialRow]:
-    return [r for r in rows if not any(
-        o.worst_case_val_accuracy >= r.worst_case_val_accuracy and o.size <= r.size
-        and (o.worst_case_val_accuracy > r.worst_case_val_accuracy or o.size < r.size)
-        for o in rows)]
+    return [
+        r
+        for r in rows
+        if not any(
+            o.worst_case_val_accuracy >= r.worst_case_val_accuracy
+            and o.size <= r.size
+            and (o.worst_case_val_accuracy > r.worst_case_val_accuracy or o.size < r.size)
+            for o in rows
+        )
+    ]
 
 
 def _floors(result: dict[str, Any]) -> list[tuple[float, str, str]]:
@@ -269,13 +374,21 @@ def _y_limits(ax: Any, trained: list[TrialRow], result: dict[str, Any]) -> None:
     hidden = sum(r.worst_case_val_accuracy < low for r in trained)
     ax.set_ylim(low - 0.01, 1.0 + 0.005)
     if hidden:
-        ax.text(0.01, 0.01, f"{hidden} trial(s) below {low:.2f} not shown",
-                transform=ax.transAxes, fontsize=7, color=FLOOR_COLOR)
+        ax.text(
+            0.01,
+            0.01,
+            f"{hidden} trial(s) below {low:.2f} not shown",
+            transform=ax.transAxes,
+            fontsize=7,
+            color=FLOOR_COLOR,
+        )
 
 
 def _hover(row: TrialRow) -> str:
-    return (f"trial {row.number}: {row.summary}<br>{row.params:,} params, worst-case val acc "
-            f"{row.worst_case_val_accuracy:.4f}{' (feasible)' if row.feasible else ''}")
+    return (
+        f"trial {row.number}: {row.summary}<br>{row.params:,} params, worst-case val acc "
+        f"{row.worst_case_val_accuracy:.4f}{' (feasible)' if row.feasible else ''}"
+    )
 
 
 def _size_label(result: dict[str, Any]) -> str:

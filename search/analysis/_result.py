@@ -1,5 +1,6 @@
 """The one result contract of a search, written atomically to <out>/result.json (by the pipeline,
 with trackers.write_json_atomic)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ class Chosen:
     footprint: dict[str, int]
     search_seeds: list[int]
     search_val_accuracies: list[float]
-    seeds: list[int]                 # the fresh confirmation seeds
+    seeds: list[int]  # the fresh confirmation seeds
     val_accuracies: list[float]
     test_accuracies: list[float]
     worst_case_val_accuracy: float

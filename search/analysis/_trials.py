@@ -1,5 +1,6 @@
 """The trials table: one row per trial of a study, as the plots, the report and the parent MLflow
 run read it (`<out>/trials.csv`). Pure Python: no Optuna, so a report needs only the files."""
+
 from __future__ import annotations
 
 import csv
@@ -18,23 +19,23 @@ class TrialRow:
     seconds since the study's first trial started (resumes included)."""
 
     number: int
-    state: str                       # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
     summary: str
-    kernel_sizes: str                # the distinct conv kernel sizes, e.g. "3" or "3/5"
-    size: float | None               # the size objective of the search
+    kernel_sizes: str  # the distinct conv kernel sizes, e.g. "3" or "3/5"
+    size: float | None  # the size objective of the search
     params: int | None
     weight_bytes_int8: int | None
     peak_activation_bytes_int8: int | None
     macs: int | None
     val_accuracies: tuple[float, ...]  # per search seed
     worst_case_val_accuracy: float | None
-    feasible: bool                   # complete, worst seed >= the validation floor, in budgets
+    feasible: bool  # complete, worst seed >= the validation floor, in budgets
     within_budgets: bool
-    epochs: int | None               # of the recipe its accuracies come from
+    epochs: int | None  # of the recipe its accuracies come from
     train_time_s: float | None
     started_s: float | None
     finished_s: float | None
-    reason: str                      # why it was pruned or failed
+    reason: str  # why it was pruned or failed
     duplicate_of: int | None
 
     def __post_init__(self) -> None:
@@ -62,8 +63,9 @@ class TrialRow:
 def trials_csv(rows: list[TrialRow]) -> str:
     """The table as CSV text, one row per trial by number; accuracies joined by ';'."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(TrialRow)],
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=[f.name for f in fields(TrialRow)], lineterminator="\n"
+    )
     writer.writeheader()
     for row in sorted(rows, key=lambda r: r.number):
         writer.writerow({k: _format(v) for k, v in row.to_dict().items()})

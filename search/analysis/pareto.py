@@ -1,5 +1,6 @@
 """Pareto analysis of finished trials. Pure Python/numpy: no TensorFlow, Ray, MLflow or Optuna,
 so it can be reused in reports and tested alone."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ class TrialPoint:
     config: dict[str, Any]
     summary: str
     worst_case_val_accuracy: float
-    size: float          # the size objective (params, int8 weight bytes or MACs)
+    size: float  # the size objective (params, int8 weight bytes or MACs)
     params: int
     within_budgets: bool = True
 
@@ -33,16 +34,18 @@ def pareto_front(points: list[TrialPoint]) -> list[TrialPoint]:
     losses = np.array([[-p.worst_case_val_accuracy, p.size] for p in eligible], dtype=float)
     no_worse = (losses[:, None, :] <= losses[None, :, :]).all(axis=2)
     better = (losses[:, None, :] < losses[None, :, :]).any(axis=2)
-    dominated = (no_worse & better).any(axis=0)
-    front = [p for p, d in zip(eligible, dominated) if not d]
+    dominated = np.asarray((no_worse & better).any(axis=0)).tolist()
+    front = [p for p, d in zip(eligible, dominated, strict=False) if not d]
     return sorted(front, key=lambda p: (p.size, -p.worst_case_val_accuracy, p.number))
 
 
 def feasible_candidates(points: list[TrialPoint], floor: float) -> list[TrialPoint]:
     """Distinct configurations whose worst-case validation accuracy >= floor and within budgets,
     smallest first (ties: more accurate first). The first is the analyzer's pick."""
-    feasible = sorted((p for p in points if p.within_budgets and p.worst_case_val_accuracy >= floor),
-                      key=lambda p: (p.size, -p.worst_case_val_accuracy, p.number))
+    feasible = sorted(
+        (p for p in points if p.within_budgets and p.worst_case_val_accuracy >= floor),
+        key=lambda p: (p.size, -p.worst_case_val_accuracy, p.number),
+    )
     seen: set[str] = set()
     unique = []
     for point in feasible:

@@ -1,18 +1,23 @@
 """Running trainings: the executor protocol, Ray (default) and in-process executors, the trial
 loop that connects a planner to an executor, and clean stops on Ctrl-C/SIGTERM."""
+
 from __future__ import annotations
 
-from search._lazy import lazy_getattr
+from typing import TYPE_CHECKING
 
-_EXPORTS = {
-    "Executor": "search.execution._protocol", "TrialError": "search.execution._protocol",
-    "RayExecutor": "search.execution._ray", "ray_address_reachable": "search.execution._ray",
-    "train_task": "search.execution._task",
-    "InlineExecutor": "search.execution._inline",
-    "run_trials": "search.execution._loop",
-    "Interrupted": "search.execution._interrupt", "install": "search.execution._interrupt",
-    "received": "search.execution._interrupt", "uninterruptible": "search.execution._interrupt",
-}
-__all__ = sorted(_EXPORTS)
+from slimtune.search._lazy import lazy_face
 
-__getattr__ = lazy_getattr('search.execution', _EXPORTS)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (_lazy.py)
+    from slimtune.search.execution._inline import InlineExecutor as InlineExecutor
+    from slimtune.search.execution._interrupt import Interrupted as Interrupted
+    from slimtune.search.execution._interrupt import install as install
+    from slimtune.search.execution._interrupt import received as received
+    from slimtune.search.execution._interrupt import uninterruptible as uninterruptible
+    from slimtune.search.execution._loop import run_trials as run_trials
+    from slimtune.search.execution._protocol import Executor as Executor
+    from slimtune.search.execution._protocol import TrialError as TrialError
+    from slimtune.search.execution._ray import RayExecutor as RayExecutor
+    from slimtune.search.execution._ray import ray_address_reachable as ray_address_reachable
+    from slimtune.search.execution._task import train_task as train_task
+
+__getattr__, __all__ = lazy_face(__name__, __file__)

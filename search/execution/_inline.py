@@ -1,12 +1,14 @@
 """Trainings in this process, one at a time, behind the executor protocol: the real trial loop
 without Ray, for unit tests and benchmarks that compare planners."""
+
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from search.execution._protocol import TrialError
-from search.execution._task import train_task
-from spaces import Recipe
+from slimtune.search.execution._protocol import TrialError
+from slimtune.search.execution._task import train_task
+from slimtune.search.training import TrainingRequest
 
 
 class InlineExecutor:
@@ -14,7 +16,7 @@ class InlineExecutor:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        self._queued: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._queued: dict[int, tuple[Any, ...]] = {}
         self._done: dict[int, Any] = {}
         self._next = 0
 
@@ -27,11 +29,10 @@ class InlineExecutor:
     def put(self, value: Any) -> Any:
         return value
 
-    def submit(self, config: dict[str, Any], train: Any, val: Any, recipe: Recipe,
-               seeds: list[int], **options: Any) -> int:
+    def submit(self, request: TrainingRequest, train: Any, val: Any, held_out: Any = None) -> int:
         handle = self._next
         self._next += 1
-        self._queued[handle] = ((config, train, val, recipe, seeds), options)
+        self._queued[handle] = (replace(request, threads=self.threads), train, val, held_out)
         return handle
 
     def wait(self, handles: list[int], timeout_s: float) -> list[int]:
@@ -39,9 +40,9 @@ class InlineExecutor:
         if finished or not handles:
             return finished
         handle = min(handles)
-        args, options = self._queued.pop(handle)
+        args = self._queued.pop(handle)
         try:
-            self._done[handle] = train_task(*args, threads=self.threads, **options)
+            self._done[handle] = train_task(*args)
         except Exception as exc:  # as under Ray: any error of the task fails the trial
             self._done[handle] = TrialError(f"{type(exc).__name__}: {exc}")
         return [handle]

@@ -1,11 +1,12 @@
 """Ctrl-C and SIGTERM stop a search cleanly: the signal becomes `Interrupted`, except inside
 `uninterruptible()` blocks (an Optuna tell and its MLflow run), where it waits for the block's end
 so no record is cut in half."""
+
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class Interrupted(KeyboardInterrupt):

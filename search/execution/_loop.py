@@ -1,6 +1,7 @@
 """The trial loop: connects the planner (what to try) to an executor (runs it) and records each
 finished trial once. It decides nothing itself: budgets, focus, duplicates and the racing
 threshold are the planner's (search/study/_planner.py)."""
+
 from __future__ import annotations
 
 import time
@@ -9,12 +10,20 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from search._progress import Progress
-from search.execution._interrupt import Interrupted, uninterruptible
-from search.execution._protocol import Executor, TrialError
-from search.study import (BUILD_FAILED, Planner, Proposal, TrialRecords, frozen_trial, heartbeat_interval,
-                          record_heartbeat)
-from search.testing.faults import fail_point
+from slimtune.search._failpoints import fail_point
+from slimtune.search._progress import Progress
+from slimtune.search.execution._interrupt import Interrupted, uninterruptible
+from slimtune.search.execution._protocol import Executor, TrialError
+from slimtune.search.study import (
+    BUILD_FAILED,
+    NoRecords,
+    Planner,
+    Proposal,
+    TrialRecords,
+    frozen_trial,
+    heartbeat_interval,
+    record_heartbeat,
+)
 
 WAIT_FOR_OTHERS_S = 2.0
 
@@ -29,9 +38,15 @@ class _Run:
     timed_out: bool = False
 
 
-def run_trials(planner: Planner, executor: Executor, records: TrialRecords,
-               data_refs: tuple[Any, Any], progress: Progress) -> None:
-    """Run trials until the study holds `settings.trials` finished (complete or pruned) trials.
+def run_trials(
+    planner: Planner,
+    executor: Executor,
+    records: TrialRecords | NoRecords,
+    data_refs: tuple[Any, Any],
+    progress: Progress,
+) -> None:
+    """Run trials until the study holds `settings.study.trials` finished (complete or pruned)
+    trials.
 
     On Ctrl-C/SIGTERM the running trials are cancelled, marked failed (interrupted) with their
     runs KILLED, and queued again for the next invocation; then `Interrupted` propagates.
@@ -39,9 +54,14 @@ def run_trials(planner: Planner, executor: Executor, records: TrialRecords,
     ctx, peers = planner.ctx, planner.peers
     settings, study = ctx.settings, ctx.study
     records.backfill(study)  # records a dead driver or an MLflow outage never wrote
-    run = _Run(finished=sum(1 for t in study.get_trials(deepcopy=False)
-                            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)))
-    progress.start(settings.trials, run.finished, settings.workers)
+    run = _Run(
+        finished=sum(
+            1
+            for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        )
+    )
+    progress.start(settings.study.trials, run.finished, settings.execution.workers)
     try:
         _loop(planner, executor, records, data_refs, progress, run)
     finally:
@@ -51,13 +71,19 @@ def run_trials(planner: Planner, executor: Executor, records: TrialRecords,
     progress.stop()
 
 
-def _loop(planner: Planner, executor: Executor, records: TrialRecords,
-          data_refs: tuple[Any, Any], progress: Progress, run: _Run) -> None:
+def _loop(
+    planner: Planner,
+    executor: Executor,
+    records: TrialRecords | NoRecords,
+    data_refs: tuple[Any, Any],
+    progress: Progress,
+    run: _Run,
+) -> None:
     """Submit, wait and record until the study holds enough trials, time is up or Ctrl-C."""
     ctx, peers = planner.ctx, planner.peers
     settings, study = ctx.settings, ctx.study
     last_beat = time.monotonic()
-    deadline = None if settings.timeout is None else last_beat + settings.timeout
+    deadline = None if settings.study.timeout is None else last_beat + settings.study.timeout
     try:
         while True:
             _fill(planner, executor, records, data_refs, progress, run, deadline)
@@ -77,33 +103,51 @@ def _loop(planner: Planner, executor: Executor, records: TrialRecords,
             peers.beat()
             if not records.online:
                 records.backfill(study)
-            if run.failures > max(3, settings.trials) and run.finished < settings.trials:
-                ctx.messages.append(f"stopped early: {run.failures} trials failed in this run "
-                                    "(reasons in MLflow and in the Optuna trials' fail_reason)")
+            if (
+                run.failures > max(3, settings.study.trials)
+                and run.finished < settings.study.trials
+            ):
+                ctx.messages.append(
+                    f"stopped early: {run.failures} trials failed in this run "
+                    "(reasons in MLflow and in the Optuna trials' fail_reason)"
+                )
                 with uninterruptible():
                     _abandon(planner, executor, records, run, "cancelled: too many failures")
                 break
     except Interrupted as exc:
         with uninterruptible():
             _abandon(planner, executor, records, run, f"interrupted by {exc}", interrupted=True)
-        progress.note(f"stopped by {exc}: {len(study.trials)} trials in the study; run the same "
-                      "command again to resume")
+        progress.note(
+            f"stopped by {exc}: {len(study.trials)} trials in the study; run the same "
+            "command again to resume"
+        )
         raise
-    if run.timed_out and run.finished < settings.trials:
-        ctx.messages.append(f"--timeout {settings.timeout:g}s reached with {run.finished} of "
-                            f"{settings.trials} trials finished; run the same command again "
-                            "to continue")
+    if run.timed_out and run.finished < settings.study.trials:
+        ctx.messages.append(
+            f"--timeout {settings.study.timeout:g}s reached with {run.finished} of "
+            f"{settings.study.trials} trials finished; run the same command again "
+            "to continue"
+        )
 
 
-def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs: tuple[Any, Any],
-          progress: Progress, run: _Run, deadline: float | None) -> None:
+def _fill(
+    planner: Planner,
+    executor: Executor,
+    records: TrialRecords | NoRecords,
+    data_refs: tuple[Any, Any],
+    progress: Progress,
+    run: _Run,
+    deadline: float | None,
+) -> None:
     """Submit trainings until every worker is busy, the planner has nothing left, or time is up."""
     ctx = planner.ctx
-    while len(run.pending) < ctx.settings.workers and not run.timed_out:
+    while len(run.pending) < ctx.settings.execution.workers and not run.timed_out:
         if deadline is not None and time.monotonic() >= deadline:
             run.timed_out = True  # like Optuna's timeout: no new trial, running ones finish
             waiting = f"; waiting for the {len(run.pending)} running" if run.pending else ""
-            progress.note(f"--timeout {ctx.settings.timeout:g}s reached: no new trials{waiting}")
+            progress.note(
+                f"--timeout {ctx.settings.study.timeout:g}s reached: no new trials{waiting}"
+            )
             return
         with uninterruptible():
             proposal = planner.next()
@@ -115,18 +159,23 @@ def _fill(planner: Planner, executor: Executor, records: TrialRecords, data_refs
                 else:
                     run.finished += 1
                 _record(planner, records, progress, proposal)
-                if run.failures > max(3, ctx.settings.trials):
+                if run.failures > max(3, ctx.settings.study.trials):
                     return  # the loop stops on too many failures
                 continue
-            handle = executor.submit(proposal.config.to_dict(), data_refs[0], data_refs[1],
-                                     ctx.recipe, ctx.search_seeds, **proposal.train_options)
+            handle = executor.submit(proposal.request, data_refs[0], data_refs[1])
             run.pending[handle] = proposal
             progress.trial_started(proposal.trial.number)
             fail_point("trial.submitted")
 
 
-def _finish(planner: Planner, executor: Executor, records: TrialRecords, progress: Progress,
-            run: _Run, handle: Any) -> None:
+def _finish(
+    planner: Planner,
+    executor: Executor,
+    records: TrialRecords | NoRecords,
+    progress: Progress,
+    run: _Run,
+    handle: Any,
+) -> None:
     """Tell the planner how a training ended and record the trial."""
     proposal = run.pending.pop(handle)
     try:
@@ -142,15 +191,26 @@ def _finish(planner: Planner, executor: Executor, records: TrialRecords, progres
     _record(planner, records, progress, proposal, outcome.model_keras)
 
 
-def _record(planner: Planner, records: TrialRecords, progress: Progress, proposal: Proposal,
-            model_keras: bytes | None = None) -> None:
+def _record(
+    planner: Planner,
+    records: TrialRecords | NoRecords,
+    progress: Progress,
+    proposal: Proposal,
+    model_keras: bytes | None = None,
+) -> None:
     frozen = frozen_trial(planner.ctx.study, proposal.trial)
     records.log(frozen, model_keras)
     progress.trial_done(frozen, planner.ctx)
 
 
-def _abandon(planner: Planner, executor: Executor, records: TrialRecords, run: _Run, reason: str,
-             interrupted: bool = False) -> None:
+def _abandon(
+    planner: Planner,
+    executor: Executor,
+    records: TrialRecords | NoRecords,
+    run: _Run,
+    reason: str,
+    interrupted: bool = False,
+) -> None:
     """Give up on the trainings still running: cancel them, tell the planner, record them once.
 
     On an interrupt nothing is cancelled: the executor's shutdown, which follows at once, stops

@@ -1,11 +1,13 @@
 """What the trial loop and confirmation need from an executor: put data once, submit trainings,
 wait for some to finish, read or cancel them. `RayExecutor` runs them on Ray (the default);
 `InlineExecutor` in this process (unit tests and benchmarks)."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from spaces import Recipe
+from slimtune.search._data import Split
+from slimtune.search.training import TrainingRequest
 
 
 class TrialError(RuntimeError):
@@ -16,9 +18,15 @@ class Executor(Protocol):
     def put(self, value: Any) -> Any:
         """A reference to `value` that `submit` accepts in place of it (shared, not copied)."""
 
-    def submit(self, config: dict[str, Any], train: Any, val: Any, recipe: Recipe,
-               seeds: list[int], **options: Any) -> Any:
-        """Start `train_seeds(config, train, val, recipe, seeds, **options)`; returns a handle."""
+    def submit(
+        self,
+        request: TrainingRequest,
+        train: Split | Any,
+        val: Split | Any,
+        held_out: Split | Any | None = None,
+    ) -> Any:
+        """Start training `request` (with this executor's threads) on the splits or the
+        references `put` gave for them; returns a handle."""
 
     def wait(self, handles: list[Any], timeout_s: float) -> list[Any]:
         """The handles among `handles` that have finished (at most `timeout_s` of waiting)."""

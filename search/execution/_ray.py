@@ -1,19 +1,21 @@
 """Runs trainings on Ray (the default executor): a local Ray started and stopped here, or an
 existing cluster."""
+
 from __future__ import annotations
 
 import os
 import signal
 import socket
+from dataclasses import replace
 from typing import Any
 
-from search._errors import UsageError
-from search.execution._interrupt import through_ray
-from search.execution._protocol import TrialError
-from search.execution._ray_private import loopback_only
-from search.testing.faults import ENV_VAR as FAULTS_ENV_VAR
-from search.execution._task import train_task
-from search.training import ONEDNN_ENV_VAR, enable_onednn
+from slimtune.search._errors import UsageError
+from slimtune.search._failpoints import ENV_VAR as FAULTS_ENV_VAR
+from slimtune.search.execution._interrupt import through_ray
+from slimtune.search.execution._protocol import TrialError
+from slimtune.search.execution._ray_private import loopback_only
+from slimtune.search.execution._task import train_task
+from slimtune.search.training import ONEDNN_ENV_VAR, TrainingRequest, enable_onednn
 
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # Trainings per Ray worker process before Ray starts a fresh one (see RayExecutor.__enter__).
@@ -38,8 +40,9 @@ def ray_address_reachable(address: str) -> bool:
     if not port.isdigit():
         return True  # not HOST:PORT: let ray.init give its own message
     try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
-                                      timeout=PROBE_TIMEOUT_S):
+        with socket.create_connection(
+            (host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S
+        ):
             return True
     except OSError:
         return False
@@ -62,8 +65,9 @@ class RayExecutor:
     training code itself is not retried (it would fail again the same way).
     """
 
-    def __init__(self, address: str | None, workers: int, cpus_per_trial: int,
-                 max_retries: int) -> None:
+    def __init__(
+        self, address: str | None, workers: int, cpus_per_trial: int, max_retries: int
+    ) -> None:
         self.address = address
         self.workers = workers
         self.cpus_per_trial = cpus_per_trial
@@ -72,10 +76,21 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         import ray
 
-        env = WORKER_ENV | _onednn_env() | ({FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
-                                             if os.environ.get(FAULTS_ENV_VAR) else {})
-        options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
-                                   "logging_level": "ERROR", "runtime_env": {"env_vars": env}}
+        env = (
+            WORKER_ENV
+            | _onednn_env()
+            | (
+                {FAULTS_ENV_VAR: os.environ[FAULTS_ENV_VAR]}
+                if os.environ.get(FAULTS_ENV_VAR)
+                else {}
+            )
+        )
+        options: dict[str, Any] = {
+            "log_to_driver": False,
+            "configure_logging": True,
+            "logging_level": "ERROR",
+            "runtime_env": {"env_vars": env},
+        }
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             if self.address:
@@ -83,11 +98,17 @@ class RayExecutor:
             else:
                 # No dashboard; Ray's token authentication stays on; every port on 127.0.0.1.
                 with loopback_only():
-                    ray.init(num_cpus=self.workers * self.cpus_per_trial, include_dashboard=False,
-                             _node_ip_address="127.0.0.1", **options)
+                    ray.init(
+                        num_cpus=self.workers * self.cpus_per_trial,
+                        include_dashboard=False,
+                        _node_ip_address="127.0.0.1",
+                        **options,
+                    )
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise UsageError(f"--ray-address {self.address}: cannot connect ({exc}); start the "
-                             "cluster first or leave the flag out for a local Ray") from None
+            raise UsageError(
+                f"--ray-address {self.address}: cannot connect ({exc}); start the "
+                "cluster first or leave the flag out for a local Ray"
+            ) from None
         # ray.init installs its own signal handlers in the driver (SIGTERM aborts); keep ours,
         # which unwind so trials and runs are closed and Ray is shut down (search/_interrupt.py).
         for sig, handler in handlers.items():
@@ -97,7 +118,8 @@ class RayExecutor:
         # worker of a long search would otherwise grow until Ray's OOM killer stopped it; a new
         # worker costs ~4 s once per WORKER_MAX_TRAININGS trainings.
         self._train = ray.remote(max_calls=WORKER_MAX_TRAININGS)(train_task).options(
-            num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False)
+            num_cpus=self.cpus_per_trial, max_retries=self.max_retries, retry_exceptions=False
+        )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -111,8 +133,9 @@ class RayExecutor:
         with through_ray():
             return ray.put(value)
 
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
-        return self._train.remote(*args, threads=self.cpus_per_trial, **kwargs)
+    def submit(self, request: TrainingRequest, train: Any, val: Any, held_out: Any = None) -> Any:
+        request = replace(request, threads=self.cpus_per_trial)
+        return self._train.remote(request, train, val, held_out)  # type: ignore[call-arg]
 
     def wait(self, refs: list[Any], timeout_s: float) -> list[Any]:
         import ray

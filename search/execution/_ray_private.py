@@ -1,11 +1,12 @@
 """The one private Ray API slimtune uses, kept here so an upgrade that changes it fails in one
 place (tests/search/execution/test_ray_private.py checks it against the installed Ray and
 tests/integration/test_loopback.py checks what it is for: every port on 127.0.0.1)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 CLUSTER_ENV_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 

@@ -1,19 +1,20 @@
-"""The training task both executors run: `train_seeds` behind the fault-injection seam of tests."""
+"""The training task both executors run: a `TrainingRequest` behind the fail-point hook of the
+crash tests."""
+
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from search.testing.faults import apply_faults
-from search.training import train_seeds
+from slimtune.search._data import Split
+from slimtune.search._failpoints import apply_faults
+from slimtune.search.training import SeedsOutcome, TrainingRequest, run_training
 
 
-def train_task(config: dict, train: Any, val: Any, recipe: Any, seeds: list[int],
-               **kwargs: Any) -> Any:
-    """One training (a Ray task, or inline): `train_seeds`, behind the fault-injection seam that tests use."""
-    from spaces import CNNConfig, HyperModelConfig, is_hypermodel_config
-
-    if isinstance(config, dict):
-        config = (HyperModelConfig if is_hypermodel_config(config) else CNNConfig).from_dict(config)
-    summary = config.summary()
-    kind = "confirm" if kwargs.get("test") is not None else "trial"
-    return train_seeds(config, train, val, apply_faults(summary, recipe, kind), seeds, **kwargs)
+def train_task(
+    request: TrainingRequest, train: Split, val: Split, held_out: Split | None = None
+) -> SeedsOutcome:
+    """One training (a Ray task, or inline), with the recipe a test's faults file may break."""
+    recipe = apply_faults(request.config.summary(), request.recipe, request.kind)
+    if recipe is not request.recipe:
+        request = replace(request, recipe=recipe)
+    return run_training(request, train, val, held_out)

@@ -1,31 +1,46 @@
 """The Optuna study: opening and resuming it, the planner that decides what to try, the focus
 sampler, peer drivers on a shared RDB, and the study's MLflow records."""
+
 from __future__ import annotations
 
-from search._lazy import lazy_getattr
+from typing import TYPE_CHECKING
 
-_EXPORTS = {
-    "StudyContext": "search.study._context", "trial_points": "search.study._context",
-    "count_states": "search.study._context", "check_measurable": "search.study._context",
-    "footprint_of": "search.study._context", "holds_floor_and_budgets": "search.study._context",
-    "trial_rows": "search.study._context",
-    "open_study": "search.study._open", "storage_lock": "search.study._open",
-    "requeue_interrupted": "search.study._open", "base_sampler": "search.study._open",
-    "identity": "search.study._open", "data_digests": "search.study._open",
-    "Planner": "search.study._planner", "FocusPlanner": "search.study._planner",
-    "SmallestPlanner": "search.study._planner", "SizeSampler": "search.study._smallest",
-    "Proposal": "search.study._planner", "planner_class": "search.study._planner",
-    "frozen_trial": "search.study._planner", "BUILD_FAILED": "search.study._planner",
-    "FocusedSampler": "search.study._focus", "FOCUS_REASON": "search.study._focus",
-    "smallest_feasible": "search.study._focus",
-    "Peers": "search.study._peers", "creation_lock": "search.study._peers",
-    "mutex": "search.study._peers",
-    "TrialRecords": "search.study._records", "NoRecords": "search.study._records",
-    "input_dataset": "search.study._records", "input_example": "search.study._records",
-    "record_heartbeat": "search.study._optuna_private",
-    "heartbeat_interval": "search.study._optuna_private",
-    "RideOut": "search.study._storage",
-}
-__all__ = sorted(_EXPORTS)
+from slimtune.search._lazy import lazy_face
 
-__getattr__ = lazy_getattr('search.study', _EXPORTS)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (_lazy.py)
+    from slimtune.search.study._context import StudyContext as StudyContext
+    from slimtune.search.study._context import check_measurable as check_measurable
+    from slimtune.search.study._context import count_states as count_states
+    from slimtune.search.study._context import footprint_of as footprint_of
+    from slimtune.search.study._context import holds_floor_and_budgets as holds_floor_and_budgets
+    from slimtune.search.study._context import trial_points as trial_points
+    from slimtune.search.study._context import trial_rows as trial_rows
+    from slimtune.search.study._focus import FOCUS_REASON as FOCUS_REASON
+    from slimtune.search.study._focus import FocusedSampler as FocusedSampler
+    from slimtune.search.study._focus import smallest_feasible as smallest_feasible
+    from slimtune.search.study._open import base_sampler as base_sampler
+    from slimtune.search.study._open import data_digests as data_digests
+    from slimtune.search.study._open import identity as identity
+    from slimtune.search.study._open import open_study as open_study
+    from slimtune.search.study._open import requeue_interrupted as requeue_interrupted
+    from slimtune.search.study._open import storage_lock as storage_lock
+    from slimtune.search.study._optuna_private import heartbeat_interval as heartbeat_interval
+    from slimtune.search.study._optuna_private import record_heartbeat as record_heartbeat
+    from slimtune.search.study._peers import Peers as Peers
+    from slimtune.search.study._peers import creation_lock as creation_lock
+    from slimtune.search.study._peers import mutex as mutex
+    from slimtune.search.study._planner import BUILD_FAILED as BUILD_FAILED
+    from slimtune.search.study._planner import FocusPlanner as FocusPlanner
+    from slimtune.search.study._planner import Planner as Planner
+    from slimtune.search.study._planner import Proposal as Proposal
+    from slimtune.search.study._planner import SmallestPlanner as SmallestPlanner
+    from slimtune.search.study._planner import frozen_trial as frozen_trial
+    from slimtune.search.study._planner import planner_class as planner_class
+    from slimtune.search.study._records import NoRecords as NoRecords
+    from slimtune.search.study._records import TrialRecords as TrialRecords
+    from slimtune.search.study._records import input_dataset as input_dataset
+    from slimtune.search.study._records import input_example as input_example
+    from slimtune.search.study._smallest import SizeSampler as SizeSampler
+    from slimtune.search.study._storage import RideOut as RideOut
+
+__getattr__, __all__ = lazy_face(__name__, __file__)

@@ -1,5 +1,6 @@
 """What the planner, the loop and the analysis share about one open study, and the per-trial
 bookkeeping they all read: the configuration, footprint, constraints and outcome of a trial."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,23 +10,30 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._settings import SIZE_OBJECTIVES, SearchSettings
-from search.analysis import TrialRow
-from search.analysis.pareto import TrialPoint
-from search._errors import UsageError
-from spaces import (CNNConfig, Footprint, HyperModelConfig, HyperModelSpace, Recipe,
-                    SearchSpace, footprint)
+from slimtune.search._errors import UsageError
+from slimtune.search._settings import SIZE_OBJECTIVES, SearchSettings, SizedSettings
+from slimtune.search.analysis import TrialRow
+from slimtune.search.analysis.pareto import TrialPoint
+from slimtune.spaces import (
+    CNNConfig,
+    Footprint,
+    HyperModelConfig,
+    HyperModelSpace,
+    Recipe,
+    SearchSpace,
+    footprint,
+)
 
 if TYPE_CHECKING:
-    from search.study._peers import Peers
-    from search.training import SeedsOutcome
+    from slimtune.search.study._peers import Peers
+    from slimtune.search.training import SeedsOutcome
 
 
 @dataclass
 class StudyContext:
     """One open study and what it was opened with; built once per invocation by `open_study`."""
 
-    settings: SearchSettings
+    settings: SizedSettings
     study: optuna.Study
     space: SearchSpace | HyperModelSpace
     recipe: Recipe
@@ -44,31 +52,37 @@ class StudyContext:
         return self.settings.confirm_seeds
 
     def size_of(self, fp: Footprint) -> int:
-        return getattr(fp, SIZE_OBJECTIVES[self.settings.size_objective])
+        return getattr(fp, SIZE_OBJECTIVES[self.settings.strategy.size_objective])
 
 
-def holds_floor_and_budgets(settings: SearchSettings, trial: FrozenTrial) -> bool:
+def holds_floor_and_budgets(settings: SizedSettings, trial: FrozenTrial) -> bool:
     """Whether a completed trial is feasible under today's floor and budgets (what the Pareto
     analyzer accepts; the constraints stored with it hold the settings of its own invocation)."""
     fp = Footprint(**trial.user_attrs["footprint"])
     return trial.values[0] >= settings.validation_floor and all(
-        v <= 0 for v in budget_violations(settings, fp).values())
+        v <= 0 for v in budget_violations(settings, fp).values()
+    )
 
 
 def budget_violations(settings: SearchSettings, fp: Footprint) -> dict[str, float]:
     """Budget name -> amount over (> 0 means violated) for every budget that is set."""
-    return {name: float(getattr(fp, fieldname) - limit)
-            for name, (fieldname, limit) in settings.budgets().items()}
+    return {
+        name: float(getattr(fp, fieldname) - limit)
+        for name, (fieldname, limit) in settings.budgets.limits().items()
+    }
 
 
-def record_proposal(trial: optuna.Trial, config: CNNConfig, fp: Footprint) -> None:
+def record_proposal(
+    trial: optuna.Trial, config: CNNConfig | HyperModelConfig, fp: Footprint
+) -> None:
     trial.set_user_attr("config", config.to_dict())
     trial.set_user_attr("summary", config.summary())
     trial.set_user_attr("footprint", fp.to_dict())
 
 
-def set_constraints(ctx: StudyContext, trial: optuna.Trial, worst_val: float | None,
-                    fp: Footprint) -> None:
+def set_constraints(
+    ctx: StudyContext, trial: optuna.Trial, worst_val: float | None, fp: Footprint
+) -> None:
     """Optuna constraints (<= 0 is feasible): the accuracy floor and each budget."""
     if worst_val is not None:
         trial.set_constraint("accuracy_floor", ctx.settings.validation_floor - worst_val)
@@ -98,11 +112,17 @@ def trial_points(ctx: StudyContext) -> list[TrialPoint]:
     points = []
     for trial in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         fp = Footprint(**trial.user_attrs["footprint"])
-        points.append(TrialPoint(
-            number=trial.number, config=trial.user_attrs["config"],
-            summary=trial.user_attrs["summary"], worst_case_val_accuracy=trial.values[0],
-            size=trial.values[1], params=fp.params,
-            within_budgets=all(v <= 0 for v in budget_violations(ctx.settings, fp).values())))
+        points.append(
+            TrialPoint(
+                number=trial.number,
+                config=trial.user_attrs["config"],
+                summary=trial.user_attrs["summary"],
+                worst_case_val_accuracy=trial.values[0],
+                size=trial.values[1],
+                params=fp.params,
+                within_budgets=all(v <= 0 for v in budget_violations(ctx.settings, fp).values()),
+            )
+        )
     return points
 
 
@@ -127,16 +147,16 @@ def check_measurable(settings: SearchSettings, config: HyperModelConfig) -> None
     measure on this HyperModel point (a layer it does not know)."""
     if config.unknown_layer is None:
         return
-    needed = {field for _, (field, _) in settings.budgets().items()}
-    needed.add(SIZE_OBJECTIVES[settings.size_objective])
+    needed = {field for _, (field, _) in settings.budgets.limits().items()}
+    needed.add(SIZE_OBJECTIVES[settings.strategy.size_objective])
     blind = sorted(needed - {"params", "weight_bytes_fp32"})
     if blind:
-        raise UsageError(f"--hypermodel {settings.hypermodel}: the footprint walk does not know "
-                         f"layer {config.unknown_layer}, so {', '.join(blind)} cannot be "
-                         "measured; drop the budgets on it (or use --size-objective params), or "
-                         "build the model from known layers")
-
-
+        raise UsageError(
+            f"--hypermodel {settings.strategy.hypermodel}: the footprint walk does not know "
+            f"layer {config.unknown_layer}, so {', '.join(blind)} cannot be "
+            "measured; drop the budgets on it (or use --size-objective params), or "
+            "build the model from known layers"
+        )
 
 
 def trial_rows(ctx: StudyContext) -> list[TrialRow]:
@@ -154,23 +174,31 @@ def trial_rows(ctx: StudyContext) -> list[TrialRow]:
         attrs = trial.user_attrs
         fp = Footprint(**attrs["footprint"]) if "footprint" in attrs else None
         complete = trial.state == TrialState.COMPLETE
-        within = fp is not None and all(v <= 0 for v in budget_violations(ctx.settings,
-                                                                          fp).values())
+        within = fp is not None and all(
+            v <= 0 for v in budget_violations(ctx.settings, fp).values()
+        )
         kernels = sorted({b["kernel_size"] for b in attrs.get("config", {}).get("blocks", [])})
-        rows.append(TrialRow(
-            number=trial.number, state=trial.state.name, summary=attrs.get("summary", ""),
-            kernel_sizes="/".join(map(str, kernels)),
-            size=float(ctx.size_of(fp)) if fp else None, params=fp.params if fp else None,
-            weight_bytes_int8=fp.weight_bytes_int8 if fp else None,
-            peak_activation_bytes_int8=fp.peak_activation_bytes_int8 if fp else None,
-            macs=fp.macs if fp else None,
-            val_accuracies=tuple(attrs.get("val_accuracies") or ()),
-            worst_case_val_accuracy=trial.values[0] if complete else None,
-            feasible=complete and holds_floor_and_budgets(ctx.settings, trial),
-            within_budgets=within, epochs=attrs.get("epochs"),
-            train_time_s=attrs.get("train_time_s"),
-            started_s=since_start(trial.datetime_start),
-            finished_s=since_start(trial.datetime_complete),
-            reason=str(attrs.get("fail_reason", attrs.get("prune_reason", ""))),
-            duplicate_of=attrs.get("duplicate_of")))
+        rows.append(
+            TrialRow(
+                number=trial.number,
+                state=trial.state.name,
+                summary=attrs.get("summary", ""),
+                kernel_sizes="/".join(map(str, kernels)),
+                size=float(ctx.size_of(fp)) if fp else None,
+                params=fp.params if fp else None,
+                weight_bytes_int8=fp.weight_bytes_int8 if fp else None,
+                peak_activation_bytes_int8=fp.peak_activation_bytes_int8 if fp else None,
+                macs=fp.macs if fp else None,
+                val_accuracies=tuple(attrs.get("val_accuracies") or ()),
+                worst_case_val_accuracy=trial.values[0] if complete else None,
+                feasible=complete and holds_floor_and_budgets(ctx.settings, trial),
+                within_budgets=within,
+                epochs=attrs.get("epochs"),
+                train_time_s=attrs.get("train_time_s"),
+                started_s=since_start(trial.datetime_start),
+                finished_s=since_start(trial.datetime_complete),
+                reason=str(attrs.get("fail_reason", attrs.get("prune_reason", ""))),
+                duplicate_of=attrs.get("duplicate_of"),
+            )
+        )
     return rows

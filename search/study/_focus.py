@@ -9,18 +9,21 @@ Once a feasible trial exists, anything larger cannot become the pick. Three part
    already tried adds nothing: its results are reused); then uniform random draws over the same
    parameters are tried (up to MAX_RANDOM_DRAWS).
 3. What still comes out larger is pruned untrained by `FocusPlanner` (search/study/_planner.py).
-Why each part exists, with the runs that showed it: BENCHMARKS.md §4b.
+Why each part exists, with the runs that showed it: BENCHMARKS.md, the focus runs of
+benchmarks/search_efficiency.py.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study._optuna_private import FocusedView, set_user_attr
-from search.study._wrapping import WrappingSampler
+from slimtune.search.study._optuna_private import FocusedView, set_user_attr
+from slimtune.search.study._wrapping import WrappingSampler
 
 MAX_DRAWS = 32  # a relative draw of TPE costs 10-30 ms with a few hundred trials
 MAX_RANDOM_DRAWS = 1000  # a random draw costs well under 1 ms
@@ -34,16 +37,24 @@ Feasible = Callable[[FrozenTrial], bool]
 
 def smallest_feasible(study: optuna.Study, feasible: Feasible) -> FrozenTrial | None:
     """The completed trial `feasible` accepts with the smallest size objective, or None."""
-    return min((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if feasible(t)), key=lambda t: t.values[1], default=None)
+    return min(
+        (t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if feasible(t)),
+        key=lambda t: t.values[1],
+        default=None,
+    )
 
 
 class FocusedSampler(WrappingSampler):
     """`base`, seeing the study through `FocusedView`, with relative proposals redrawn until they
     describe a configuration not tried yet and smaller than the smallest feasible trial so far."""
 
-    def __init__(self, base: optuna.samplers.BaseSampler, describe: Describe,
-                 feasible: Feasible, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        base: optuna.samplers.BaseSampler,
+        describe: Describe,
+        feasible: Feasible,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(base)
         self.describe = describe
         self.feasible = feasible
@@ -54,8 +65,9 @@ class FocusedSampler(WrappingSampler):
         cap = None if smallest is None else smallest.values[1]
         return (study if cap is None else FocusedView(study, cap)), cap
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         view, cap = self._view(study)
         params = self.base.sample_relative(view, trial, search_space)
         if cap is None or not params:
@@ -66,8 +78,10 @@ class FocusedSampler(WrappingSampler):
             if draws < MAX_DRAWS:
                 params = self.base.sample_relative(view, trial, search_space)
             elif draws < MAX_DRAWS + MAX_RANDOM_DRAWS:
-                params = {name: self.random.sample_independent(study, trial, name, distribution)
-                          for name, distribution in search_space.items()}
+                params = {
+                    name: self.random.sample_independent(study, trial, name, distribution)
+                    for name, distribution in search_space.items()
+                }
             else:
                 break  # still not smaller: the loop prunes it untrained if it is larger
             draws += 1
@@ -79,8 +93,13 @@ class FocusedSampler(WrappingSampler):
         described = self.describe(params)
         return described is None or (described[0] < cap and described[1] not in tried)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         view, _ = self._view(study)
         return self.base.sample_independent(view, trial, param_name, param_distribution)
 

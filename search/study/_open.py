@@ -1,24 +1,26 @@
 """Opening a study: the SQLite single-writer lock, the study's identity (what a resume must not
 change), creating or loading it, and failing the trials a dead driver left running."""
+
 from __future__ import annotations
 
 import copy
 import fcntl
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from search._data import SPLIT_ORDER
-from search._errors import UsageError
-from search._settings import SearchSettings, redact
-from search.study import _optuna_private as private
-from search.study._context import StudyContext
-from search.study._storage import RideOut, open_storage
-from spaces import Recipe, SearchSpace
+from slimtune.search._data import SPLIT_ORDER
+from slimtune.search._errors import UsageError
+from slimtune.search._settings import SearchSettings, SizedSettings, redact
+from slimtune.search.study import _optuna_private as private
+from slimtune.search.study._context import StudyContext
+from slimtune.search.study._storage import RideOut, open_storage
+from slimtune.spaces import HyperModelSpace, Recipe, SearchSpace
 
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60
@@ -40,7 +42,7 @@ def storage_lock(settings: SearchSettings) -> Iterator[bool]:
     """
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.storage)
+    url = make_url(settings.study.storage)
     if url.get_backend_name() != "sqlite" or not url.database:
         yield False
         return
@@ -50,71 +52,106 @@ def storage_lock(settings: SearchSettings) -> Iterator[bool]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(f"--storage {settings.storage} is in use by another slimtune search; "
-                             "wait for it to finish, or use PostgreSQL for several drivers") from None
+            raise UsageError(
+                f"--storage {settings.study.storage} is in use by another slimtune search; "
+                "wait for it to finish, or use PostgreSQL for several drivers"
+            ) from None
         yield True
 
 
-def identity(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
-             input_shape: tuple[int, ...], num_classes: int,
-             data: dict[str, str] | None = None) -> dict[str, Any]:
+def identity(
+    settings: SizedSettings,
+    space: SearchSpace | HyperModelSpace,
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    data: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """What must not change when a study is resumed, or its trials would not be comparable.
     `data`: the content digests of the training and validation splits (search/_data.py
     `Split.digest`), so the same settings on other files are refused too."""
-    return {"dataset": settings.dataset_name, "split_order": SPLIT_ORDER,
-            "train_subset": settings.train_subset,
-            "recheck_size": settings.recheck_size,
-            "val_size": settings.val_size, "seeds": settings.seeds, "seed": settings.seed,
-            "recipe": recipe.to_dict(), "full_epochs": settings.full_recipe.epochs,
-            "space": space.to_dict(),
-            "size_objective": settings.size_objective, "input_shape": list(input_shape),
-            "num_classes": num_classes} | ({ATTR_DATA: data} if data is not None else {})
+    return {
+        "dataset": settings.data.dataset_name,
+        "split_order": SPLIT_ORDER,
+        "train_subset": settings.data.train_subset,
+        "recheck_size": settings.held_out.recheck_size,
+        "val_size": settings.held_out.val_size,
+        "seeds": settings.selection.seeds,
+        "seed": settings.strategy.seed,
+        "recipe": recipe.to_dict(),
+        "full_epochs": settings.training.full_recipe.epochs,
+        "space": space.to_dict(),
+        "size_objective": settings.strategy.size_objective,
+        "input_shape": list(input_shape),
+        "num_classes": num_classes,
+    } | ({ATTR_DATA: data} if data is not None else {})
 
 
-def open_study(settings: SearchSettings, space: SearchSpace, recipe: Recipe,
-               input_shape: tuple[int, int, int], num_classes: int,
-               sampler: optuna.samplers.BaseSampler | None = None,
-               data: dict[str, str] | None = None,
-               ride_out: RideOut | None = None) -> StudyContext:
+def open_study(
+    settings: SizedSettings,
+    space: SearchSpace | HyperModelSpace,
+    recipe: Recipe,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    data: dict[str, str] | None = None,
+    ride_out: RideOut | None = None,
+) -> StudyContext:
     """Create or resume the study; refuses a resume whose identity differs. `sampler` comes from
     the planner (search/study/_planner.py); None: `base_sampler(settings)`. `data`: split name ->
     content digest of the splits the trials train and validate on (None: not checked).
     `ride_out`: ride out a restart of the database server (search/study/_storage.py)."""
     _quiet_optuna()
     storage = open_storage(
-        settings.storage, ride_out, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        settings.study.storage,
+        ride_out,
+        heartbeat_interval=HEARTBEAT_INTERVAL_S,
         grace_period=GRACE_PERIOD_S,
-        heartbeat_stale_trial_callback=RetryWithoutTheStop(max_retry=settings.max_retries))
+        heartbeat_stale_trial_callback=RetryWithoutTheStop(
+            max_retry=settings.execution.max_retries
+        ),
+    )
     wanted = identity(settings, space, recipe, input_shape, num_classes, data)
     sampler = sampler or base_sampler(settings)
     try:
-        study = optuna.load_study(study_name=settings.study_name, storage=storage,
-                                  sampler=sampler)
+        study = optuna.load_study(
+            study_name=settings.study.study_name, storage=storage, sampler=sampler
+        )
     except KeyError:
         # load_if_exists: another driver of a shared RDB may create it at the same moment.
-        study = optuna.create_study(study_name=settings.study_name, storage=storage,
-                                    directions=["maximize", "minimize"],
-                                    sampler=sampler, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=settings.study.study_name,
+            storage=storage,
+            directions=["maximize", "minimize"],
+            sampler=sampler,
+            load_if_exists=True,
+        )
         if ATTR_IDENTITY not in study.user_attrs:
             study.set_user_attr(ATTR_IDENTITY, wanted)
-            study.set_metric_names(["worst_case_val_accuracy", settings.size_objective])
+            study.set_metric_names(["worst_case_val_accuracy", settings.strategy.size_objective])
     stored = study.user_attrs.get(ATTR_IDENTITY, {})
     for key, value in wanted.items():
         if key == ATTR_DATA and key not in stored:
             continue  # a study made before data digests were recorded: adopted below
         if key == ATTR_DATA and stored[key] != value:
-            changed = ", ".join(f"{split} {stored[key].get(split)} -> {digest}"
-                                for split, digest in value.items()
-                                if stored[key].get(split) != digest)
-            raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
-                             f"created on other data (content digests {changed}); point "
-                             "--dataset/--data-dir at the files it was created with, or choose a "
-                             "new --study-name")
+            changed = ", ".join(
+                f"{split} {stored[key].get(split)} -> {digest}"
+                for split, digest in value.items()
+                if stored[key].get(split) != digest
+            )
+            raise UsageError(
+                f"study {settings.study.study_name!r} in {redact(settings.study.storage)} was "
+                f"created on other data (content digests {changed}); point "
+                "--dataset/--data-dir at the files it was created with, or choose a "
+                "new --study-name"
+            )
         if stored.get(key) != value:
-            raise UsageError(f"study {settings.study_name!r} in {redact(settings.storage)} was "
-                             f"created with "
-                             f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
-                             "to resume it, or choose a new --study-name")
+            raise UsageError(
+                f"study {settings.study.study_name!r} in {redact(settings.study.storage)} was "
+                f"created with "
+                f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
+                "to resume it, or choose a new --study-name"
+            )
     if ATTR_DATA in wanted and ATTR_DATA not in stored:
         study.set_user_attr(ATTR_IDENTITY, stored | {ATTR_DATA: wanted[ATTR_DATA]})
     return StudyContext(settings, study, space, recipe, input_shape, num_classes)
@@ -143,12 +180,15 @@ def requeue_interrupted(ctx: StudyContext) -> int:
     only those whose heartbeat stopped (Optuna's grace period) are.
     """
     study = ctx.study
-    if ctx.settings.storage.startswith("sqlite"):  # storage_lock makes this driver the only one
+    if ctx.settings.study.storage.startswith(
+        "sqlite"
+    ):  # storage_lock makes this driver the only one
         orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         requeue = private.stale_trial_callback(study)
         for trial in orphans:
-            private.set_user_attr(study, trial, "fail_reason",
-                                  "the driver stopped before the trial finished")
+            private.set_user_attr(
+                study, trial, "fail_reason", "the driver stopped before the trial finished"
+            )
             private.set_user_attr(study, trial, "interrupted", True)
             requeue(study, private.fail(study, trial))
         return len(orphans)
@@ -159,12 +199,13 @@ def requeue_interrupted(ctx: StudyContext) -> int:
 def base_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
     """The sampler `--sampler` names, seeded with `--seed`."""
     _quiet_optuna()
-    if settings.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=settings.seed)
-    if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.seed)
-    return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True,
-                                      constant_liar=True)
+    if settings.strategy.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=settings.strategy.seed)
+    if settings.strategy.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.strategy.seed)
+    return optuna.samplers.TPESampler(
+        seed=settings.strategy.seed, multivariate=True, group=True, constant_liar=True
+    )
 
 
 def _quiet_optuna() -> None:

@@ -9,10 +9,12 @@ Why they are needed:
   `Study._is_multi_objective`, so a view of the study that shows the sampler other values or
   constraints must provide those methods.
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -33,12 +35,14 @@ def frozen(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> FrozenTria
 
 def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
     storage = storage_of(study)
-    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id,
-                                                                             number))
+    return storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    )
 
 
-def set_user_attr(study: optuna.Study, trial: optuna.Trial | FrozenTrial, key: str,
-                  value: Any) -> None:
+def set_user_attr(
+    study: optuna.Study, trial: optuna.Trial | FrozenTrial, key: str, value: Any
+) -> None:
     """Set a user attribute of any trial, also one this process holds only as a FrozenTrial."""
     storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
 
@@ -57,8 +61,7 @@ def record_heartbeat(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> 
     storage_of(study).record_heartbeat(trial_id(trial))
 
 
-def stale_trial_callback(study: optuna.Study
-                         ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+def stale_trial_callback(study: optuna.Study) -> Callable[[optuna.Study, FrozenTrial], None] | None:
     """The storage's retry callback (RetryHeartbeatStaleTrialCallback): queues a failed trial's
     parameters again, at most `max_retry` times."""
     return storage_of(study).get_heartbeat_stale_trial_callback()
@@ -74,10 +77,13 @@ class StudyView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        return [self._show(t) for t in self._study._get_trials(
-            deepcopy=deepcopy, states=states, use_cache=use_cache)]
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
+        return [
+            self._show(t)
+            for t in self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        ]
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
         return [self._show(t) for t in self._study.get_trials(deepcopy=deepcopy, states=states)]

@@ -16,6 +16,7 @@ its locks with it. It is reconnected (search/study/_storage.py `RideOut`); a res
 inside `mutex` lets one other driver ask at the same moment, so together they may run one trial
 more than `--trials`, never the same trial twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,15 +24,16 @@ import os
 import socket
 import time
 import uuid
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any, ContextManager, Iterator
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study import _optuna_private as private
-from search.study._storage import RideOut, connection_lost
+from slimtune.search.study import _optuna_private as private
+from slimtune.search.study._storage import RideOut, connection_lost
 
 DRIVER_ATTR = "driver"
 STUDY_ATTR_PREFIX = "slimtune.driver."
@@ -41,10 +43,16 @@ COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 class Peers:
-    """This driver's view of the other drivers of its study. `exclusive`: no other driver can write the study."""
+    """This driver's view of the other drivers of its study. `exclusive`: no other driver can write
+    the study."""
 
-    def __init__(self, study: optuna.Study, storage_url: str, exclusive: bool,
-                 ride_out: RideOut | None = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage_url: str,
+        exclusive: bool,
+        ride_out: RideOut | None = None,
+    ) -> None:
         """`ride_out`: how a database restart is ridden out (shared with the study's storage)."""
         self.study = study
         self.exclusive = exclusive
@@ -52,8 +60,11 @@ class Peers:
         self._last_beat = 0.0
         self._ride_out = ride_out or RideOut(storage_url)
         self._conn = None
-        self._engine, self._key = (None, 0) if exclusive else \
-            _advisory_engine(storage_url, study.study_name)
+        self._engine: Any
+        self._key: int
+        self._engine, self._key = (
+            (None, 0) if exclusive else _advisory_engine(storage_url, study.study_name)
+        )
         if self._engine is not None:
             self._conn = _connect(self._engine, self._ride_out)
 
@@ -96,11 +107,15 @@ class Peers:
         kept = []
         now = datetime.now()  # trials' start times are the asking driver's local clock
         for trial in trials:
-            if (trial.state == TrialState.RUNNING and DRIVER_ATTR not in trial.user_attrs
-                    and trial.datetime_start is not None
-                    and (now - trial.datetime_start).total_seconds() > GONE_AFTER_S):
-                private.set_user_attr(self.study, trial, "fail_reason",
-                                      "its driver stopped while asking it")
+            if (
+                trial.state == TrialState.RUNNING
+                and DRIVER_ATTR not in trial.user_attrs
+                and trial.datetime_start is not None
+                and (now - trial.datetime_start).total_seconds() > GONE_AFTER_S
+            ):
+                private.set_user_attr(
+                    self.study, trial, "fail_reason", "its driver stopped while asking it"
+                )
                 private.fail(self.study, trial)
             else:
                 kept.append(trial)
@@ -116,7 +131,8 @@ class Peers:
         optuna.storages.fail_stale_trials(self.study)  # orphans of a dead driver: re-queued
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         return len(running) < len(before) or any(
-            t.user_attrs.get(DRIVER_ATTR) != self.id for t in running)
+            t.user_attrs.get(DRIVER_ATTR) != self.id for t in running
+        )
 
     # --- liveness -----------------------------------------------------------------------------
     def beat(self, done: bool = False) -> None:
@@ -127,9 +143,15 @@ class Peers:
         if not done and now - self._last_beat < BEAT_INTERVAL_S:
             return
         self._last_beat = now
-        self.study.set_user_attr(STUDY_ATTR_PREFIX + self.id, {
-            "seen": self._server_time(), "done": done, "host": socket.gethostname(),
-            "pid": os.getpid()})
+        self.study.set_user_attr(
+            STUDY_ATTR_PREFIX + self.id,
+            {
+                "seen": self._server_time(),
+                "done": done,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+            },
+        )
 
     def finish(self) -> None:
         """This driver records no more trials; others may back-fill what it left unlogged."""
@@ -144,8 +166,11 @@ class Peers:
         if self.exclusive or owner is None or owner == self.id:
             return True
         record = self.study.user_attrs.get(STUDY_ATTR_PREFIX + owner)
-        return (record is None or record.get("done", False)
-                or self._server_time() - record.get("seen", 0.0) > GONE_AFTER_S)
+        return (
+            record is None
+            or record.get("done", False)
+            or self._server_time() - record.get("seen", 0.0) > GONE_AFTER_S
+        )
 
     def may_delete_run(self, trial_number: int) -> bool:
         """Whether a half-written MLflow run of `trial_number` is abandoned (its driver is gone)."""
@@ -164,8 +189,7 @@ class Peers:
 
         def attempt() -> Any:
             if self._conn is None:
-                self._conn = self._engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT")
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
                 return self._conn.execute(text(sql), params).scalar()
             except Exception:
@@ -215,7 +239,7 @@ def creation_lock(storage_url: str, ride_out: RideOut | None = None) -> Iterator
         conn.close()  # ending the session releases its advisory locks
 
 
-def mutex(peers: Peers | None) -> ContextManager[None]:
+def mutex(peers: Peers | None) -> AbstractContextManager[None]:
     """`peers.mutex()`, or nothing to hold when no other driver is known."""
     return peers.mutex() if peers is not None else nullcontext()
 
@@ -234,8 +258,9 @@ def _advisory_engine(storage_url: str, study_name: str):
     url = make_url(storage_url)
     if url.get_backend_name() != "postgresql":
         return None, 0
-    key = int.from_bytes(hashlib.sha256(f"slimtune:{study_name}".encode()).digest()[:8], "big",
-                         signed=True)
+    key = int.from_bytes(
+        hashlib.sha256(f"slimtune:{study_name}".encode()).digest()[:8], "big", signed=True
+    )
     return create_engine(url, poolclass=NullPool), key
 
 
@@ -243,4 +268,5 @@ def _connect(engine: Any, ride_out: RideOut) -> Any:
     """An autocommit connection of `engine` (at start: StorageLost at once when the database
     does not answer)."""
     return ride_out.call(
-        lambda: engine.connect().execution_options(isolation_level="AUTOCOMMIT"), patient=False)
+        lambda: engine.connect().execution_options(isolation_level="AUTOCOMMIT"), patient=False
+    )

@@ -3,52 +3,78 @@ loop (search/execution/_loop.py) only connects it to an executor, which runs the
 
 A `Proposal` is either decided without training (cannot be built, over a budget, out of focus, a
 duplicate whose results are reused: its outcome is already told to Optuna) or a training to run,
-with the options the trainer needs (the racing threshold). The trained outcome comes back through
+as a `TrainingRequest` (the recipe, the seeds, the racing threshold, the promotion). The trained
+outcome comes back through
 `tell_trained` / `tell_failed` / `tell_abandoned`. A new search strategy is a new planner (see
 `SmallestPlanner`, the default, and `FocusPlanner`), chosen by `planner_class`.
 """
+
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._settings import SIZE_OBJECTIVES, SearchSettings
-from search.study import _optuna_private as private
-from search.study._context import (StudyContext, budget_violations, footprint_of,
-                                   holds_floor_and_budgets, record_outcome, record_proposal,
-                                   set_constraints)
-from search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
-from search.study._open import base_sampler
-from search.study._peers import COUNTED_STATES, Peers
-from search.study._shrink import SHRINK_ATTR, pick_move
-from search.study._smallest import SizeSampler
-from search.testing.faults import fail_point
-from search.training import Promotion, SeedsOutcome, promotion_accuracy, required_accuracy
-from search._errors import UsageError
-from spaces import (BuildFailed, CNNConfig, Footprint, HyperModelConfig, SearchSpace,
-                    footprint)
+from slimtune.search._errors import UsageError
+from slimtune.search._failpoints import fail_point
+from slimtune.search._settings import SIZE_OBJECTIVES, SearchSettings, SizedSettings
+from slimtune.search.study import _optuna_private as private
+from slimtune.search.study._context import (
+    StudyContext,
+    budget_violations,
+    footprint_of,
+    holds_floor_and_budgets,
+    record_outcome,
+    record_proposal,
+    set_constraints,
+)
+from slimtune.search.study._focus import FOCUS_REASON, FocusedSampler, smallest_feasible
+from slimtune.search.study._open import base_sampler
+from slimtune.search.study._peers import COUNTED_STATES, Peers
+from slimtune.search.study._shrink import SHRINK_ATTR, pick_move
+from slimtune.search.study._smallest import SizeSampler
+from slimtune.search.training import (
+    Promotion,
+    SeedsOutcome,
+    TrainingRequest,
+    promotion_accuracy,
+    required_accuracy,
+)
+from slimtune.spaces import (
+    BuildFailed,
+    CNNConfig,
+    Footprint,
+    HyperModelConfig,
+    HyperModelSpace,
+    SearchSpace,
+    footprint,
+)
 
 # Why a proposal needs no training (its outcome is told when the planner proposes it).
-UNBUILDABLE, OVER_BUDGET, OUT_OF_FOCUS, DUPLICATE = ("cannot be built", "over budget",
-                                                    "out of focus", "duplicate")
+UNBUILDABLE, OVER_BUDGET, OUT_OF_FOCUS, DUPLICATE = (
+    "cannot be built",
+    "over budget",
+    "out of focus",
+    "duplicate",
+)
 # A HyperModel's `build` raised for the proposal: the trial is FAIL, the study goes on.
 BUILD_FAILED = "build failed"
 
 
 @dataclass
 class Proposal:
-    """One asked trial. `decided` is None for a trial to train with `train_options`."""
+    """One asked trial: `decided` (why it needs no training) or the `request` to train."""
 
     trial: optuna.Trial
     config: CNNConfig | HyperModelConfig | None
     footprint: Footprint | None
     decided: str | None = None
-    train_options: dict[str, Any] = field(default_factory=dict)
+    request: TrainingRequest | None = None
 
 
 class Planner:
@@ -62,9 +88,13 @@ class Planner:
         self.peers = peers
 
     @classmethod
-    def sampler(cls, settings: SearchSettings, space: SearchSpace,
-                input_shape: tuple[int, int, int], num_classes: int
-                ) -> optuna.samplers.BaseSampler:
+    def sampler(
+        cls,
+        settings: SizedSettings,
+        space: SearchSpace | HyperModelSpace,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+    ) -> optuna.samplers.BaseSampler:
         """The sampler the study is opened with under this strategy."""
         return base_sampler(settings)
 
@@ -73,7 +103,7 @@ class Planner:
         """The next trial; None once the study holds --trials finished or running trials (this
         driver's and its peers')."""
         ctx = self.ctx
-        trial = self.peers.ask(ctx.settings.trials)
+        trial = self.peers.ask(ctx.settings.study.trials)
         if trial is None:
             return None
         fail_point("trial.asked")
@@ -96,19 +126,24 @@ class Planner:
         for decided, rule in self.untrained_rules():
             if rule(trial, fp):
                 return Proposal(trial, config, fp, decided)
-        return Proposal(trial, config, fp, train_options=self.train_options(trial, fp))
+        return Proposal(trial, config, fp, request=self.request(trial, config, fp))
 
     def untrained_rules(self) -> list[tuple[str, Callable[[optuna.Trial, Footprint], bool]]]:
         """(name, rule) pairs tried in order; a rule that returns True has told the outcome."""
         return [(OVER_BUDGET, self._prune_over_budget), (DUPLICATE, self._reuse_duplicate)]
 
-    def train_options(self, trial: optuna.Trial, fp: Footprint) -> dict[str, Any]:
-        """Keyword arguments of `train_seeds` for this trial: the racing threshold, if enabled."""
-        if not self.ctx.settings.early_stopping:
-            return {}
+    def request(
+        self, trial: optuna.Trial, config: CNNConfig | HyperModelConfig, fp: Footprint
+    ) -> TrainingRequest:
+        """The training of this trial: the search's recipe and seeds, racing against the
+        threshold `_required` when early stopping is on."""
+        ctx = self.ctx
+        request = TrainingRequest(config, ctx.recipe, tuple(ctx.search_seeds))
+        if not ctx.settings.strategy.early_stopping:
+            return request
         required = self._required(fp)
         trial.set_user_attr("required_accuracy", required)
-        return {"required_accuracy": required}
+        return replace(request, required_accuracy=required)
 
     # --- telling --------------------------------------------------------------------------------
     def tell_trained(self, proposal: Proposal, outcome: SeedsOutcome) -> None:
@@ -121,7 +156,9 @@ class Planner:
             trial.set_user_attr("prune_reason", f"stopped early: {outcome.stopped_reason}")
             ctx.study.tell(trial, state=TrialState.PRUNED)
         else:
-            ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(proposal.footprint)])
+            ctx.study.tell(
+                trial, [outcome.worst_case_val_accuracy, ctx.size_of(proposal.footprint)]
+            )
 
     def tell_failed(self, proposal: Proposal, reason: str) -> None:
         proposal.trial.set_user_attr("fail_reason", reason[:500])
@@ -143,13 +180,17 @@ class Planner:
     # --- rules ----------------------------------------------------------------------------------
     def _fail_build(self, trial: optuna.Trial, exc: BuildFailed) -> None:
         """A HyperModel's `build` raised: FAIL with the reason (values drawn so far recorded)."""
-        config = {"hypermodel": self.ctx.space.hypermodel, "values": exc.values}
+        space = self.ctx.space
+        assert isinstance(space, HyperModelSpace)  # only a HyperModel's build raises BuildFailed
+        config = {"hypermodel": space.hypermodel, "values": exc.values}
         trial.set_user_attr("config", config)
         trial.set_user_attr("summary", HyperModelConfig.from_dict(config).summary())
         trial.set_user_attr("fail_reason", f"{BUILD_FAILED}: {exc}"[:500])
         self.ctx.study.tell(trial, state=TrialState.FAIL)
 
-    def _prune_unbuildable(self, trial: optuna.Trial, config: CNNConfig, exc: ValueError) -> None:
+    def _prune_unbuildable(
+        self, trial: optuna.Trial, config: CNNConfig | HyperModelConfig, exc: ValueError
+    ) -> None:
         """'valid' padding shrank a feature map to nothing."""
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("summary", config.summary())
@@ -165,8 +206,10 @@ class Planner:
         if not over:
             return False
         set_constraints(self.ctx, trial, None, fp)
-        trial.set_user_attr("prune_reason", f"{OVER_BUDGET}: " + ", ".join(
-            f"{name} by {int(v)}" for name, v in over.items()))
+        trial.set_user_attr(
+            "prune_reason",
+            f"{OVER_BUDGET}: " + ", ".join(f"{name} by {int(v)}" for name, v in over.items()),
+        )
         self.ctx.study.tell(trial, state=TrialState.PRUNED)
         return True
 
@@ -175,12 +218,27 @@ class Planner:
         instead of training the same configuration with the same seeds again."""
         ctx = self.ctx
         summary = trial.user_attrs["summary"]
-        twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                     if t.user_attrs.get("summary") == summary), None)
+        twin = next(
+            (
+                t
+                for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("summary") == summary
+            ),
+            None,
+        )
         if twin is None:
             return self._reuse_stopped_twin(trial, fp, summary)
-        for key in ("val_accuracies", "worst_case_val_accuracy", "train_time_s", "median_seed",
-                    "node", "ray_node_id", "node_ip", "epochs", "screen_val_accuracies"):
+        for key in (
+            "val_accuracies",
+            "worst_case_val_accuracy",
+            "train_time_s",
+            "median_seed",
+            "node",
+            "ray_node_id",
+            "node_ip",
+            "epochs",
+            "screen_val_accuracies",
+        ):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
         trial.set_user_attr("duplicate_of", twin.number)
@@ -191,17 +249,30 @@ class Planner:
     def _reuse_stopped_twin(self, trial: optuna.Trial, fp: Footprint, summary: str) -> bool:
         """A twin stopped early below a threshold at most today's would stop again the same way."""
         ctx = self.ctx
-        if not ctx.settings.early_stopping:
+        if not ctx.settings.strategy.early_stopping:
             return False
         required = self._required(fp)
-        twin = next((t for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-                     if t.user_attrs.get("summary") == summary
-                     and str(t.user_attrs.get("prune_reason", "")).startswith("stopped early")
-                     and t.user_attrs.get("required_accuracy", 2.0) <= required), None)
+        twin = next(
+            (
+                t
+                for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                if t.user_attrs.get("summary") == summary
+                and str(t.user_attrs.get("prune_reason", "")).startswith("stopped early")
+                and t.user_attrs.get("required_accuracy", 2.0) <= required
+            ),
+            None,
+        )
         if twin is None:
             return False
-        for key in ("seeds", "val_accuracies", "val_curves", "required_accuracy", "prune_reason",
-                    "epochs", "screen_val_accuracies"):
+        for key in (
+            "seeds",
+            "val_accuracies",
+            "val_curves",
+            "required_accuracy",
+            "prune_reason",
+            "epochs",
+            "screen_val_accuracies",
+        ):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
         trial.set_user_attr("duplicate_of", twin.number)
@@ -211,10 +282,13 @@ class Planner:
         return True
 
     def _required(self, fp: Footprint) -> float:
-        completed = [(t.values[1], t.values[0]) for t in self.ctx.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,))]
-        return required_accuracy(self.ctx.settings.validation_floor, self.ctx.size_of(fp),
-                                 completed)
+        completed = [
+            (t.values[1], t.values[0])
+            for t in self.ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ]
+        return required_accuracy(
+            self.ctx.settings.validation_floor, self.ctx.size_of(fp), completed
+        )
 
 
 class FocusPlanner(Planner):
@@ -223,14 +297,20 @@ class FocusPlanner(Planner):
     what it still proposes larger is pruned untrained."""
 
     @classmethod
-    def sampler(cls, settings: SearchSettings, space: SearchSpace,
-                input_shape: tuple[int, int, int], num_classes: int
-                ) -> optuna.samplers.BaseSampler:
+    def sampler(
+        cls,
+        settings: SizedSettings,
+        space: SearchSpace | HyperModelSpace,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+    ) -> optuna.samplers.BaseSampler:
         # The strategy's own sampler (see SmallestFocusPlanner), focused.
-        return FocusedSampler(super().sampler(settings, space, input_shape, num_classes),
-                              _describe_params(settings, space, input_shape, num_classes),
-                              lambda trial: holds_floor_and_budgets(settings, trial),
-                              seed=settings.seed)
+        return FocusedSampler(
+            super().sampler(settings, space, input_shape, num_classes),
+            _describe_params(settings, space, input_shape, num_classes),
+            lambda trial: holds_floor_and_budgets(settings, trial),
+            seed=settings.strategy.seed,
+        )
 
     def untrained_rules(self) -> list[tuple[str, Callable[[optuna.Trial, Footprint], bool]]]:
         rules = super().untrained_rules()
@@ -244,10 +324,13 @@ class FocusPlanner(Planner):
             return False
         set_constraints(ctx, trial, None, fp)
         trial.set_constraint("focus", size - smallest.values[1])  # > 0: TPE counts it infeasible
-        trial.set_user_attr("prune_reason", f"{FOCUS_REASON}: {ctx.settings.size_objective} "
-                            f"{int(size):,} > {int(smallest.values[1]):,} of trial "
-                            f"{smallest.number}, the smallest feasible so far (--no-focus trains "
-                            "it)")
+        trial.set_user_attr(
+            "prune_reason",
+            f"{FOCUS_REASON}: {ctx.settings.strategy.size_objective} "
+            f"{int(size):,} > {int(smallest.values[1]):,} of trial "
+            f"{smallest.number}, the smallest feasible so far (--no-focus trains "
+            "it)",
+        )
         ctx.study.tell(trial, state=TrialState.PRUNED)
         return True
 
@@ -260,22 +343,28 @@ class SmallestPlanner(Planner):
 
     Two fidelities: every trial trains the search's epochs; a near miss (error at most
     PROMOTION_ERROR_RATIO times the allowed one) is trained again with the full recipe
-    (--full-epochs), which small models need to hold the floor (BENCHMARKS.md §9)."""
+    (--full-epochs), which small models need to hold the floor (benchmarks/fidelity.py)."""
 
     @classmethod
-    def sampler(cls, settings: SearchSettings, space: SearchSpace,
-                input_shape: tuple[int, int, int], num_classes: int
-                ) -> optuna.samplers.BaseSampler:
+    def sampler(
+        cls,
+        settings: SizedSettings,
+        space: SearchSpace | HyperModelSpace,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+    ) -> optuna.samplers.BaseSampler:
         return SizeSampler(base_sampler(settings))
 
-    def train_options(self, trial: optuna.Trial, fp: Footprint) -> dict[str, Any]:
-        options = super().train_options(trial, fp)
+    def request(
+        self, trial: optuna.Trial, config: CNNConfig | HyperModelConfig, fp: Footprint
+    ) -> TrainingRequest:
+        request = super().request(trial, config, fp)
         settings = self.ctx.settings
-        if "required_accuracy" in options and settings.promotes:
-            least = promotion_accuracy(options["required_accuracy"])
+        if request.required_accuracy is not None and settings.promotes:
+            least = promotion_accuracy(request.required_accuracy)
             trial.set_user_attr("promotion_accuracy", least)
-            options["promote"] = Promotion(settings.full_recipe, least)
-        return options
+            request = replace(request, promotion=Promotion(settings.training.full_recipe, least))
+        return request
 
     def _required(self, fp: Footprint) -> float:
         return self.ctx.settings.validation_floor
@@ -295,28 +384,40 @@ class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
         """Enqueue a shrink move when it is its turn: after the first feasible trial, as many
         trained (or running) trials come from moves as from the sampler."""
         ctx, study = self.ctx, self.ctx.study
-        if not ctx.settings.shrink or not isinstance(ctx.space, SearchSpace):
+        if not ctx.settings.strategy.shrink or not isinstance(ctx.space, SearchSpace):
             return  # shrink moves know slimtune's own blocks only, not a HyperModel's space
         trials = study.get_trials(deepcopy=False)
-        if any(t.state == TrialState.WAITING for t in trials) or sum(
-                t.state in COUNTED_STATES for t in trials) >= ctx.settings.trials:
+        if (
+            any(t.state == TrialState.WAITING for t in trials)
+            or sum(t.state in COUNTED_STATES for t in trials) >= ctx.settings.study.trials
+        ):
             return  # a queued trial goes first; and none may be left waiting at the end
-        feasible = sorted((t for t in trials if t.state == TrialState.COMPLETE
-                           and holds_floor_and_budgets(ctx.settings, t)),
-                          key=lambda t: t.values[1])
+        feasible = sorted(
+            (
+                t
+                for t in trials
+                if t.state == TrialState.COMPLETE and holds_floor_and_budgets(ctx.settings, t)
+            ),
+            key=lambda t: t.values[1],
+        )
         if not feasible:
             return
-        since = [t for t in trials if t.number > min(t.number for t in feasible)
-                 and (t.state == TrialState.RUNNING or "val_accuracies" in t.user_attrs)]
+        since = [
+            t
+            for t in trials
+            if t.number > min(t.number for t in feasible)
+            and (t.state == TrialState.RUNNING or "val_accuracies" in t.user_attrs)
+        ]
         moves = sum(1 for t in since if SHRINK_ATTR in t.user_attrs)
         if moves > len(since) - moves:
             return  # the sampler's turn
         describe = _describe_params(ctx.settings, ctx.space, ctx.input_shape, ctx.num_classes)
         tried = {t.user_attrs.get("summary") for t in trials}
-        rng = random.Random(f"{ctx.settings.seed}-{len(trials)}")  # reproducible per study state
+        rng = random.Random(
+            f"{ctx.settings.strategy.seed}-{len(trials)}"
+        )  # reproducible per study state
         for incumbent in feasible:
-            move = pick_move(ctx.space, incumbent.params, incumbent.values[1], describe, tried,
-                             rng)
+            move = pick_move(ctx.space, incumbent.params, incumbent.values[1], describe, tried, rng)
             if move is not None:
                 study.enqueue_trial(move, user_attrs={SHRINK_ATTR: incumbent.number})
                 return
@@ -324,9 +425,9 @@ class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
 
 def planner_class(settings: SearchSettings) -> type[Planner]:
     """The strategy `settings` ask for; --focus refines either."""
-    if settings.strategy == "smallest":
-        return SmallestFocusPlanner if settings.focus else SmallestPlanner
-    return FocusPlanner if settings.focus else Planner
+    if settings.strategy.strategy == "smallest":
+        return SmallestFocusPlanner if settings.strategy.focus else SmallestPlanner
+    return FocusPlanner if settings.strategy.focus else Planner
 
 
 def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
@@ -334,10 +435,14 @@ def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
     return private.frozen(study, trial)
 
 
-def _describe_params(settings: SearchSettings, space: SearchSpace, input_shape: tuple[int, ...],
-                     num_classes: int) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
+def _describe_params(
+    settings: SearchSettings,
+    space: SearchSpace | HyperModelSpace,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+) -> Callable[[dict[str, Any]], tuple[float, str] | None]:
     """(size objective, summary) of the configuration that sampled `params` describe (--focus)."""
-    field_name = SIZE_OBJECTIVES[settings.size_objective]
+    field_name = SIZE_OBJECTIVES[settings.strategy.size_objective]
     if not isinstance(space, SearchSpace):
         # A HyperModel point is known only by building it: too slow for the sampler's many
         # redraws. Unknown: the planner still prunes what comes out larger, untrained.
@@ -349,8 +454,9 @@ def _describe_params(settings: SearchSettings, space: SearchSpace, input_shape: 
         except ValueError:
             return None  # a parameter is left to independent sampling: cannot tell yet
         try:
-            return getattr(footprint(config, input_shape, num_classes), field_name), \
-                config.summary()
+            return getattr(
+                footprint(config, input_shape, num_classes), field_name
+            ), config.summary()
         except ValueError:
             return math.inf, config.summary()  # cannot be built: would only be pruned
 

@@ -14,13 +14,14 @@ bound); a block's kernel one choice smaller; its pooling one choice larger; its 
 SHRINK_FACTOR or dropped; the flatten head replaced by global average pooling. A move counts
 only if the configuration it gives can be built, is strictly smaller and was never tried.
 """
+
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from search.study._focus import Describe
-from spaces import SearchSpace
+from slimtune.search.study._focus import Describe
+from slimtune.spaces import SearchSpace
 
 SHRINK_FACTOR = 0.7  # a third fewer units per step: big enough to move, small enough to hold
 SHRINK_ATTR = "shrink_of"  # user attribute of a proposed move: the trial number it shrinks
@@ -68,8 +69,14 @@ def _fewer(params: dict[str, Any], name: str, low: int) -> list[dict[str, Any]]:
     return [{**params, name: fewer}] if fewer < value else []
 
 
-def pick_move(space: SearchSpace, params: dict[str, Any], size: float, describe: Describe,
-              tried: set[str], rng: random.Random) -> dict[str, Any] | None:
+def pick_move(
+    space: SearchSpace,
+    params: dict[str, Any],
+    size: float,
+    describe: Describe,
+    tried: set[str],
+    rng: random.Random,
+) -> dict[str, Any] | None:
     """A random move of `params` that describes a configuration smaller than `size` and not in
     `tried` (summaries), with exactly the parameters that configuration uses; None if none."""
     from optuna.trial import FixedTrial

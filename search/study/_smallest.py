@@ -8,14 +8,15 @@ validation margin, each budget). TPE puts feasible trials before infeasible ones
 size or by how far they miss, so its "good" group is exactly the smallest feasible trials (before
 any is feasible: the trials closest to the floor), and it proposes configurations like them.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import optuna
 
-from search.study._optuna_private import SizeView
-from search.study._wrapping import WrappingSampler
+from slimtune.search.study._optuna_private import SizeView
+from slimtune.search.study._wrapping import WrappingSampler
 
 
 class SizeSampler(WrappingSampler):

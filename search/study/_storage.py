@@ -14,17 +14,19 @@ back shows it was not applied (tell). Creating a trial, or taking a queued one, 
 apart from another driver doing it: the search stops, and the trial it may have left RUNNING with
 no driver recorded is failed by the next driver's ask (search/study/_peers.py).
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from search._errors import StorageLost
-from search._settings import redact
+from slimtune.search._errors import StorageLost
+from slimtune.search._settings import redact
 
 # Long enough for a restart or a fail-over; short enough that no trial of ours looks orphaned to
 # another driver (Optuna's grace period, search/study/_open.py GRACE_PERIOD_S = 60 s, minus the
@@ -49,8 +51,9 @@ def connection_lost(exc: BaseException) -> bool:
         if isinstance(seen, _CommitUnknown):
             return True
         if isinstance(seen, sa_exc.DBAPIError) and (
-                seen.connection_invalidated
-                or isinstance(seen, (sa_exc.OperationalError, sa_exc.InterfaceError))):
+            seen.connection_invalidated
+            or isinstance(seen, (sa_exc.OperationalError, sa_exc.InterfaceError))
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -74,8 +77,12 @@ class RideOut:
     outage, and says once through `notify` that the storage is away and once that it is back.
     One per search: the study's storage and the peers' lock connection share it."""
 
-    def __init__(self, storage_url: str, notify: Callable[[str], None] | None = None,
-                 limit_s: float = RIDE_OUT_S) -> None:
+    def __init__(
+        self,
+        storage_url: str,
+        notify: Callable[[str], None] | None = None,
+        limit_s: float = RIDE_OUT_S,
+    ) -> None:
         self.where = redact(storage_url)
         self.notify = notify or (lambda message: None)
         self.limit_s = limit_s
@@ -101,38 +108,63 @@ class RideOut:
                     continue
                 if down_since is None:
                     down_since = now
-                    self.notify(f"the study's storage {self.where} does not answer "
-                                f"({_reason(exc)}); retrying for up to {self.limit_s:g} s")
+                    self.notify(
+                        f"the study's storage {self.where} does not answer "
+                        f"({_reason(exc)}); retrying for up to {self.limit_s:g} s"
+                    )
                 if now - down_since >= self.limit_s:
                     self.gave_up = True
-                    raise StorageLost(f"the study's storage {self.where} has not answered for "
-                                      f"{self.limit_s:g} s ({_reason(exc)}); run the same command "
-                                      "again once it answers to resume") from exc
+                    raise StorageLost(
+                        f"the study's storage {self.where} has not answered for "
+                        f"{self.limit_s:g} s ({_reason(exc)}); run the same command "
+                        "again once it answers to resume"
+                    ) from exc
                 time.sleep(min(wait_s, self.limit_s - (now - down_since)))
                 wait_s = min(2 * wait_s, _LONGEST_WAIT_S)
                 continue
             if down_since is not None:
-                self.notify(f"the study's storage {self.where} answers again after "
-                            f"{time.monotonic() - down_since:.0f} s; the study goes on")
+                self.notify(
+                    f"the study's storage {self.where} answers again after "
+                    f"{time.monotonic() - down_since:.0f} s; the study goes on"
+                )
             return result
 
     def lost(self, exc: BaseException) -> StorageLost:
         """The error that stops the search at once: `exc` lost the connection."""
         self.gave_up = True
-        return StorageLost(f"the study's storage {self.where} does not answer ({_reason(exc)}); "
-                           "start it, then run the same command again to resume")
+        return StorageLost(
+            f"the study's storage {self.where} does not answer ({_reason(exc)}); "
+            "start it, then run the same command again to resume"
+        )
 
 
 # Storage calls whose repetition after an unknown COMMIT changes nothing (see the module's doc).
 _REPEATABLE = (
-    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
-    "get_study_user_attrs", "get_study_system_attrs", "get_trial_user_attrs",
-    "get_trial_system_attrs", "get_all_studies", "get_trial_param",
-    "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials",
-    "get_best_trial", "_get_best_trial_id", "_get_stale_trial_ids",
-    "create_new_study", "set_study_user_attr", "set_study_system_attr",
-    "set_trial_param", "_set_trial_param", "set_trial_intermediate_value",
-    "set_trial_user_attr", "set_trial_system_attr", "record_heartbeat",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_all_studies",
+    "get_trial_param",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "get_all_trials",
+    "_get_trials",
+    "get_best_trial",
+    "_get_best_trial_id",
+    "_get_stale_trial_ids",
+    "create_new_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "set_trial_param",
+    "_set_trial_param",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "record_heartbeat",
 )
 # Calls whose outcome after an unknown COMMIT cannot be known: the search stops.
 _UNREPEATABLE = ("create_new_trial", "_create_new_trial")
@@ -169,14 +201,20 @@ class ResilientRDBStorage(RDBStorage):
         from sqlalchemy import exc as sa_exc
 
         # No connection: it failed to connect, so nothing was sent.
-        if getattr(self._local, "committing", False) and context.connection is not None and (
+        if (
+            getattr(self._local, "committing", False)
+            and context.connection is not None
+            and (
                 context.is_disconnect
-                or isinstance(context.sqlalchemy_exception, sa_exc.OperationalError)):
+                or isinstance(context.sqlalchemy_exception, sa_exc.OperationalError)
+            )
+        ):
             raise _CommitUnknown(str(context.original_exception))
 
     # --- the retry ----------------------------------------------------------------------------
-    def _ride_out(self, call: Callable[[], T], repeatable: bool,
-                  applied: Callable[[], T | None] | None = None) -> T:
+    def _ride_out(
+        self, call: Callable[[], T], repeatable: bool, applied: Callable[[], T | None] | None = None
+    ) -> T:
         """`call()`, ridden out; `applied()` reads back whether an unknown COMMIT was stored
         (its result) or not (None), or raises StorageLost when that cannot be known."""
         if getattr(self._local, "inside", False):
@@ -187,10 +225,12 @@ class ResilientRDBStorage(RDBStorage):
             nonlocal unsure
             if unsure:
                 if applied is None:
-                    raise StorageLost(f"the study's storage {self._ride_out_with.where} lost the "
-                                      "connection while a trial was being created, so whether "
-                                      "it was cannot be known; run the same command again to "
-                                      "resume") from None
+                    raise StorageLost(
+                        f"the study's storage {self._ride_out_with.where} lost the "
+                        "connection while a trial was being created, so whether "
+                        "it was cannot be known; run the same command again to "
+                        "resume"
+                    ) from None
                 stored = applied()
                 if stored is not None:
                     return stored
@@ -209,23 +249,31 @@ class ResilientRDBStorage(RDBStorage):
         finally:
             self._local.inside = False
 
-    def set_trial_state_values(self, trial_id: int, state: TrialState,
-                               values: Sequence[float] | None = None) -> bool:
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
         def applied() -> bool | None:
             stored = RDBStorage.get_trial(self, trial_id)
-            if state.is_finished() and stored.state == state and (
-                    values is None or list(stored.values or []) == list(values)):
+            if (
+                state.is_finished()
+                and stored.state == state
+                and (values is None or list(stored.values or []) == list(values))
+            ):
                 return True  # stored before the connection broke
             if stored.state == TrialState.RUNNING and state.is_finished():
                 return None  # not stored: tell it again
-            raise StorageLost(f"the study's storage {self._ride_out_with.where} lost the "
-                              f"connection while trial {stored.number} was set {state.name}, "
-                              "so whether it was cannot be known; run the same command again "
-                              "to resume") from None
+            raise StorageLost(
+                f"the study's storage {self._ride_out_with.where} lost the "
+                f"connection while trial {stored.number} was set {state.name}, "
+                "so whether it was cannot be known; run the same command again "
+                "to resume"
+            ) from None
 
         return self._ride_out(
             lambda: RDBStorage.set_trial_state_values(self, trial_id, state, values),
-            repeatable=False, applied=applied)
+            repeatable=False,
+            applied=applied,
+        )
 
 
 def _commit_unknown(exc: BaseException) -> bool:
@@ -260,4 +308,3 @@ def open_storage(url: str, ride_out: RideOut | None, **kwargs: Any) -> RDBStorag
     if ride_out is None or make_url(url).get_backend_name() == "sqlite":
         return RDBStorage(url, **kwargs)
     return ResilientRDBStorage(url, ride_out, **kwargs)
-

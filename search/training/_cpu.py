@@ -8,6 +8,7 @@ that loads TensorFlow (the CLI, each Ray worker) turns oneDNN on before TensorFl
 the user chose with TF_ENABLE_ONEDNN_OPTS; where it stays off, seeds train one at a time
 (`grouped_convolution_gradients`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,9 @@ ONEDNN_ENV_VAR = "TF_ENABLE_ONEDNN_OPTS"
 ISA_CAP_ENV_VAR = "ONEDNN_MAX_CPU_ISA"
 # oneDNN's ISA caps (its cpu_isa names) that leave out bfloat16 arithmetic: a CPU capped to one
 # of them computes bfloat16 by conversion, slower than float32.
-_CAPS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
-                                "AVX512_CORE", "AVX512_CORE_VNNI"})
+_CAPS_WITHOUT_BF16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+)
 # The CPU flags (Linux /proc/cpuinfo names) on which TensorFlow turns oneDNN on by itself.
 _ONEDNN_BY_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 _FALSE = {"0", "false", "off", "no"}

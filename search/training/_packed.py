@@ -14,11 +14,12 @@ of floating-point sums inside a kernel may differ.
 The packed network is raw TensorFlow (no Keras layers): after training, `unpack` copies each
 replica's weights back into its Keras model, from which the deployed model is made as before.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from spaces import CNNConfig
+from slimtune.spaces import CNNConfig
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's defaults, so unpacked models match
 BN_MOMENTUM = 0.99
@@ -41,19 +42,22 @@ class PackedNetwork:
         for i, block in enumerate(config.blocks):
             conv = self._pack(f"conv{i}", stack_axes=(2, 3, 0) if block.separable else (3, 0))
             if config.batch_norm:
-                gamma, beta, mean, variance = self._pack(f"bn{i}", stack_axes=(0, 0, 0, 0),
-                                                         trainable=(True, True, False, False))
+                gamma, beta, mean, variance = self._pack(
+                    f"bn{i}", stack_axes=(0, 0, 0, 0), trainable=(True, True, False, False)
+                )
                 self.moving[f"bn{i}"] = (mean, variance)
                 norm = (gamma, beta)
             else:
                 norm = None
             self.blocks.append((block, conv, norm))
-        self.hidden = self._pack("hidden", stack_axes=("new", "new")) \
-            if config.dense_units else None
+        self.hidden = (
+            self._pack("hidden", stack_axes=("new", "new")) if config.dense_units else None
+        )
         self.classes = self._pack("classes", stack_axes=("new", "new"))
 
-    def _pack(self, name: str, stack_axes: tuple[Any, ...],
-              trainable: tuple[bool, ...] | None = None) -> list[Any]:
+    def _pack(
+        self, name: str, stack_axes: tuple[Any, ...], trainable: tuple[bool, ...] | None = None
+    ) -> list[Any]:
         """The weights of layer `name` of every replica, concatenated along each weight's stacking
         axis ("new": stacked along a new leading replica axis), as Keras variables."""
         import keras
@@ -61,7 +65,7 @@ class PackedNetwork:
 
         per_replica = [m.get_layer(name).get_weights() for m in self.models]
         packed = []
-        for index, axis in enumerate(stack_axes[:len(per_replica[0])]):
+        for index, axis in enumerate(stack_axes[: len(per_replica[0])]):
             parts = [np.asarray(w[index], dtype=np.float32) for w in per_replica]
             value = np.stack(parts) if axis == "new" else np.concatenate(parts, axis=axis)
             is_trainable = True if trainable is None else trainable[index]
@@ -96,8 +100,10 @@ class PackedNetwork:
         x = self._head(x)
         if self.hidden is not None:
             kernel, bias = self.hidden
-            x = tf.nn.relu(tf.einsum("rbk,rkn->rbn", x, tf.cast(kernel, dtype))
-                           + tf.cast(bias, dtype)[:, None, :])
+            x = tf.nn.relu(
+                tf.einsum("rbk,rkn->rbn", x, tf.cast(kernel, dtype))
+                + tf.cast(bias, dtype)[:, None, :]
+            )
             if training and self.config.dropout:
                 x = tf.nn.dropout(x, self.config.dropout)
         kernel, bias = self.classes
@@ -129,12 +135,17 @@ class PackedNetwork:
         moving_mean, moving_variance = self.moving[name]
         x32 = tf.cast(x, tf.float32)
         if not training:
-            out = tf.nn.batch_normalization(x32, moving_mean, moving_variance, beta, gamma,
-                                            BN_EPSILON)
+            out = tf.nn.batch_normalization(
+                x32, moving_mean, moving_variance, beta, gamma, BN_EPSILON
+            )
             return tf.cast(out, x.dtype)
         out, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            x32, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta), epsilon=BN_EPSILON,
-            is_training=True)
+            x32,
+            tf.convert_to_tensor(gamma),
+            tf.convert_to_tensor(beta),
+            epsilon=BN_EPSILON,
+            is_training=True,
+        )
         # The fused kernel returns the unbiased batch variance; Keras averages the biased one.
         count = tf.cast(tf.size(x32) // tf.shape(x32)[-1], tf.float32)
         variance = variance * (count - 1.0) / count
@@ -147,7 +158,7 @@ class PackedNetwork:
         import numpy as np
 
         values: dict[str, list[list[Any]]] = {}
-        for name, index, variable, axis in self._slots:
+        for name, _index, variable, axis in self._slots:
             value = np.asarray(variable.numpy())
             if axis == "new":
                 parts = list(value)
@@ -157,7 +168,7 @@ class PackedNetwork:
             for r, part in enumerate(parts):
                 per_name[r].append(part)
         for name, per_replica in values.items():
-            for model, weights in zip(self.models, per_replica):
+            for model, weights in zip(self.models, per_replica, strict=False):
                 model.get_layer(name).set_weights(weights)
 
 

@@ -1,7 +1,8 @@
 """The seed scheme, in one place: search seeds and fresh confirmation seeds never overlap."""
+
 from __future__ import annotations
 
-from search._errors import UsageError
+from slimtune.search._errors import UsageError
 
 MAX_SEEDS = 100  # confirmation seeds start CONFIRMATION_OFFSET above the search seeds
 CONFIRMATION_OFFSET = 500
@@ -13,8 +14,9 @@ def check_seed_count(count: int) -> None:
     if count < 1:
         raise UsageError(f"--seeds {count}: use a whole number of 1 or more")
     if count > MAX_SEEDS:
-        raise UsageError(f"--seeds {count}: use at most {MAX_SEEDS} (confirmation seeds must stay "
-                         "fresh)")
+        raise UsageError(
+            f"--seeds {count}: use at most {MAX_SEEDS} (confirmation seeds must stay fresh)"
+        )
 
 
 # numpy and TensorFlow take seeds in [0, 2**32): the largest base whose seeds all fit

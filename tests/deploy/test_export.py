@@ -9,30 +9,37 @@ scale and an int64 zero point per output channel for every per-channel weight an
 one pair per activation tensor). Measured overhead on these configurations (`pytest -s`): 2.3-8.6
 KB, about 40% of the bound; a file holding float32 weights would break it by megabytes on `wide`.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from deploy._export import tflite_bytes
-from spaces import CNNConfig, ConvBlock, build_model, footprint, preset
+from slimtune.deploy._export import tflite_bytes
+from slimtune.spaces import CNNConfig, ConvBlock, build_model, footprint, preset
 
 CONFIGS = {
     "tiny-gap": CNNConfig((ConvBlock(3, 1, 1),), "gap"),
     "paper-final": preset("paper-final"),
-    "three-blocks-gap-dense": CNNConfig((ConvBlock(3, 16, 1), ConvBlock(3, 32, 2),
-                                         ConvBlock(3, 64, 2)), "gap", 64),
+    "three-blocks-gap-dense": CNNConfig(
+        (ConvBlock(3, 16, 1), ConvBlock(3, 32, 2), ConvBlock(3, 64, 2)), "gap", 64
+    ),
     "wide": CNNConfig((ConvBlock(5, 32, 2), ConvBlock(5, 64, 2)), "flatten", 256),
-    "separable-bn": CNNConfig((ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap",
-                              batch_norm=True),
+    "separable-bn": CNNConfig(
+        (ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap", batch_norm=True
+    ),
 }
 
 
 def ops(config: CNNConfig) -> int:
     """TFLite ops: conv (two when separable) (+ pool) per block, flatten/GAP, the hidden dense,
     the classifier."""
-    return sum(1 + b.separable + (b.pool > 1) for b in config.blocks) + 1 + \
-        bool(config.dense_units) + 1
+    return (
+        sum(1 + b.separable + (b.pool > 1) for b in config.blocks)
+        + 1
+        + bool(config.dense_units)
+        + 1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +54,15 @@ def test_int8_file_size_matches_the_analytic_footprint(name, calibration):
     model = build_model(config, (28, 28, 1), 10, deployed=True)  # as `slimtune search` logs it
     int8_bytes = len(tflite_bytes(model, calibration))
     channels = sum(b.filters for b in config.blocks) + config.dense_units + 10
-    print(f"{name}: int8 file {int8_bytes} B, analytic {fp.weight_bytes_int8} B, "
-          f"overhead {int8_bytes - fp.weight_bytes_int8} B")  # shown with pytest -s
-    assert fp.weight_bytes_int8 <= int8_bytes <= (fp.weight_bytes_int8 + 2048 + 1024 * ops(config)
-                                                   + 32 * channels), (name, int8_bytes, fp)
+    print(
+        f"{name}: int8 file {int8_bytes} B, analytic {fp.weight_bytes_int8} B, "
+        f"overhead {int8_bytes - fp.weight_bytes_int8} B"
+    )  # shown with pytest -s
+    assert (
+        fp.weight_bytes_int8
+        <= int8_bytes
+        <= (fp.weight_bytes_int8 + 2048 + 1024 * ops(config) + 32 * channels)
+    ), (name, int8_bytes, fp)
     float_bytes = len(tflite_bytes(model))
     assert fp.weight_bytes_fp32 <= float_bytes <= fp.weight_bytes_fp32 + 2048 + 1024 * ops(config)
 
@@ -105,14 +117,19 @@ def user_models() -> dict:
 
 @pytest.mark.parametrize("name", ["bn-separable", "branches"])
 def test_int8_file_size_matches_the_walk_on_user_models(name, calibration):
-    from spaces import footprint_of_model
+    from slimtune.spaces import footprint_of_model
 
     model = user_models()[name]()
     fp = footprint_of_model(model).footprint
     layers = len(model.layers)
     channels = sum(int(layer.output.shape[-1]) for layer in model.layers[1:])
     int8_bytes = len(tflite_bytes(model, calibration))
-    print(f"{name}: int8 file {int8_bytes} B, walk {fp.weight_bytes_int8} B, "
-          f"overhead {int8_bytes - fp.weight_bytes_int8} B")
-    assert fp.weight_bytes_int8 <= int8_bytes <= fp.weight_bytes_int8 + 2048 + 1024 * layers \
-        + 32 * channels, (name, int8_bytes, fp)
+    print(
+        f"{name}: int8 file {int8_bytes} B, walk {fp.weight_bytes_int8} B, "
+        f"overhead {int8_bytes - fp.weight_bytes_int8} B"
+    )
+    assert (
+        fp.weight_bytes_int8
+        <= int8_bytes
+        <= fp.weight_bytes_int8 + 2048 + 1024 * layers + 32 * channels
+    ), (name, int8_bytes, fp)

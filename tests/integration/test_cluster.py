@@ -1,6 +1,7 @@
 """A real 2-node Ray cluster on 127.0.0.1 (token authentication on): an interactive search with
 --ray-address, the same search submitted as a Ray Job with `slimtune submit`, and a search that
 loses the worker node mid-trial."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,17 @@ from pathlib import Path
 import pytest
 
 from support.cli import run_cli
-from support.crash import (assert_one_run_per_trial, cmdline, descendants, experiment_runs, start,
-                           trained_by, trainings, wait_for)
-from search.testing.services import ray_cluster
+from support.crash import (
+    assert_one_run_per_trial,
+    cmdline,
+    descendants,
+    experiment_runs,
+    start,
+    trained_by,
+    trainings,
+    wait_for,
+)
+from support.services import ray_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +37,31 @@ def cluster():
 
 
 def search_flags(mnist_dir, space_file, out, trials) -> list:
-    return ["--data-dir", mnist_dir, "--space", space_file, "--trials", trials, "--epochs", 1,
-            "--train-subset", 1000, "--seeds", 1, "--learning-rate", 0.01, "--min-accuracy", 0.3,
-            "--workers", 2, "--out", out, "--study-name", "cluster", "--no-early-stopping"]
+    return [
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space_file,
+        "--trials",
+        trials,
+        "--epochs",
+        1,
+        "--train-subset",
+        1000,
+        "--seeds",
+        1,
+        "--learning-rate",
+        0.01,
+        "--min-accuracy",
+        0.3,
+        "--workers",
+        2,
+        "--out",
+        out,
+        "--study-name",
+        "cluster",
+        "--no-early-stopping",
+    ]
 
 
 def trial_nodes(out: Path) -> list[str]:
@@ -38,8 +69,9 @@ def trial_nodes(out: Path) -> list[str]:
 
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("cluster")
-    runs = client.search_runs([experiment.experiment_id], "tags.`slimtune.role` = 'trial'",
-                              max_results=100)
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.`slimtune.role` = 'trial'", max_results=100
+    )
     return [r.data.tags["slimtune.ray_node_id"] for r in runs]
 
 
@@ -66,17 +98,33 @@ def test_a_node_lost_mid_trial_is_retried_on_the_other_node(mnist_dir, space_fil
     # Each task pauses 5 s after its record, so the kill lands inside it however fast training
     # is; every trial trains (no focus pruning, no early stopping), so all must end COMPLETE.
     (tmp_path / "faults.json").write_text(json.dumps({"record_to": str(trained), "pause_s": 5}))
-    args = ["search", *search_flags(mnist_dir, space_file, out, 3), "--epochs", 3,
-            "--train-subset", 3000, "--no-focus"]
+    args = [
+        "search",
+        *search_flags(mnist_dir, space_file, out, 3),
+        "--epochs",
+        3,
+        "--train-subset",
+        3000,
+        "--no-focus",
+    ]
     with ray_cluster([1, 1]) as cluster:
         head, worker = cluster.processes
         head_node_id = raylet_node_id(head)
         env = {**cluster.env, "SLIMTUNE_FAULTS": str(tmp_path / "faults.json")}
         driver = start([*args, "--ray-address", cluster.address], tmp_path, env, "node-lost")
         try:
-            victim = wait_for(lambda: next((p for p in descendants(worker.pid)
-                                            if cmdline(p).startswith("ray::train_task")), None),
-                              240, "a training task on the worker node")
+            victim = wait_for(
+                lambda: next(
+                    (
+                        p
+                        for p in descendants(worker.pid)
+                        if cmdline(p).startswith("ray::train_task")
+                    ),
+                    None,
+                ),
+                240,
+                "a training task on the worker node",
+            )
             # Its task has begun training once it recorded its configuration.
             killed = wait_for(lambda: trained_by(trained, victim), 60, "the task's record")
             whole_node = [worker.pid, *descendants(worker.pid)]
@@ -93,8 +141,9 @@ def test_a_node_lost_mid_trial_is_retried_on_the_other_node(mnist_dir, space_fil
                 os.killpg(driver.pid, signal.SIGKILL)
                 driver.wait()
     study = optuna.load_study(study_name="cluster", storage=f"sqlite:///{out / 'optuna.db'}")
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3, \
-        [(t.state, t.user_attrs.get("fail_reason")) for t in study.trials]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3, [
+        (t.state, t.user_attrs.get("fail_reason")) for t in study.trials
+    ]
     # The killed trial was trained again, on the head.
     assert all(trainings(trained)[summary] >= 2 for summary in killed)
     retried = [t for t in study.trials if t.user_attrs["summary"] in killed]
@@ -107,8 +156,13 @@ def test_a_node_lost_mid_trial_is_retried_on_the_other_node(mnist_dir, space_fil
 
 def test_a_search_runs_its_trials_on_both_nodes(cluster, mnist_dir, space_file, tmp_path):
     out = tmp_path / "out"
-    done = run_cli("search", *search_flags(mnist_dir, space_file, out, 4), "--ray-address",
-                   cluster.address, env=cluster.env)
+    done = run_cli(
+        "search",
+        *search_flags(mnist_dir, space_file, out, 4),
+        "--ray-address",
+        cluster.address,
+        env=cluster.env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["study"]["n_complete"] + result["study"]["n_pruned"] == 4
@@ -122,15 +176,22 @@ def test_a_search_runs_its_trials_on_both_nodes(cluster, mnist_dir, space_file, 
 
 def test_submit_runs_the_search_as_a_ray_job(cluster, mnist_dir, space_file, tmp_path):
     out = tmp_path / "job"
-    done = run_cli("submit", "--address", cluster.dashboard_url, "--",
-                   *search_flags(mnist_dir, space_file, out, 2), env=cluster.env)
+    done = run_cli(
+        "submit",
+        "--address",
+        cluster.dashboard_url,
+        "--",
+        *search_flags(mnist_dir, space_file, out, 2),
+        env=cluster.env,
+    )
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip().splitlines()[-1]
     deadline = time.monotonic() + 400
     state = ""
     while time.monotonic() < deadline:
-        state = run_cli("status", job_id, "--address", cluster.dashboard_url,
-                        env=cluster.env).stdout
+        state = run_cli(
+            "status", job_id, "--address", cluster.dashboard_url, env=cluster.env
+        ).stdout
         if state.startswith(("SUCCEEDED", "FAILED", "STOPPED")):
             break
         time.sleep(3)
@@ -145,5 +206,7 @@ def test_submit_runs_the_search_as_a_ray_job(cluster, mnist_dir, space_file, tmp
 def test_job_commands_refuse_an_unknown_job_in_one_line(cluster):
     done = run_cli("status", "no-such-job", "--address", cluster.dashboard_url, env=cluster.env)
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"slimtune: error: job 'no-such-job' is not known to "
-                                   f"{cluster.dashboard_url}; list the jobs with `ray job list`")
+    assert done.stderr.strip() == (
+        f"slimtune: error: job 'no-such-job' is not known to "
+        f"{cluster.dashboard_url}; list the jobs with `ray job list`"
+    )

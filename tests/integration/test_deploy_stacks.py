@@ -2,6 +2,7 @@
 parse and pass their schemas, every command they run parses with the real CLI it names
 (slimtune, ray start, mlflow server), images and versions match the project, ports stay on
 loopback, and secrets live only in ignored files."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,10 @@ import yaml
 
 from support.cli import ROOT
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Ray Serve's pydantic
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]  # Ray Serve's pydantic
 
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
 K8S = ROOT / "deploy" / "k8s"
@@ -28,8 +31,12 @@ DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
 def k8s_documents() -> list[dict]:
-    return [doc for path in sorted(K8S.glob("*.yaml"))
-            for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [
+        doc
+        for path in sorted(K8S.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
 
 
 def compose() -> dict:
@@ -55,10 +62,12 @@ def parse_with_real_cli(args: list[str]) -> None:
         rest = rest[1:]
     elif program == "ray":
         from ray.scripts.scripts import cli as ray_cli
+
         command = ray_cli.commands[rest[0]]
         rest = rest[1:]
     elif program == "mlflow":
         from mlflow.cli import cli as mlflow_cli
+
         command = mlflow_cli.commands[rest[0]]
         rest = rest[1:]
     else:
@@ -67,9 +76,16 @@ def parse_with_real_cli(args: list[str]) -> None:
 
 
 def test_compose_file_passes_the_compose_spec_schema():
-    done = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"),
-                           "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -94,8 +110,12 @@ def test_compose_publishes_ports_on_loopback_only_and_keeps_secrets_out_of_git()
     example = (COMPOSE.parent / ".env.example").read_text()
     assert required <= set(re.findall(r"^(\w+)=", example, re.M))
     assert "RAY_AUTH_MODE: token" in text
-    ignored = subprocess.run(["git", "check-ignore", "deploy/compose/.env",
-                              "deploy/k8s/secrets.env"], cwd=ROOT, capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "deploy/compose/.env", "deploy/k8s/secrets.env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert ignored.stdout.split() == ["deploy/compose/.env", "deploy/k8s/secrets.env"]
 
 
@@ -106,8 +126,11 @@ def test_docker_compose_config_resolves_the_stack(tmp_path):
         pytest.skip("the docker compose plugin is not installed")
     env_file = tmp_path / ".env"
     env_file.write_text((COMPOSE.parent / ".env.example").read_text())
-    done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE),
-                           "config", "--quiet"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -129,9 +152,12 @@ def test_kuberay_manifests_run_the_project_image_and_commands():
     assert cluster["spec"]["rayVersion"] == ray.__version__
     assert cluster["spec"]["authOptions"]["mode"] == "token"
     pods = [cluster["spec"]["headGroupSpec"]["template"]] + [
-        group["template"] for group in cluster["spec"]["workerGroupSpecs"]]
+        group["template"] for group in cluster["spec"]["workerGroupSpecs"]
+    ]
     images = {c["image"] for pod in pods for c in pod["spec"]["containers"]}
-    mlflow_images = {c["image"] for c in docs["Deployment"]["spec"]["template"]["spec"]["containers"]}
+    mlflow_images = {
+        c["image"] for c in docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    }
     assert images == mlflow_images == {IMAGE}
     assert job["spec"]["clusterSelector"]["ray.io/cluster"] == cluster["metadata"]["name"]
     entrypoint = command_args(job["spec"]["entrypoint"])
@@ -145,7 +171,9 @@ def test_kuberay_manifests_run_the_project_image_and_commands():
 
 def test_dockerfile_installs_every_package_of_the_project():
     text = DOCKERFILE.read_text()
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
     for package in {name.split(".")[0] for name in packages}:  # a folder brings its subpackages
         assert re.search(rf"^COPY {package} {package}$", text, re.M), package
     assert "pip install ." in text and "USER slimtune" in text

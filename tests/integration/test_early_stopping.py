@@ -1,5 +1,6 @@
 """A real search in which racing/early stopping and unbuildable 'valid' configurations prune
 trials: what Optuna, MLflow and result.json say about them."""
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,31 @@ def test_out_of_reach_floor_prunes_trials_after_the_first_seed(tmp_path, mnist_d
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
     out = tmp_path / "out"
-    done = run_cli("search", "--data-dir", mnist_dir, "--space", space, "--trials", 6,
-                   "--epochs", 2, "--train-subset", 500, "--seeds", 2, "--workers", 1,
-                   "--min-accuracy", 0.995, "--out", out, "--study-name", "estest",
-                   "--sampler", "random")
+    done = run_cli(
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space,
+        "--trials",
+        6,
+        "--epochs",
+        2,
+        "--train-subset",
+        500,
+        "--seeds",
+        2,
+        "--workers",
+        1,
+        "--min-accuracy",
+        0.995,
+        "--out",
+        out,
+        "--study-name",
+        "estest",
+        "--sampler",
+        "random",
+    )
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="estest", storage=f"sqlite:///{out / 'optuna.db'}")
     reasons = [t.user_attrs.get("prune_reason", "") for t in study.trials]
@@ -53,8 +75,9 @@ def test_out_of_reach_floor_prunes_trials_after_the_first_seed(tmp_path, mnist_d
         assert trial.constraints["accuracy_floor"] > 0
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("estest")
-    runs = client.search_runs([experiment.experiment_id],
-                              "tags.`slimtune.role` = 'trial'", max_results=100)
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.`slimtune.role` = 'trial'", max_results=100
+    )
     assert len(runs) == 6
     for run in runs:
         assert run.data.tags["slimtune.state"] == "PRUNED"

@@ -1,10 +1,10 @@
 """`slimtune search --hypermodel`: a user's Keras Tuner HyperModel file (BatchNorm, a
 SeparableConv2D, its own compile, a build that raises for some values) searched for real (local
 Ray, Optuna on SQLite, a real `mlflow server`) through to the registry and `slimtune pull`."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import optuna
 import pytest
@@ -14,7 +14,7 @@ from support.cli import run_cli
 pytestmark = pytest.mark.integration
 
 FLOOR = 0.3
-USER_FILE = '''
+USER_FILE = """
 import keras
 
 
@@ -37,12 +37,12 @@ def build(hp):
     model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 3e-3, 3e-2, sampling="log")),
                   loss="sparse_categorical_crossentropy")
     return model
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from search.testing.services import mlflow_server
+    from support.services import mlflow_server
 
     folder = tmp_path_factory.mktemp("mlflow")
     with mlflow_server(f"sqlite:///{folder / 'server.db'}", folder / "artifacts") as uri:
@@ -54,10 +54,35 @@ def searched(tmp_path_factory, mnist_dir, served):
     out = tmp_path_factory.mktemp("hypermodel")
     user_file = out / "user_models.py"
     user_file.write_text(USER_FILE)
-    done = run_cli("search", "--hypermodel", f"{user_file}:build", "--data-dir", mnist_dir,
-                   "--trials", 3, "--epochs", 1, "--train-subset", 1000, "--seeds", 1,
-                   "--workers", 2, "--min-accuracy", FLOOR, "--seed", 0, "--out", out,
-                   "--study-name", "hm", "--model-name", "hm-model", "--tracking-uri", served)
+    done = run_cli(
+        "search",
+        "--hypermodel",
+        f"{user_file}:build",
+        "--data-dir",
+        mnist_dir,
+        "--trials",
+        3,
+        "--epochs",
+        1,
+        "--train-subset",
+        1000,
+        "--seeds",
+        1,
+        "--workers",
+        2,
+        "--min-accuracy",
+        FLOOR,
+        "--seed",
+        0,
+        "--out",
+        out,
+        "--study-name",
+        "hm",
+        "--model-name",
+        "hm-model",
+        "--tracking-uri",
+        served,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return out, user_file, json.loads((out / "result.json").read_text())
 
@@ -65,7 +90,7 @@ def searched(tmp_path_factory, mnist_dir, served):
 def test_the_hypermodel_is_searched_confirmed_and_registered(searched, served):
     import mlflow
 
-    from spaces import HyperModelConfig, build_config
+    from slimtune.spaces import HyperModelConfig, build_config
 
     out, user_file, result = searched
     chosen = result["chosen"]
@@ -87,8 +112,11 @@ def test_a_build_that_raises_fails_its_trial_and_the_study_goes_on(searched):
     study = optuna.load_study(study_name="hm", storage=f"sqlite:///{out / 'optuna.db'}")
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed, "seed 0 is expected to draw 'unlucky' at least once"
-    assert all(t.user_attrs["fail_reason"] == "build failed: build(hp) raised ValueError: no "
-               "such activation" for t in failed)
+    assert all(
+        t.user_attrs["fail_reason"] == "build failed: build(hp) raised ValueError: no "
+        "such activation"
+        for t in failed
+    )
     assert all(t.params["activation"] == "unlucky" for t in failed)
     assert result["study"]["n_complete"] + result["study"]["n_pruned"] == 3
 
@@ -96,9 +124,20 @@ def test_a_build_that_raises_fails_its_trial_and_the_study_goes_on(searched):
 def test_pull_exports_the_registered_hypermodel(searched, served, mnist_dir):
     out, _, result = searched
     target = out / "model.tflite"
-    done = run_cli("pull", "models:/hm-model@champion", "--format", "tflite-int8", "--out",
-                   target, "--tracking-uri", served, "--data-dir", mnist_dir,
-                   "--calibration-images", 100)
+    done = run_cli(
+        "pull",
+        "models:/hm-model@champion",
+        "--format",
+        "tflite-int8",
+        "--out",
+        target,
+        "--tracking-uri",
+        served,
+        "--data-dir",
+        mnist_dir,
+        "--calibration-images",
+        100,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     int8_bytes = result["chosen"]["footprint"]["weight_bytes_int8"]
     # the analytic int8 weights are in the file (plus the flatbuffer's own tables)

@@ -1,5 +1,6 @@
 """Loopback only: while a real `slimtune search` runs on its local Ray, every process it started
 (the driver, Ray's GCS, raylet, agents and workers) listens on loopback only."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,11 +17,36 @@ pytestmark = pytest.mark.integration
 def test_the_local_ray_of_a_search_listens_on_loopback_only(tmp_path, mnist_dir, space_file):
     out = tmp_path / "out"
     search = subprocess.Popen(
-        [*SLIMTUNE, "search", "--data-dir", str(mnist_dir), "--space", str(space_file),
-         # one short trial; a floor no trial reaches, so nothing is confirmed
-         "--trials", "1", "--epochs", "1", "--full-epochs", "1", "--train-subset", "1000",
-         "--seeds", "1", "--workers", "1", "--min-accuracy", "0.99", "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            *SLIMTUNE,
+            "search",
+            "--data-dir",
+            str(mnist_dir),
+            "--space",
+            str(space_file),
+            # one short trial; a floor no trial reaches, so nothing is confirmed
+            "--trials",
+            "1",
+            "--epochs",
+            "1",
+            "--full-epochs",
+            "1",
+            "--train-subset",
+            "1000",
+            "--seeds",
+            "1",
+            "--workers",
+            "1",
+            "--min-accuracy",
+            "0.99",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: set[tuple[str, str, int]] = set()
     try:
         while search.poll() is None:

@@ -1,6 +1,7 @@
 """A real authenticated MLflow (`mlflow server --app-name basic-auth` on 127.0.0.1): with the
 right MLFLOW_TRACKING_USERNAME/PASSWORD a search records and registers; with a wrong password it
 is refused in one line before anything is touched; the password is written nowhere."""
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,16 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    from search.testing.services import basic_auth_env, mlflow_server
+    from support.services import basic_auth_env, mlflow_server
 
     folder = tmp_path_factory.mktemp("auth")
     password = "pw-" + secrets.token_hex(12)  # MLflow wants at least 12 characters
-    with mlflow_server(f"sqlite:///{folder / 'server.db'}", folder / "artifacts",
-                       env=basic_auth_env(folder, password), app_name="basic-auth") as uri:
+    with mlflow_server(
+        f"sqlite:///{folder / 'server.db'}",
+        folder / "artifacts",
+        env=basic_auth_env(folder, password),
+        app_name="basic-auth",
+    ) as uri:
         yield uri, password
 
 
@@ -48,17 +53,48 @@ def learning_space(tmp_path_factory) -> Path:
 
 def search(out: Path, mnist_dir: Path, space_file: Path, uri: str, password: str):
     # the least that records, confirms (on test directly) and registers
-    return run_cli("search", "--data-dir", mnist_dir, "--space", space_file, "--trials", 1,
-                   "--epochs", 1, "--full-epochs", 1, "--train-subset", 1000, "--seeds", 1,
-                   "--workers", 1, "--min-accuracy", 0.2, "--confirm-candidates", 1,
-                   "--recheck-size", 0,
-                   "--out", out, "--study-name", "authed", "--model-name", "authed-model",
-                   env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "admin",
-                        "MLFLOW_TRACKING_PASSWORD": password}, timeout=600)
+    return run_cli(
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space_file,
+        "--trials",
+        1,
+        "--epochs",
+        1,
+        "--full-epochs",
+        1,
+        "--train-subset",
+        1000,
+        "--seeds",
+        1,
+        "--workers",
+        1,
+        "--min-accuracy",
+        0.2,
+        "--confirm-candidates",
+        1,
+        "--recheck-size",
+        0,
+        "--out",
+        out,
+        "--study-name",
+        "authed",
+        "--model-name",
+        "authed-model",
+        env={
+            "MLFLOW_TRACKING_URI": uri,
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": password,
+        },
+        timeout=600,
+    )
 
 
 def test_a_wrong_password_is_refused_in_one_line_before_anything_is_touched(
-        tmp_path, mnist_dir, learning_space, auth_server):
+    tmp_path, mnist_dir, learning_space, auth_server
+):
     uri, password = auth_server
     wrong = "wrong-" + secrets.token_hex(8)
     out = tmp_path / "out"
@@ -69,13 +105,15 @@ def test_a_wrong_password_is_refused_in_one_line_before_anything_is_touched(
     assert done.stderr.strip().splitlines() == [
         f"slimtune: error: --tracking-uri {uri}: the MLflow server refused user 'admin' (HTTP "
         "401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of that "
-        "server"]
+        "server"
+    ]
     assert wrong not in done.stdout + done.stderr
     assert not out.exists()
 
 
 def test_the_right_password_records_and_registers_and_is_written_nowhere(
-        tmp_path, mnist_dir, learning_space, auth_server, monkeypatch):
+    tmp_path, mnist_dir, learning_space, auth_server, monkeypatch
+):
     import mlflow
 
     uri, password = auth_server

@@ -1,6 +1,7 @@
 """A real PostgreSQL (started here on 127.0.0.1) as Optuna storage and as the backend store of a
 real `mlflow server`: a search, a resume, two drivers working on one study at once, and the
 server restarted mid-study."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,14 @@ from collections import Counter
 import pytest
 
 from support.cli import ROOT, SLIMTUNE, run_cli
-from search.testing.services import mlflow_server, postgres_bin_dir, postgres_server, ray_cluster
+from support.services import mlflow_server, postgres_bin_dir, postgres_server, ray_cluster
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(postgres_bin_dir() is None and not os.environ.get("CI"),
-                       reason="PostgreSQL not installed (bash .ci/setup installs it)"),
+    pytest.mark.skipif(
+        postgres_bin_dir() is None and not os.environ.get("CI"),
+        reason="PostgreSQL not installed (bash .ci/setup installs it)",
+    ),
 ]
 
 
@@ -31,28 +34,58 @@ def stack(tmp_path_factory):
         artifacts = tmp_path_factory.mktemp("artifacts")
         patch.setenv("PGPASSWORD", pg.password)  # for the assertions' own Optuna reads
         with mlflow_server(backend, artifacts, env=pg.env) as uri:
-            yield {"pg": pg, "storage": storage, "tracking_uri": uri,
-                   "env": {**pg.env, "MLFLOW_TRACKING_URI": uri}}
+            yield {
+                "pg": pg,
+                "storage": storage,
+                "tracking_uri": uri,
+                "env": {**pg.env, "MLFLOW_TRACKING_URI": uri},
+            }
 
 
 def args(stack, mnist_dir, space_file, out, study, trials, *extra) -> list:
-    return ["search", "--data-dir", mnist_dir, "--space", space_file, "--trials", trials,
-            "--epochs", 1, "--train-subset", 1000, "--seeds", 1, "--learning-rate", 0.01,
-            "--min-accuracy", 0.3, "--out", out, "--study-name", study,
-            "--storage", stack["storage"], "--model-name", study, *extra]
+    return [
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space_file,
+        "--trials",
+        trials,
+        "--epochs",
+        1,
+        "--train-subset",
+        1000,
+        "--seeds",
+        1,
+        "--learning-rate",
+        0.01,
+        "--min-accuracy",
+        0.3,
+        "--out",
+        out,
+        "--study-name",
+        study,
+        "--storage",
+        stack["storage"],
+        "--model-name",
+        study,
+        *extra,
+    ]
 
 
 def runs(client, study: str, role: str) -> list:
     experiment = client.get_experiment_by_name(study)
-    return client.search_runs([experiment.experiment_id], f"tags.`slimtune.role` = '{role}'",
-                              max_results=1000)
+    return client.search_runs(
+        [experiment.experiment_id], f"tags.`slimtune.role` = '{role}'", max_results=1000
+    )
 
 
 @pytest.fixture(scope="module")
 def searched(stack, mnist_dir, space_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("pg-search")
-    done = run_cli(*args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2),
-                   env=stack["env"])
+    done = run_cli(
+        *args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2), env=stack["env"]
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return out, done
 
@@ -96,30 +129,37 @@ def test_a_password_in_the_url_is_hidden_too(stack, mnist_dir, space_file, tmp_p
     url = f"postgresql://{pg.user}:{pg.password}@127.0.0.1:{pg.port}/optuna"
     out = tmp_path / "out"
     env = {"PGPASSWORD": "", "MLFLOW_TRACKING_URI": stack["tracking_uri"]}
-    done = run_cli(*args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2)[:-4],
-                   "--storage", url, "--model-name", "pg", env=env)
+    done = run_cli(
+        *args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2)[:-4],
+        "--storage",
+        url,
+        "--model-name",
+        "pg",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "already finished, not retrained" in done.stderr  # it resumed the study above
     assert pg.password not in done.stdout + done.stderr
     assert pg.password not in (out / "result.json").read_text()
 
 
-def test_resume_on_postgres_trains_nothing_and_logs_nothing_twice(stack, searched, mnist_dir,
-                                                                   space_file):
+def test_resume_on_postgres_trains_nothing_and_logs_nothing_twice(
+    stack, searched, mnist_dir, space_file
+):
     import mlflow
 
     out, _ = searched
     client = mlflow.MlflowClient(stack["tracking_uri"])
     before = len(runs(client, "pg", "trial"))
-    done = run_cli(*args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2),
-                   env=stack["env"])
+    done = run_cli(
+        *args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2), env=stack["env"]
+    )
     assert done.returncode == 0, done.stderr
     assert "3 already finished, not retrained" in done.stderr
     assert len(runs(client, "pg", "trial")) == before == 3
 
 
-def test_two_drivers_on_one_study_never_run_a_trial_twice(stack, mnist_dir, space_file,
-                                                          tmp_path):
+def test_two_drivers_on_one_study_never_run_a_trial_twice(stack, mnist_dir, space_file, tmp_path):
     """Both drivers start together on a fresh study and a shared 2-CPU Ray cluster."""
     import mlflow
     import optuna
@@ -127,18 +167,40 @@ def test_two_drivers_on_one_study_never_run_a_trial_twice(stack, mnist_dir, spac
     trials = 4
     with ray_cluster([2]) as cluster:
         env = {**os.environ, **stack["env"], **cluster.env}
-        drivers = [subprocess.Popen(
-            [*SLIMTUNE, *map(str, args(stack, mnist_dir, space_file, tmp_path / f"d{i}", "duo",
-                                       trials, "--workers", 1, "--ray-address",
-                                       cluster.address))],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(2)]
+        drivers = [
+            subprocess.Popen(
+                [
+                    *SLIMTUNE,
+                    *map(
+                        str,
+                        args(
+                            stack,
+                            mnist_dir,
+                            space_file,
+                            tmp_path / f"d{i}",
+                            "duo",
+                            trials,
+                            "--workers",
+                            1,
+                            "--ray-address",
+                            cluster.address,
+                        ),
+                    ),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
         try:
             outputs = [d.communicate(timeout=600) for d in drivers]
         finally:
             for d in drivers:
                 d.kill()
-    for d, (stdout, stderr) in zip(drivers, outputs):
+    for d, (stdout, stderr) in zip(drivers, outputs, strict=True):
         assert d.returncode == 0, stdout + stderr
     study = optuna.load_study(study_name="duo", storage=stack["storage"])
     states = [t.state for t in study.trials]
@@ -176,16 +238,30 @@ def test_postgres_restarted_mid_study_is_ridden_out(stack, mnist_dir, space_file
     command = args(stack, mnist_dir, space_file, out, study_name, trials, "--workers", 2)
     env = {**stack["env"], "SLIMTUNE_FAULTS": str(faults)}
     with open(err, "w") as stderr:
-        driver = subprocess.Popen([*SLIMTUNE, *map(str, command)], cwd=ROOT,
-                                  env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                  stderr=stderr)
+        driver = subprocess.Popen(
+            [*SLIMTUNE, *map(str, command)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
-        _wait_for(lambda: trained.exists() and " trial " in trained.read_text(), 300, driver,
-                  err, "a first training")
+        _wait_for(
+            lambda: trained.exists() and " trial " in trained.read_text(),
+            300,
+            driver,
+            err,
+            "a first training",
+        )
         pg.stop()
         try:  # down until the driver has touched the storage (a tell, an ask or a heartbeat)
-            _wait_for(lambda: "does not answer" in err.read_text(), 60, driver, err,
-                      "the driver to find the storage away")
+            _wait_for(
+                lambda: "does not answer" in err.read_text(),
+                60,
+                driver,
+                err,
+                "the driver to find the storage away",
+            )
         finally:
             pg.start()
         driver.wait(timeout=600)
@@ -209,10 +285,12 @@ def test_postgres_restarted_mid_study_is_ridden_out(stack, mnist_dir, space_file
     assert len(finished) == trials, [t.state for t in study.trials]
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     # No configuration trained twice, unless its first training failed and it was queued again.
-    failed = Counter(t.user_attrs.get("summary") for t in study.trials
-                     if t.state == TrialState.FAIL)
-    trained_once = Counter(t.user_attrs["summary"] for t in finished
-                           if "duplicate_of" not in t.user_attrs)
+    failed = Counter(
+        t.user_attrs.get("summary") for t in study.trials if t.state == TrialState.FAIL
+    )
+    trained_once = Counter(
+        t.user_attrs["summary"] for t in finished if "duplicate_of" not in t.user_attrs
+    )
     lines = [line.split(" ", 2) for line in trained.read_text().splitlines()]
     for summary, count in Counter(s for _, kind, s in lines if kind == "trial").items():
         assert count <= trained_once[summary] + failed[summary], (summary, lines)
@@ -225,8 +303,9 @@ def test_postgres_restarted_mid_study_is_ridden_out(stack, mnist_dir, space_file
     numbers = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
     started = {t.number for t in study.trials if "config" in t.user_attrs}
     assert numbers == Counter(started), (numbers, started)
-    assert {int(r.data.tags["slimtune.trial_number"]) for r in trial_runs
-            if r.info.status == "FINISHED"} == {t.number for t in finished}
+    assert {
+        int(r.data.tags["slimtune.trial_number"]) for r in trial_runs if r.info.status == "FINISHED"
+    } == {t.number for t in finished}
     result = json.loads((out / "result.json").read_text())
     assert result["study"]["n_complete"] + result["study"]["n_pruned"] == trials
 
@@ -235,9 +314,12 @@ def _wait_for(predicate, timeout_s: float, process: subprocess.Popen, log, what:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if process.poll() is not None:
-            pytest.fail(f"the driver exited with {process.returncode} before {what}:\n"
-                        f"{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"the driver exited with {process.returncode} before {what}:\n"
+                f"{log.read_text()[-3000:]}"
+            )
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}:\n"
-                        f"{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"timed out after {timeout_s:g} s waiting for {what}:\n{log.read_text()[-3000:]}"
+            )
         time.sleep(0.1)

@@ -1,4 +1,6 @@
-"""A real search: local Ray, Optuna on SQLite, MLflow on SQLite and behind a real `mlflow server`."""
+"""A real search: local Ray, Optuna on SQLite, MLflow on SQLite and behind a real `mlflow
+server`."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +27,32 @@ TRIALS = 5
 
 
 def search_args(out: Path, mnist_dir: Path, space: Path, *extra: str) -> list[str]:
-    return ["search", "--data-dir", mnist_dir, "--space", space, "--trials", TRIALS, "--epochs", 1,
-            "--train-subset", 2000, "--seeds", 2, "--workers", 2, "--min-accuracy", FLOOR,
-            "--learning-rate", 0.01,
-            "--out", out, "--study-name", "itest", *extra]
+    return [
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space,
+        "--trials",
+        TRIALS,
+        "--epochs",
+        1,
+        "--train-subset",
+        2000,
+        "--seeds",
+        2,
+        "--workers",
+        2,
+        "--min-accuracy",
+        FLOOR,
+        "--learning-rate",
+        0.01,
+        "--out",
+        out,
+        "--study-name",
+        "itest",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +71,11 @@ def trial_runs(client, experiment_id: str) -> list:
 
 def models_of(client, experiment_id: str) -> list:
     """The experiment's READY logged models."""
-    return [m for m in client.search_logged_models([experiment_id], max_results=1000)
-            if str(m.status).endswith("READY")]
+    return [
+        m
+        for m in client.search_logged_models([experiment_id], max_results=1000)
+        if str(m.status).endswith("READY")
+    ]
 
 
 def test_result_json_holds_the_contract(first_search):
@@ -60,9 +87,14 @@ def test_result_json_holds_the_contract(first_search):
     assert result["floor"] == FLOOR
     chosen = result["chosen"]
     assert chosen is not None, result["message"]
-    assert set(chosen["footprint"]) == {"params", "weight_bytes_fp32", "weight_bytes_int8",
-                                        "peak_activation_bytes_fp32",
-                                        "peak_activation_bytes_int8", "macs"}
+    assert set(chosen["footprint"]) == {
+        "params",
+        "weight_bytes_fp32",
+        "weight_bytes_int8",
+        "peak_activation_bytes_fp32",
+        "peak_activation_bytes_int8",
+        "macs",
+    }
     assert len(chosen["test_accuracies"]) == len(chosen["val_accuracies"]) == 2
     assert chosen["worst_case_test_accuracy"] == min(chosen["test_accuracies"]) >= FLOOR
     assert set(chosen["seeds"]).isdisjoint(chosen["search_seeds"])  # fresh seeds
@@ -85,12 +117,16 @@ def test_result_json_holds_the_contract(first_search):
     assert pick["trial_number"] == chosen["trial_number"] and pick["recheck_passed"]
     assert pick["passed"] and pick["test_accuracies"] == chosen["test_accuracies"]
     assert all(not c["recheck_passed"] and c["test_accuracies"] == [] for c in rejected)
-    assert all(p["trial_number"] in {c["trial_number"] for c in rejected} for p in result["front"]
-               if p["feasible"] and p["params"] < chosen["footprint"]["params"])
+    assert all(
+        p["trial_number"] in {c["trial_number"] for c in rejected}
+        for p in result["front"]
+        if p["feasible"] and p["params"] < chosen["footprint"]["params"]
+    )
     assert len(result["confirmations"]) <= 3
     assert result["baseline"]["footprint"]["params"] == 3_274_634
     assert result["baseline"]["reduction"]["params"] == pytest.approx(
-        3_274_634 / chosen["footprint"]["params"])
+        3_274_634 / chosen["footprint"]["params"]
+    )
     assert result["mlflow"]["registered_model_name"] == "slimtune-mnist"
     assert "reduction" in done.stdout and "worst-case test acc" in done.stdout
 
@@ -119,7 +155,8 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     assert version.run_id == result["mlflow"]["confirmation_run_id"]
     # --log-models confirmed: the confirmation's model is the only one logged
     assert [m.source_run_id for m in models_of(client, experiment.experiment_id)] == [
-        version.run_id]
+        version.run_id
+    ]
     assert not list((out / "spool").glob("trial-*.keras"))
     assert version.tags["floor"] == str(FLOOR)
     assert int(version.tags["params"]) == result["chosen"]["footprint"]["params"]
@@ -128,8 +165,10 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     assert "has no artifacts at artifact path" not in done.stderr
     assert f"`{result['chosen']['summary']}`" in version.description
     assert "4 epochs" in version.description and "test split, read once" in version.description
-    assert re.search(r"data \(content digests.*training `[0-9a-f]{16}`, validation `[0-9a-f]{16}`",
-                     version.description), version.description
+    assert re.search(
+        r"data \(content digests.*training `[0-9a-f]{16}`, validation `[0-9a-f]{16}`",
+        version.description,
+    ), version.description
     # The champion was confirmed (and trained) with the full recipe: 4 x --epochs 1.
     assert client.get_run(version.run_id).data.params["epochs"] == "4"
 
@@ -137,7 +176,7 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
 def test_champion_loads_from_the_registry_and_predicts(first_search, mnist_dir):
     import mlflow
 
-    from search._data import resolve
+    from slimtune.search._data import resolve
 
     out, _, _ = first_search
     result = json.loads((out / "result.json").read_text())
@@ -176,8 +215,11 @@ def test_report_and_pareto_html_render_in_chromium(first_search, tmp_path):
         shutil.copy(shot, Path(os.environ["SLIMTUNE_SCREENSHOTS"]) / "report.png")
 
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    pareto = Path(client.download_artifacts(result["mlflow"]["parent_run_id"],
-                                            "pareto_front.html", str(tmp_path)))
+    pareto = Path(
+        client.download_artifacts(
+            result["mlflow"]["parent_run_id"], "pareto_front.html", str(tmp_path)
+        )
+    )
     dom = dump_dom(pareto)
     assert 'class="main-svg"' in dom and f"pick: {pick}" in dom
     assert 'class="scatterlayer' in dom and "floor 0.5" in dom
@@ -189,8 +231,12 @@ def test_progress_without_a_terminal_is_plain_lines(first_search):
     _, done, _ = first_search
     assert "\x1b" not in done.stderr and "\r" not in done.stderr
     assert f"trials {TRIALS}/{TRIALS}" not in done.stderr and "ETA" not in done.stderr
-    lines = re.findall(rf"^\[\d/{TRIALS}\] trial \d+ .*\| failed \d+, feasible \d+, smallest "
-                       r"feasible .* \| \d+s$", done.stderr, re.MULTILINE)
+    lines = re.findall(
+        rf"^\[\d/{TRIALS}\] trial \d+ .*\| failed \d+, feasible \d+, smallest "
+        r"feasible .* \| \d+s$",
+        done.stderr,
+        re.MULTILINE,
+    )
     assert lines, done.stderr
     assert re.search(r"^trials finished in \d+s$", done.stderr, re.MULTILINE)
 
@@ -209,13 +255,22 @@ def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, s
     assert "confirming" not in done.stderr
     after = json.loads((out / "result.json").read_text())
     assert after["chosen"] == before["chosen"]
-    assert after["mlflow"]["registered_model_version"] == before["mlflow"]["registered_model_version"]
+    assert (
+        after["mlflow"]["registered_model_version"] == before["mlflow"]["registered_model_version"]
+    )
     runs_after = client.search_runs([experiment_id], max_results=1000)
     new = {r.info.run_id for r in runs_after} - {r.info.run_id for r in runs_before}
     assert len(new) == 1  # only the new parent run
     # A higher floor on the same study re-analyses without training: nothing qualifies.
-    done = run_cli(*search_args(out, mnist_dir, space_file)[:-4], "--min-accuracy", "0.9999",
-                   "--out", out, "--study-name", "itest")
+    done = run_cli(
+        *search_args(out, mnist_dir, space_file)[:-4],
+        "--min-accuracy",
+        "0.9999",
+        "--out",
+        out,
+        "--study-name",
+        "itest",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["chosen"] is None
@@ -226,18 +281,31 @@ def test_second_invocation_resumes_without_retraining(first_search, mnist_dir, s
 def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_dir, space_file):
     """--timeout is Optuna's: no trial starts after it, running ones finish, the study is analysed
     and confirmed as usual, and the same command continues where it stopped."""
-    args = [*search_args(tmp_path, mnist_dir, space_file)[:-2], "--study-name", "timeout",
-            "--trials", 50, "--timeout", 1]  # the later --trials wins
+    args = [
+        *search_args(tmp_path, mnist_dir, space_file)[:-2],
+        "--study-name",
+        "timeout",
+        "--trials",
+        50,
+        "--timeout",
+        1,
+    ]  # the later --trials wins
     runs, finished_trials = [], []
     for _ in range(2):
         done = run_cli(*args)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "--timeout 1s reached: no new trials" in done.stderr
         runs.append(json.loads((tmp_path / "result.json").read_text()))
-        study = optuna.load_study(study_name="timeout",
-                                  storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-        finished_trials.append({t.number: (t.state, t.values, t.datetime_complete)
-                                for t in study.trials if t.state.is_finished()})
+        study = optuna.load_study(
+            study_name="timeout", storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+        )
+        finished_trials.append(
+            {
+                t.number: (t.state, t.values, t.datetime_complete)
+                for t in study.trials
+                if t.state.is_finished()
+            }
+        )
     first, second = (r["study"]["n_complete"] + r["study"]["n_pruned"] for r in runs)
     assert 1 <= first < second < 50, (first, second)
     assert f"--timeout 1s reached with {first} of 50 trials finished" in runs[0]["message"]
@@ -247,18 +315,22 @@ def test_timeout_stops_asking_but_finishes_confirms_and_resumes(tmp_path, mnist_
     assert all(finished_trials[1][n] == v for n, v in finished_trials[0].items())
 
 
-def test_resume_on_changed_data_is_refused_and_the_study_untouched(first_search, mnist_dir,
-                                                                   space_file, tmp_path):
+def test_resume_on_changed_data_is_refused_and_the_study_untouched(
+    first_search, mnist_dir, space_file, tmp_path
+):
     """The same flags on a copy of MNIST with one validation label changed."""
     import gzip
 
-    from search._data import mixed_order
+    from slimtune.search._data import mixed_order
 
     out, _, _ = first_search
     changed = tmp_path / "mnist"
     changed.mkdir()
-    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                 "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (changed / name).symlink_to(mnist_dir / name)
     labels = bytearray(gzip.decompress((mnist_dir / "train-labels-idx1-ubyte.gz").read_bytes()))
     last = 8 + int(mixed_order(60_000)[-1])  # the last validation image (8-byte IDX header)
@@ -268,15 +340,17 @@ def test_resume_on_changed_data_is_refused_and_the_study_untouched(first_search,
     done = run_cli(*search_args(out, changed, space_file))
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("slimtune: error: study 'itest' in sqlite:") and \
-        "was created on other data (content digests validation " in line and \
-        "point --dataset/--data-dir at the files it was created with" in line, line
+    assert (
+        line.startswith("slimtune: error: study 'itest' in sqlite:")
+        and "was created on other data (content digests validation " in line
+        and "point --dataset/--data-dir at the files it was created with" in line
+    ), line
     assert {name: (out / name).read_bytes() for name in before} == before
 
 
 @pytest.fixture
 def mlflow_server(tmp_path):
-    from search.testing.services import mlflow_server as real_mlflow_server
+    from support.services import mlflow_server as real_mlflow_server
 
     with real_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts") as uri:
         yield uri
@@ -289,11 +363,38 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     # Two epochs at a constant learning rate: validation after each epoch, so each trial run has
     # a curve for the MLflow UI to draw (under cosine only the last epoch is measured); the
     # confirmation keeps the full recipe's 4 epochs.
-    done = run_cli("search", "--data-dir", mnist_dir, "--space", space_file, "--trials", 3,
-                   "--epochs", 2, "--full-epochs", 4, "--schedule", "constant",
-                   "--train-subset", 1000, "--seeds", 1, "--workers", 2, "--learning-rate", 0.01,
-                   "--min-accuracy", 0.2, "--out", out, "--study-name", "served",
-                   "--model-name", "served-model", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    done = run_cli(
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space_file,
+        "--trials",
+        3,
+        "--epochs",
+        2,
+        "--full-epochs",
+        4,
+        "--schedule",
+        "constant",
+        "--train-subset",
+        1000,
+        "--seeds",
+        1,
+        "--workers",
+        2,
+        "--learning-rate",
+        0.01,
+        "--min-accuracy",
+        0.2,
+        "--out",
+        out,
+        "--study-name",
+        "served",
+        "--model-name",
+        "served-model",
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["mlflow"]["tracking_uri"] == mlflow_server
@@ -304,8 +405,13 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     # The parent run tells the result: result.json, the trials table and the figures.
     parent = result["mlflow"]["parent_run_id"]
     assert {a.path for a in client.list_artifacts(parent)} == {
-        "result.json", "trials.csv", "pareto_front.png", "pareto_front.html",
-        "kernel_slicing.png", "progress.png"}
+        "result.json",
+        "trials.csv",
+        "pareto_front.png",
+        "pareto_front.html",
+        "kernel_slicing.png",
+        "progress.png",
+    }
     local = Path(client.download_artifacts(parent, "", str(tmp_path / "parent")))
     assert json.loads((local / "result.json").read_text()) == result
     trials = (local / "trials.csv").read_text().splitlines()
@@ -321,8 +427,17 @@ def test_search_against_a_real_mlflow_server(tmp_path, mnist_dir, space_file, ml
     check_compare_view(mlflow_server, experiment.experiment_id, runs, tmp_path)
     # `slimtune pull` writes what it measured back to the version it pulled.
     target = tmp_path / "served.tflite"
-    done = run_cli("pull", "models:/served-model@champion", "--format", "tflite", "--out", target,
-                   "--data-dir", mnist_dir, env={"MLFLOW_TRACKING_URI": mlflow_server})
+    done = run_cli(
+        "pull",
+        "models:/served-model@champion",
+        "--format",
+        "tflite",
+        "--out",
+        target,
+        "--data-dir",
+        mnist_dir,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert done.returncode == 0, done.stderr
     tags = client.get_model_version("served-model", version.version).tags
     assert int(tags["pull.tflite.file_bytes"]) == target.stat().st_size
@@ -347,16 +462,20 @@ def check_compare_view(server: str, experiment_id: str, runs: list, tmp_path: Pa
     """The MLflow UI, served by the real server, in headless Chromium: the compare view's plot of
     one seed's validation accuracy after every epoch, one curve per trial run (the page the
     compare view's metric links open). SLIMTUNE_SCREENSHOTS=DIR keeps its screenshot."""
-    (key,) = {k for run in runs for k in run.data.metrics
-              if k.startswith("epoch_val_accuracy_seed_")}  # --seeds 1: one curve per run
+    (key,) = {
+        k for run in runs for k in run.data.metrics if k.startswith("epoch_val_accuracy_seed_")
+    }  # --seeds 1: one curve per run
     curves = [run for run in runs if key in run.data.metrics]
     assert len(curves) >= 2, [run.data.metrics for run in runs]
 
     def listed(value) -> str:
         return quote(json.dumps(value, separators=(",", ":")))
+
     ids = [run.info.run_id for run in curves]
-    page = (f"{server}/#/metric?runs={listed(ids)}&experiments={listed([experiment_id])}"
-            f"&metric={listed(key)}&plot_metric_keys={listed([key])}&x_axis=step&show_point=true")
+    page = (
+        f"{server}/#/metric?runs={listed(ids)}&experiments={listed([experiment_id])}"
+        f"&metric={listed(key)}&plot_metric_keys={listed([key])}&x_axis=step&show_point=true"
+    )
     dom = dump_dom_and_screenshot(page, tmp_path / "mlflow_compare.png", 1400, 760)
     assert f"Comparing {len(curves)} Runs from 1 Experiment" in dom, dom[-3000:]
     assert 'class="main-svg"' in dom and dom.count('class="trace scatter') >= len(curves)
@@ -366,8 +485,10 @@ def check_compare_view(server: str, experiment_id: str, runs: list, tmp_path: Pa
     assert pixels.shape[:2] == (760, 1400 - ASSISTANT_PANEL_PX) and pixels.std() > 0.05
     assert (pixels.min(axis=2) < 0.5).mean() > 0.01  # dark ink: text, axes, curves
     if os.environ.get("SLIMTUNE_SCREENSHOTS"):
-        matplotlib.image.imsave(Path(os.environ["SLIMTUNE_SCREENSHOTS"]) / "mlflow_compare.png",
-                                np.ascontiguousarray(pixels))
+        matplotlib.image.imsave(
+            Path(os.environ["SLIMTUNE_SCREENSHOTS"]) / "mlflow_compare.png",
+            np.ascontiguousarray(pixels),
+        )
 
 
 def check_front_models(client, experiment_id: str, result: dict, runs: list, out: Path) -> None:
@@ -376,8 +497,11 @@ def check_front_models(client, experiment_id: str, result: dict, runs: list, out
     in the spool."""
     study = optuna.load_study(study_name="served", storage=f"sqlite:///{out / 'optuna.db'}")
     front = {p["trial_number"] for p in result["front"]}
-    trained = {t.number for t in study.trials if "train_time_s" in t.user_attrs
-               and "duplicate_of" not in t.user_attrs}
+    trained = {
+        t.number
+        for t in study.trials
+        if "train_time_s" in t.user_attrs and "duplicate_of" not in t.user_attrs
+    }
     models = Counter(m.source_run_id for m in models_of(client, experiment_id))
     with_model = {int(r.data.tags["slimtune.trial_number"]) for r in runs if models[r.info.run_id]}
     assert front & trained and with_model == front & trained, (front, trained, with_model)
@@ -391,27 +515,33 @@ def check_records(client, experiment_id: str, result: dict, runs: list, mnist_di
     and its metrics."""
     import mlflow
 
-    from search._data import resolve
-    from trackers import using_tracking_uri
+    from slimtune.search._data import resolve
+    from slimtune.trackers import using_tracking_uri
 
     source = resolve("mnist", mnist_dir)
     train, val = source.train_val(5000, 1000, holdout=5000)  # as the search above split it
-    read = {"mnist-training": (train.digest, "training"),
-            "mnist-validation": (val.digest, "validation")}
+    read = {
+        "mnist-training": (train.digest, "training"),
+        "mnist-validation": (val.digest, "validation"),
+    }
 
     def inputs(run_id: str) -> dict[str, tuple[str, str]]:
-        return {d.dataset.name: (d.dataset.digest, d.tags[0].value)
-                for d in client.get_run(run_id).inputs.dataset_inputs}
+        return {
+            d.dataset.name: (d.dataset.digest, d.tags[0].value)
+            for d in client.get_run(run_id).inputs.dataset_inputs
+        }
 
     assert inputs(result["mlflow"]["parent_run_id"]) == read
     assert all(inputs(run.info.run_id) == read for run in runs)
     assert inputs(result["mlflow"]["confirmation_run_id"]) == read | {
         "mnist-recheck": (source.recheck(5000, 5000).digest, "recheck"),
-        "mnist-test": (source.test().digest, "test")}
+        "mnist-test": (source.test().digest, "test"),
+    }
     with_model = {m.source_run_id for m in models_of(client, experiment_id)}
     trained = next(r for r in runs if r.info.run_id in with_model)  # a front trial's
     (model,) = client.search_logged_models(
-        [experiment_id], filter_string=f"source_run_id = '{trained.info.run_id}'")
+        [experiment_id], filter_string=f"source_run_id = '{trained.info.run_id}'"
+    )
     linked = {m.key: m.value for m in model.metrics}
     assert linked["worst_case_val_accuracy"] == trained.data.metrics["worst_case_val_accuracy"]
     assert linked["params"] == trained.data.metrics["params"]
@@ -420,11 +550,24 @@ def check_records(client, experiment_id: str, result: dict, runs: list, mnist_di
     assert info.saved_input_example_info["artifact_path"] == "input_example.json"
 
 
-def test_focus_trains_only_new_configurations_below_the_smallest_feasible(tmp_path, mnist_dir,
-                                                                          space_file):
+def test_focus_trains_only_new_configurations_below_the_smallest_feasible(
+    tmp_path, mnist_dir, space_file
+):
     out = tmp_path / "focus"
-    done = run_cli(*search_args(out, mnist_dir, space_file, "--focus", "--seeds", "1",
-                                "--trials", "12", "--min-accuracy", "0.3"))
+    done = run_cli(
+        *search_args(
+            out,
+            mnist_dir,
+            space_file,
+            "--focus",
+            "--seeds",
+            "1",
+            "--trials",
+            "12",
+            "--min-accuracy",
+            "0.3",
+        )
+    )
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="itest", storage=f"sqlite:///{out / 'optuna.db'}")
     trained, smallest, seen = [], None, set()  # smallest feasible size before each trial
@@ -433,8 +576,9 @@ def test_focus_trains_only_new_configurations_below_the_smallest_feasible(tmp_pa
         if "footprint" not in trial.user_attrs or reason.startswith("out of focus"):
             continue  # never trained
         summary = trial.user_attrs["summary"]
-        trained.append((trial.number, trial.user_attrs["footprint"]["params"], smallest,
-                        summary in seen))
+        trained.append(
+            (trial.number, trial.user_attrs["footprint"]["params"], smallest, summary in seen)
+        )
         seen.add(summary)
         if trial.state == optuna.trial.TrialState.COMPLETE and trial.values[0] >= 0.3:
             smallest = min(smallest or trial.values[1], trial.values[1])

@@ -1,16 +1,13 @@
 """IDX / npz parsing on small files written here, and the paper's split."""
-from __future__ import annotations
 
-import gzip
-import struct
-from pathlib import Path
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from search._data import Split, mixed_order, resolve
+from slimtune.search._data import Split, mixed_order, resolve
+from slimtune.search._errors import UsageError
 from support.data import make_dataset, write_idx
-from search._errors import UsageError
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -69,9 +66,13 @@ def test_the_digest_follows_the_content_not_the_array(tmp_path):
 
 def test_npz_folder(tmp_path):
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 255, (50, 6, 6, 3), dtype=np.uint8),
-             y_train=np.arange(50) % 4, x_test=np.zeros((5, 6, 6, 3), np.uint8),
-             y_test=np.arange(5) % 4)
+    np.savez(
+        tmp_path / "data.npz",
+        x_train=rng.integers(0, 255, (50, 6, 6, 3), dtype=np.uint8),
+        y_train=np.arange(50) % 4,
+        x_test=np.zeros((5, 6, 6, 3), np.uint8),
+        y_test=np.arange(5) % 4,
+    )
     source = resolve(str(tmp_path))
     source.check()
     train, val = source.train_val(val_size=10)
@@ -91,8 +92,10 @@ def test_mnist_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, mnist_dir
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(UsageError, match="--dataset 'cifar': no such folder: the path does not "
-                                         "exist; use 'mnist' or the path"):
+    with pytest.raises(
+        UsageError,
+        match="--dataset 'cifar': no such folder: the path does not exist; use 'mnist' or the path",
+    ):
         resolve("cifar")
 
 
@@ -105,7 +108,9 @@ def test_missing_file_is_named(tmp_path):
 
 def test_bad_magic_is_named(tmp_path):
     folder = make_dataset(tmp_path / "d")
-    write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((120, 8, 8)), magic=b"\x12\x34\x56\x78")
+    write_idx(
+        folder / "train-images-idx3-ubyte.gz", np.zeros((120, 8, 8)), magic=b"\x12\x34\x56\x78"
+    )
     with pytest.raises(UsageError, match=r"train-images-idx3-ubyte.gz: bad magic number 12345678"):
         resolve(str(folder)).check()
 
@@ -134,7 +139,7 @@ def test_image_and_label_counts_must_agree(tmp_path):
 
 def test_check_does_not_keep_test_pixels(tmp_path, monkeypatch):
     """check() validates the test files without going through the reader that returns pixels."""
-    import search._data as data
+    import slimtune.search._data as data
 
     folder = make_dataset(tmp_path / "d")
     calls = []
@@ -143,11 +148,10 @@ def test_check_does_not_keep_test_pixels(tmp_path, monkeypatch):
     assert calls == []
 
 
-def test_a_failed_mnist_download_names_the_network_error_and_creates_nothing(tmp_path,
-                                                                            monkeypatch):
+def test_a_failed_mnist_download_names_the_network_error_and_creates_nothing(tmp_path, monkeypatch):
     import socket
 
-    import search._data as data
+    import slimtune.search._data as data
 
     with socket.socket() as closed:  # a port nothing listens on: the connection is refused
         closed.bind(("127.0.0.1", 0))
@@ -156,7 +160,10 @@ def test_a_failed_mnist_download_names_the_network_error_and_creates_nothing(tmp
     monkeypatch.setattr(data, "SYSTEM_MNIST_DIR", tmp_path / "no-system-copy")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("SLIMTUNE_DATA_DIR", raising=False)
-    with pytest.raises(UsageError, match=rf"could not download MNIST from http://127.0.0.1:{port}"
-                                         r"/mnist.npz \(.*[Cc]onnection refused\); point slimtune"):
+    with pytest.raises(
+        UsageError,
+        match=rf"could not download MNIST from http://127.0.0.1:{port}"
+        r"/mnist.npz \(.*[Cc]onnection refused\); point slimtune",
+    ):
         resolve("mnist")
     assert not any(tmp_path.iterdir())  # no ~/.keras: nothing is created before the file arrives

@@ -1,6 +1,7 @@
 """The progress report's logic: what the bar says from the trials reported, and that output which
 is not a terminal gets only the plain lines. The bar on a real terminal during a real search is
 tests/integration/test_progress_bar.py."""
+
 from __future__ import annotations
 
 import io
@@ -10,19 +11,29 @@ from types import SimpleNamespace
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from search._progress import Progress
+from slimtune.search._progress import Progress
 
-CTX = SimpleNamespace(settings=SimpleNamespace(size_objective="params", epochs=1))
+CTX = SimpleNamespace(
+    settings=SimpleNamespace(
+        strategy=SimpleNamespace(size_objective="params"), training=SimpleNamespace(epochs=1)
+    )
+)
 
 
-def trial(number: int, state: TrialState = TrialState.COMPLETE, accuracy: float = 0.9,
-          params: int = 1234, floor_gap: float = -0.1):
+def trial(
+    number: int,
+    state: TrialState = TrialState.COMPLETE,
+    accuracy: float = 0.9,
+    params: int = 1234,
+    floor_gap: float = -0.1,
+):
     attrs = {"summary": f"c{number}x3v-p2|flatten", "footprint": {"params": params}}
     if state == TrialState.PRUNED:
         made = create_trial(state=state, user_attrs=attrs | {"prune_reason": "stopped early"})
     else:
-        made = create_trial(values=[accuracy, params], user_attrs=attrs,
-                            constraints={"accuracy_floor": floor_gap})
+        made = create_trial(
+            values=[accuracy, params], user_attrs=attrs, constraints={"accuracy_floor": floor_gap}
+        )
     made.number = number
     return made
 
@@ -62,6 +73,10 @@ def test_without_a_terminal_only_plain_lines_are_written():
     progress.stop()
     text = out.getvalue()
     assert progress.live is None and "\x1b" not in text and "trials 1/2" not in text
-    assert re.search(r"^\[1/2\] trial 0 c0x3v-p2\|flatten params=1,234: worst val acc 0\.9000 "
-                     r"feasible \| failed 0, feasible 1, smallest feasible 1,234 params "
-                     r"\(c0x3v-p2\|flatten\) \| \d+s$", text, re.MULTILINE), text
+    assert re.search(
+        r"^\[1/2\] trial 0 c0x3v-p2\|flatten params=1,234: worst val acc 0\.9000 "
+        r"feasible \| failed 0, feasible 1, smallest feasible 1,234 params "
+        r"\(c0x3v-p2\|flatten\) \| \d+s$",
+        text,
+        re.MULTILINE,
+    ), text

@@ -1,5 +1,6 @@
 """Every command's --help, read as a person at an 80- or 140-column terminal would: each option's
 name is shown whole and each option says its default."""
+
 from __future__ import annotations
 
 import re
@@ -27,6 +28,32 @@ def option_blocks(text: str) -> dict[str, str]:
         else:
             current = None
     return blocks
+
+
+def test_search_options_sit_in_one_panel_per_settings_value():
+    """`slimtune search --help` shows every setting in the panel of the value it belongs to,
+    with the help text and default written once in search/_settings.py."""
+    from slimtune.search import setting_fields
+
+    shown = CliRunner().invoke(app, ["search", "--help"], terminal_width=120)
+    panels = re.findall(r"(?m)^(\S[^:]*):$", shown.output)
+    assert panels == [
+        "Study and storage",
+        "Data",
+        "Training recipe",
+        "Strategy",
+        "Selection rule",
+        "Budgets",
+        "Execution",
+        "Tracking",
+        "Options",
+    ]
+    blocks = option_blocks(shown.output)
+    for _group, setting in setting_fields():
+        flag = "--" + setting.name.replace("_", "-")
+        text = " ".join(blocks[flag].split())
+        assert f"[default: {setting.metadata['shown']}]" in text, (flag, text)
+    assert len(setting_fields()) + 1 == 41  # and --config
 
 
 @pytest.mark.parametrize("width", [80, 140])

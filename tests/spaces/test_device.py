@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from search._errors import UsageError
-from search._settings import SearchSettings
-from spaces import DeviceError, DeviceProfile, device_profiles, load_device
+from slimtune.search._errors import UsageError
+from slimtune.search._settings import SearchSettings
+from slimtune.spaces import DeviceError, DeviceProfile, device_profiles, load_device
 
 
 def test_bundled_profiles_cover_two_microcontrollers_and_a_phone():
@@ -12,28 +12,35 @@ def test_bundled_profiles_cover_two_microcontrollers_and_a_phone():
     assert {"mcu-256k", "mcu-1m", "phone"} <= set(profiles)
     mcu = profiles["mcu-256k"]
     assert (mcu.flash_bytes, mcu.ram_bytes) == (256 * 1024, 64 * 1024) and mcu.macs
-    assert (profiles["mcu-1m"].flash_bytes, profiles["mcu-1m"].ram_bytes) == (1024 ** 2, 256 * 1024)
+    assert (profiles["mcu-1m"].flash_bytes, profiles["mcu-1m"].ram_bytes) == (1024**2, 256 * 1024)
     assert profiles["phone"].macs is None
 
 
 def test_profile_round_trips_through_toml(tmp_path):
-    profile = DeviceProfile(name="sensor", flash_bytes=4096, ram_bytes=2048, macs=50_000,
-                            description="a tiny sensor")
+    profile = DeviceProfile(
+        name="sensor", flash_bytes=4096, ram_bytes=2048, macs=50_000, description="a tiny sensor"
+    )
     path = tmp_path / "sensor.toml"
     path.write_text(profile.to_toml())
     assert load_device(str(path)) == profile
     assert DeviceProfile.from_dict(profile.to_dict()) == profile
 
 
-@pytest.mark.parametrize("text, match", [
-    ('name = "x"\nflash_bytes = 10\nram_bytes = 10\nflash = 3\n', "unknown key 'flash'"),
-    ('name = "x"\nram_bytes = 10\n', "missing key 'flash_bytes'"),
-    ('name = "x"\nflash_bytes = 0\nram_bytes = 10\n', "flash_bytes = 0"),
-    ('name = "x"\nflash_bytes = "1MB"\nram_bytes = 10\n', "flash_bytes = '1MB'"),
-    ('name = "x"\nflash_bytes = 10\nram_bytes = 10\nmacs = 1.5\n', "macs = 1.5"),
-    ('name = \n', "not valid TOML"),
-    ('name = 3\nflash_bytes = 10\nram_bytes = 10\n', r"bad.toml: name = 3; expected text in quotes"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('name = "x"\nflash_bytes = 10\nram_bytes = 10\nflash = 3\n', "unknown key 'flash'"),
+        ('name = "x"\nram_bytes = 10\n', "missing key 'flash_bytes'"),
+        ('name = "x"\nflash_bytes = 0\nram_bytes = 10\n', "flash_bytes = 0"),
+        ('name = "x"\nflash_bytes = "1MB"\nram_bytes = 10\n', "flash_bytes = '1MB'"),
+        ('name = "x"\nflash_bytes = 10\nram_bytes = 10\nmacs = 1.5\n', "macs = 1.5"),
+        ("name = \n", "not valid TOML"),
+        (
+            "name = 3\nflash_bytes = 10\nram_bytes = 10\n",
+            r"bad.toml: name = 3; expected text in quotes",
+        ),
+    ],
+)
 def test_bad_profiles_name_the_key_and_the_fix(tmp_path, text, match):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -47,19 +54,21 @@ def test_unknown_device_lists_the_bundled_ones():
 
 
 def test_device_sets_the_search_budgets_and_explicit_flags_win():
-    settings = SearchSettings(device="mcu-256k")
-    assert settings.budgets() == {"max_flash_bytes": ("weight_bytes_int8", 262144),
-                                  "max_ram_bytes": ("peak_activation_bytes_int8", 65536),
-                                  "max_macs": ("macs", 2_000_000)}
-    settings = SearchSettings(device="mcu-256k", max_flash_bytes=1000, max_params=50)
-    assert settings.budgets()["max_flash_bytes"] == ("weight_bytes_int8", 1000)
-    assert settings.budgets()["max_params"] == ("params", 50)
-    assert settings.resolved().budgets() == settings.budgets()
-    assert "max_macs" not in SearchSettings(device="phone").budgets()
+    settings = SearchSettings.of(device="mcu-256k")
+    assert settings.budgets.limits() == {
+        "max_flash_bytes": ("weight_bytes_int8", 262144),
+        "max_ram_bytes": ("peak_activation_bytes_int8", 65536),
+        "max_macs": ("macs", 2_000_000),
+    }
+    settings = SearchSettings.of(device="mcu-256k", max_flash_bytes=1000, max_params=50)
+    assert settings.budgets.limits()["max_flash_bytes"] == ("weight_bytes_int8", 1000)
+    assert settings.budgets.limits()["max_params"] == ("params", 50)
+    assert settings.resolved().budgets.limits() == settings.budgets.limits()
+    assert "max_macs" not in SearchSettings.of(device="phone").budgets.limits()
 
 
 def test_bad_device_is_a_usage_error():
     with pytest.raises(UsageError, match="--device toaster: unknown device"):
-        SearchSettings(device="toaster")
+        SearchSettings.of(device="toaster")
     with pytest.raises(UsageError, match="--max-macs 0"):
-        SearchSettings(max_macs=0)
+        SearchSettings.of(max_macs=0)

@@ -1,11 +1,12 @@
 """The analytic footprint against Keras itself."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from spaces import CNNConfig, ConvBlock, build_model, footprint, load_space, preset
+from slimtune.spaces import CNNConfig, ConvBlock, build_model, footprint, load_space, preset
 
 
 def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
@@ -13,13 +14,24 @@ def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
     space = load_space()
     configs = []
     while len(configs) < count:
-        blocks = tuple(ConvBlock(rng.choice(space.kernel_size), rng.randint(1, 64),
-                                 rng.choice(space.pool), rng.choice(space.padding),
-                                 rng.choice((False, True)))
-                       for _ in range(rng.randint(1, 3)))
+        blocks = tuple(
+            ConvBlock(
+                rng.choice(space.kernel_size),
+                rng.randint(1, 64),
+                rng.choice(space.pool),
+                rng.choice(space.padding),
+                rng.choice((False, True)),
+            )
+            for _ in range(rng.randint(1, 3))
+        )
         dense = rng.choice([0, rng.randint(8, 1024)])
-        config = CNNConfig(blocks, rng.choice(space.head), dense, 0.5 if dense else 0.0,
-                           batch_norm=rng.choice((False, True)))
+        config = CNNConfig(
+            blocks,
+            rng.choice(space.head),
+            dense,
+            0.5 if dense else 0.0,
+            batch_norm=rng.choice((False, True)),
+        )
         try:
             footprint(config, (28, 28, 1), 10)
         except ValueError:
@@ -28,25 +40,30 @@ def random_configs(count: int, seed: int = 7) -> list[CNNConfig]:
     return configs
 
 
-@pytest.mark.parametrize("config", random_configs(24) + [preset("paper-base"),
-                                                         preset("paper-final"),
-                                                         preset("paper-1x1")],
-                         ids=lambda c: c.summary())
+@pytest.mark.parametrize(
+    "config",
+    random_configs(24) + [preset("paper-base"), preset("paper-final"), preset("paper-1x1")],
+    ids=lambda c: c.summary(),
+)
 def test_params_equal_keras_count_params(config):
     """Deployed params: the model as deployed (BatchNorm folded) has exactly these."""
     model = build_model(config, (28, 28, 1), 10, deployed=True)
     assert footprint(config, (28, 28, 1), 10).params == model.count_params()
     if config.batch_norm:  # as trained: 4 BatchNorm values per channel, convolutions bias-free
         channels = sum(b.filters for b in config.blocks)
-        assert build_model(config, (28, 28, 1), 10).count_params() == \
-            model.count_params() + 4 * channels - channels
+        assert (
+            build_model(config, (28, 28, 1), 10).count_params()
+            == model.count_params() + 4 * channels - channels
+        )
 
 
 @pytest.mark.parametrize("shape, classes", [((32, 32, 3), 10), ((28, 28, 1), 47)])
 def test_params_equal_keras_on_other_shapes(shape, classes):
     for config in random_configs(4, seed=11):
-        assert footprint(config, shape, classes).params == \
-            build_model(config, shape, classes, deployed=True).count_params()
+        assert (
+            footprint(config, shape, classes).params
+            == build_model(config, shape, classes, deployed=True).count_params()
+        )
 
 
 def test_paper_models_match_the_paper():

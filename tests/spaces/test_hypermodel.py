@@ -1,15 +1,24 @@
 """A Keras Tuner HyperModel as a search space: every hp kind and a conditional branch translated to
 Optuna distributions and back, and a drawn point rebuilding exactly its model."""
+
 from __future__ import annotations
 
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from spaces import (BuildFailed, HyperModelConfig, HyperModelError, HyperModelSpace,
-                    build_config, hyperparameters, load_build, search_space)
+from slimtune.spaces import (
+    BuildFailed,
+    HyperModelConfig,
+    HyperModelError,
+    HyperModelSpace,
+    build_config,
+    hyperparameters,
+    load_build,
+    search_space,
+)
 
-HYPERMODEL = '''
+HYPERMODEL = """
 import keras
 import keras_tuner as kt
 
@@ -46,7 +55,7 @@ def broken(hp):
 
 def unshaped(hp):
     return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(3)])
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +85,32 @@ def test_every_hp_kind_and_both_branches_translate_to_optuna(module_file):
 def test_an_optuna_proposal_builds_exactly_its_model(module_file, name):
     spec = f"{module_file}:{name}"
     space = HyperModelSpace(spec)
-    fixed = {"filters": 6, "batch_norm": True, "activation": "tanh", "head": "hidden",
-             "units": 16, "dropout": 0.2, "lr": 0.01, "width": 8}
+    fixed = {
+        "filters": 6,
+        "batch_norm": True,
+        "activation": "tanh",
+        "head": "hidden",
+        "units": 16,
+        "dropout": 0.2,
+        "lr": 0.01,
+        "width": 8,
+    }
     config = space.suggest(optuna.trial.FixedTrial(fixed))
     # the inactive branch ("scale", under head == "plain") is never sampled
     assert config.value_dict == fixed | {"optimizer": "adam"}
     assert HyperModelConfig.from_dict(config.to_dict()) == config
     model = build_config(HyperModelConfig.from_dict(config.to_dict()))
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "Conv2D", "BatchNormalization", "Activation", "Flatten",
-                     "Dense", "Dropout", "Dense"]
+    assert kinds == [
+        "InputLayer",
+        "Conv2D",
+        "BatchNormalization",
+        "Activation",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert model.layers[1].filters == 6 and model.layers[5].units == 16
     assert config.footprint.params == model.count_params() - 4 * 6 + 2 * 0  # BN folded (bias kept)
     # and back: the values as Keras Tuner HyperParameters
@@ -109,19 +134,30 @@ def test_a_build_that_raises_fails_that_proposal_only(module_file):
     with pytest.raises(BuildFailed, match="ValueError: two is too many") as caught:
         space.suggest(optuna.trial.FixedTrial({"n": 2}))
     assert caught.value.values == {"n": 2}
-    fixed = {"n": 1, "filters": 2, "batch_norm": False, "activation": "relu", "head": "plain",
-             "lr": 0.01, "width": 2, "scale": 1.0}
+    fixed = {
+        "n": 1,
+        "filters": 2,
+        "batch_norm": False,
+        "activation": "relu",
+        "head": "plain",
+        "lr": 0.01,
+        "width": 2,
+        "scale": 1.0,
+    }
     assert space.suggest(optuna.trial.FixedTrial(fixed)).value_dict["n"] == 1
     with pytest.raises(BuildFailed, match="without an input shape; start it with keras.Input"):
         HyperModelSpace(f"{module_file}:unshaped").suggest(optuna.trial.FixedTrial({}))
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
-    ("missing.py:build", "no file missing.py"),
-    ("just_a_name", "expected MODULE:NAME"),
-    ("{file}:nothing", "has no 'nothing'"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
+        ("missing.py:build", "no file missing.py"),
+        ("just_a_name", "expected MODULE:NAME"),
+        ("{file}:nothing", "has no 'nothing'"),
+    ],
+)
 def test_a_hypermodel_that_does_not_load_is_named(module_file, spec, message):
     with pytest.raises(HyperModelError, match=message):
         load_build(spec.format(file=module_file))

@@ -5,7 +5,15 @@ import json
 import optuna
 import pytest
 
-from spaces import CNNConfig, ConvBlock, SearchSpace, SpaceError, load_space, preset, presets
+from slimtune.spaces import (
+    CNNConfig,
+    ConvBlock,
+    SearchSpace,
+    SpaceError,
+    load_space,
+    preset,
+    presets,
+)
 
 
 def test_default_space_matches_the_issue():
@@ -27,8 +35,16 @@ def test_presets_are_points_of_the_default_space():
 
 
 def test_space_round_trips_through_toml_and_json(tmp_path):
-    space = SearchSpace(blocks=(1, 2), kernel_size=(3, 5), filters=(2, 16), pool=(1, 2),
-                        head=("gap",), dense_units=(16, 16), dense_optional=False, dropout=(0.5,))
+    space = SearchSpace(
+        blocks=(1, 2),
+        kernel_size=(3, 5),
+        filters=(2, 16),
+        pool=(1, 2),
+        head=("gap",),
+        dense_units=(16, 16),
+        dense_optional=False,
+        dropout=(0.5,),
+    )
     path = tmp_path / "space.toml"
     path.write_text(space.to_toml())
     assert SearchSpace.from_toml(path) == space
@@ -44,19 +60,22 @@ def test_config_round_trips_and_has_a_readable_summary():
     assert config.summary() == "c5x2-p4|flatten|d128@0.5"
 
 
-@pytest.mark.parametrize("toml, pattern", [
-    ("kernel_size = 2", r"'kernel_size' = 2: expected one or more of \[1, 3, 5, 7\]"),
-    ("kernel_size = [3, 4]", r"'kernel_size' = 4"),
-    ("filters = 0", r"'filters' = 0: expected whole numbers with 1 <= low"),
-    ("filters = [8, 4]", r"'filters' = \[8, 4\]"),
-    ("blocks = [0, 2]", r"'blocks' = \[0, 2\]"),
-    ("pool = [3]", r"'pool' = 3"),
-    ("head = ['dense']", r"'head' = 'dense'"),
-    ("dropout = [1.5]", r"'dropout' = \[1.5\]"),
-    ("dense_optional = 'yes'", r"'dense_optional' = 'yes'"),
-    ("kernel = [3]", r"unknown space key 'kernel'"),
-    ("filters = [", r"not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "toml, pattern",
+    [
+        ("kernel_size = 2", r"'kernel_size' = 2: expected one or more of \[1, 3, 5, 7\]"),
+        ("kernel_size = [3, 4]", r"'kernel_size' = 4"),
+        ("filters = 0", r"'filters' = 0: expected whole numbers with 1 <= low"),
+        ("filters = [8, 4]", r"'filters' = \[8, 4\]"),
+        ("blocks = [0, 2]", r"'blocks' = \[0, 2\]"),
+        ("pool = [3]", r"'pool' = 3"),
+        ("head = ['dense']", r"'head' = 'dense'"),
+        ("dropout = [1.5]", r"'dropout' = \[1.5\]"),
+        ("dense_optional = 'yes'", r"'dense_optional' = 'yes'"),
+        ("kernel = [3]", r"unknown space key 'kernel'"),
+        ("filters = [", r"not valid TOML"),
+    ],
+)
 def test_invalid_space_values_are_rejected_with_key_and_value(tmp_path, toml, pattern):
     path = tmp_path / "space.toml"
     path.write_text(toml + "\n")
@@ -71,8 +90,9 @@ def test_unknown_config_key_is_rejected():
 
 def test_suggest_draws_points_inside_the_space_with_optuna():
     space = load_space()
-    study = optuna.create_study(directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1)
+    )
     for _ in range(50):
         trial = study.ask()
         config = space.suggest(trial)
@@ -81,9 +101,16 @@ def test_suggest_draws_points_inside_the_space_with_optuna():
 
 
 def test_suggest_skips_fixed_dimensions():
-    space = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(4, 4), pool=(2,),
-                        head=("flatten",), dense_units=(8, 8), dense_optional=False,
-                        dropout=(0.0,))
+    space = SearchSpace(
+        blocks=(1, 1),
+        kernel_size=(3,),
+        filters=(4, 4),
+        pool=(2,),
+        head=("flatten",),
+        dense_units=(8, 8),
+        dense_optional=False,
+        dropout=(0.0,),
+    )
     study = optuna.create_study()
     trial = study.ask()
     assert space.suggest(trial) == CNNConfig((ConvBlock(3, 4, 2),), "flatten", 8, 0.0)
@@ -100,7 +127,7 @@ def test_contains_rejects_points_outside():
 def test_separable_blocks_are_sampled_only_with_a_spatial_kernel():
     import optuna
 
-    from spaces import CNNConfig, ConvBlock, footprint
+    from slimtune.spaces import CNNConfig, ConvBlock, footprint
 
     space = SearchSpace(kernel_size=(1, 3), separable=(False, True), batch_norm=(False, True))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))

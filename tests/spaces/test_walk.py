@@ -1,16 +1,22 @@
 """The footprint walk over an arbitrary built model: on slimtune's own blocks it equals the exact
 formulas of spaces.footprint; on other models its params equal count_params with BatchNorm folded;
 a layer it does not know is named, never guessed."""
+
 from __future__ import annotations
 
 import pytest
 
-from spaces import CNNConfig, ConvBlock, build_model, footprint, footprint_of_model, preset
+from slimtune.spaces import CNNConfig, ConvBlock, build_model, footprint, footprint_of_model, preset
 
 OWN = [
     preset("paper-final"),
-    CNNConfig((ConvBlock(3, 4, 2), ConvBlock(5, 8, 1, "valid", separable=True)), "gap", 16, 0.5,
-              batch_norm=True),
+    CNNConfig(
+        (ConvBlock(3, 4, 2), ConvBlock(5, 8, 1, "valid", separable=True)),
+        "gap",
+        16,
+        0.5,
+        batch_norm=True,
+    ),
     CNNConfig((ConvBlock(3, 3, 2), ConvBlock(3, 6, 4, "valid")), "flatten", batch_norm=True),
     CNNConfig((ConvBlock(5, 2, 4),), "flatten", 32, 0.2),
 ]
@@ -22,8 +28,10 @@ def test_the_walk_equals_the_formulas_on_slimtunes_own_blocks(config):
     measured = footprint_of_model(trained)
     assert measured.unknown_layer is None
     assert measured.footprint == footprint(config, (28, 28, 1), 10)
-    assert measured.footprint.params == build_model(config, (28, 28, 1), 10,
-                                                    deployed=True).count_params()
+    assert (
+        measured.footprint.params
+        == build_model(config, (28, 28, 1), 10, deployed=True).count_params()
+    )
 
 
 def branched_model():
@@ -59,8 +67,10 @@ def test_params_are_count_params_with_batch_norm_folded():
     biases = 8 + 6 + 8 + 4 + 10
     assert fp.params == weights + biases
     assert fp.weight_bytes_int8 == weights + 4 * biases
-    assert fp.macs == 256 * 3 * 3 * 3 * 8 + 256 * 3 * 3 * 6 + 256 * 6 * 8 + \
-        64 * (3 * 3 * 8 + 8 * 4) + 12 * 10
+    assert (
+        fp.macs
+        == 256 * 3 * 3 * 3 * 8 + 256 * 3 * 3 * 6 + 256 * 6 * 8 + 64 * (3 * 3 * 8 + 8 * 4) + 12 * 10
+    )
     # the largest layer: Add, two 16x16x8 maps in and one out
     assert fp.peak_activation_bytes_int8 == 3 * 256 * 8
     assert fp.peak_activation_bytes_fp32 == 4 * fp.peak_activation_bytes_int8

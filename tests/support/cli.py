@@ -1,4 +1,5 @@
 """Running the real `slimtune` CLI as a user would, and the tiny space the integration tests use."""
+
 from __future__ import annotations
 
 import os
@@ -6,17 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from search.testing.processes import TINY_SPACE  # noqa: F401 (the tests import it from here)
+from support.processes import TINY_SPACE  # noqa: F401 (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 SLIMTUNE = [sys.executable, "-m", "slimtune"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 900
-            ) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """Run the real `slimtune` CLI in a subprocess, as a user would."""
-    return subprocess.run([*SLIMTUNE, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*SLIMTUNE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def run_cli_in_process(*args: str) -> tuple[int, str, str]:

@@ -1,6 +1,7 @@
 """What crash-safety tests share: the CLI started in the background, the process tree under a pid
 (to find and kill a Ray task's worker), the record of what was trained (`SLIMTUNE_FAULTS`
 `record_to`), and the check that each trial has exactly one MLflow child run."""
+
 from __future__ import annotations
 
 import os
@@ -11,15 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from search.testing.processes import alive, cmdline, descendants  # noqa: F401 (shared here)
 from support.cli import ROOT, SLIMTUNE
+from support.processes import alive, cmdline, descendants  # noqa: F401 (shared here)
 
 
 def start(args: list, tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen:
     """Start the real CLI in the background; its stderr goes to <tmp_path>/<name>.err."""
     stderr = open(tmp_path / f"{name}.err", "w")
-    return subprocess.Popen([*SLIMTUNE, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=stderr, env={**os.environ, **env}, start_new_session=True)
+    return subprocess.Popen(
+        [*SLIMTUNE, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
 
 
 def wait_for(predicate, timeout_s: float, what: str):
@@ -35,8 +42,11 @@ def wait_for(predicate, timeout_s: float, what: str):
 def completed(study) -> dict[int, tuple]:
     from optuna.trial import TrialState
 
-    return {t.number: (t.values, t.datetime_complete) for t in study.trials
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    return {
+        t.number: (t.values, t.datetime_complete)
+        for t in study.trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    }
 
 
 def experiment_runs(tracking_uri: str, experiment_name: str) -> list:
@@ -55,8 +65,11 @@ def assert_one_run_per_trial(study, runs: list) -> None:
     by_number = Counter(int(r.data.tags["slimtune.trial_number"]) for r in trial_runs)
     # A trial without a recorded configuration never started (the driver died right after
     # Optuna's ask): no run.
-    states = {t.number: t.state for t in study.trials
-              if t.state.is_finished() and "config" in t.user_attrs}
+    states = {
+        t.number: t.state
+        for t in study.trials
+        if t.state.is_finished() and "config" in t.user_attrs
+    }
     assert by_number == Counter(states.keys()), (by_number, states)
     for run in trial_runs:
         state = states[int(run.data.tags["slimtune.trial_number"])]

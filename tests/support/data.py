@@ -1,4 +1,5 @@
 """Small IDX datasets written on the fly (any shape and class count)."""
+
 from __future__ import annotations
 
 import gzip
@@ -14,8 +15,9 @@ def write_idx(path: Path, array: np.ndarray, magic: bytes | None = None) -> None
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
 
 
-def make_dataset(folder: Path, n_train: int = 120, n_test: int = 30, shape=(8, 8),
-                 gz: bool = True) -> Path:
+def make_dataset(
+    folder: Path, n_train: int = 120, n_test: int = 30, shape=(8, 8), gz: bool = True
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     ext = ".gz" if gz else ""
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """What a process tree listens on: the socket tests of the search's local Ray, the dashboard and
 `mlflow models serve` (README "Security defaults") read it the same way, from the OS (psutil)."""
+
 from __future__ import annotations
 
 import ipaddress

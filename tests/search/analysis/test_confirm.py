@@ -1,6 +1,7 @@
 """The selection rule after the trials (search/analysis/_confirm.py), with a scripted executor:
 recheck smallest first, the first that holds the recheck floor is the pick, the test split is
 read for the pick only, and a pick that misses on test is reported, never replaced."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,14 +11,14 @@ import numpy as np
 import optuna
 import pytest
 
-from search._data import Split
-from search._progress import Progress
-from search._settings import SearchSettings
-from search.analysis import _confirm
-from search.analysis.pareto import TrialPoint
-from search.study._context import StudyContext
-from search.training import SeedsOutcome
-from spaces import Recipe, SearchSpace
+from slimtune.search._data import Split
+from slimtune.search._progress import Progress
+from slimtune.search._settings import SearchSettings
+from slimtune.search.analysis import _confirm
+from slimtune.search.analysis.pareto import TrialPoint
+from slimtune.search.study._context import StudyContext
+from slimtune.search.training import SeedsOutcome
+from slimtune.spaces import Recipe, SearchSpace
 
 FLOOR = 0.95
 HELD_OUT = 0.9551  # recheck floor with the default margin on 5,000 images, rounded up
@@ -34,16 +35,22 @@ class ScriptedExecutor:
     def put(self, value):
         return value
 
-    def submit(self, config, train, val, recipe, seeds, test=None, every_model=False):
-        assert every_model  # confirmation keeps every seed's model
-        filters = config["blocks"][0]["filters"]
+    def submit(self, request, train, val, held_out=None):
+        assert request.every_model and request.kind == "confirm"  # every seed's model is kept
+        filters = request.config.blocks[0].filters
+        seeds = list(request.seeds)
         self.trained.append(filters)
         self.groups.append(list(seeds))
         models = [f"model {filters} seed {seed}".encode() for seed in seeds]
-        return SeedsOutcome(seeds=seeds, val_accuracies=[0.97 + seed * 1e-5 for seed in seeds],
-                            test_accuracies=[self.held_out[filters]] * len(seeds),
-                            train_time_s=0.0, median_seed=seeds[0], model_keras=models[0],
-                            seed_models=models)
+        return SeedsOutcome(
+            seeds=seeds,
+            val_accuracies=[0.97 + seed * 1e-5 for seed in seeds],
+            test_accuracies=[self.held_out[filters]] * len(seeds),
+            train_time_s=0.0,
+            median_seed=seeds[0],
+            model_keras=models[0],
+            seed_models=models,
+        )
 
     def result(self, ref):
         return ref
@@ -80,11 +87,21 @@ class Source:
 
 
 def point(number: int, filters: int) -> TrialPoint:
-    config = {"blocks": [{"kernel_size": 3, "filters": filters, "pool": 2, "padding": "same"}],
-              "head": "gap", "dense_units": 0, "dropout": 0.0}
-    return TrialPoint(number=number, config=config, summary=f"c3x{filters}-p2|gap",
-                      worst_case_val_accuracy=0.97, size=filters * 10, params=filters * 10,
-                      within_budgets=True)
+    config = {
+        "blocks": [{"kernel_size": 3, "filters": filters, "pool": 2, "padding": "same"}],
+        "head": "gap",
+        "dense_units": 0,
+        "dropout": 0.0,
+    }
+    return TrialPoint(
+        number=number,
+        config=config,
+        summary=f"c3x{filters}-p2|gap",
+        worst_case_val_accuracy=0.97,
+        size=filters * 10,
+        params=filters * 10,
+        within_budgets=True,
+    )
 
 
 def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
@@ -96,35 +113,53 @@ def confirm(tmp_path, monkeypatch, held_out, test_accuracy, **settings):
         return test_accuracy
 
     monkeypatch.setattr(_confirm, "saved_model_accuracy", on_test)
-    s = SearchSettings(**{"min_accuracy": FLOOR, "seeds": 2, "workers": 2} | settings
-                       ).sized_for(60_000)
-    ctx = StudyContext(s, optuna.create_study(directions=["maximize", "minimize"]),
-                       SearchSpace(), Recipe(), (28, 28, 1), 10)
+    s = SearchSettings.of(**{"min_accuracy": FLOOR, "seeds": 2, "workers": 2} | settings).sized_for(
+        60_000
+    )
+    ctx = StudyContext(
+        s,
+        optuna.create_study(directions=["maximize", "minimize"]),
+        SearchSpace(),
+        Recipe(),
+        (28, 28, 1),
+        10,
+    )
     executor, source = ScriptedExecutor(held_out), Source()
     chosen, confirmations, record = _confirm.confirm_candidates(
-        ctx, executor, Records(tmp_path), ("train", "val"), source,
-        [point(0, 2), point(1, 3), point(2, 4)], Progress())
+        ctx,
+        executor,
+        Records(tmp_path),
+        ("train", "val"),
+        source,
+        [point(0, 2), point(1, 3), point(2, 4)],
+        Progress(),
+    )
     return chosen, confirmations, executor, source, test_models, record
 
 
 def test_the_first_candidate_to_hold_the_recheck_floor_is_the_pick(tmp_path, monkeypatch):
     chosen, confirmations, executor, source, models, record = confirm(
-        tmp_path, monkeypatch, {2: 0.953, 3: 0.957, 4: 0.99}, 0.96)
+        tmp_path, monkeypatch, {2: 0.953, 3: 0.957, 4: 0.99}, 0.96
+    )
     assert chosen.number == 1  # 0.953 holds the floor but not its margin on the recheck split
     assert executor.trained == [2, 2, 3, 3]  # one task per fresh seed; the third never trained
     assert [c.recheck_passed for c in confirmations] == [False, True]
-    assert confirmations[0].test_accuracies == [] and confirmations[0].worst_case_test_accuracy \
-        is None
+    assert (
+        confirmations[0].test_accuracies == [] and confirmations[0].worst_case_test_accuracy is None
+    )
     assert source.test_reads == 1 and models == [b"model 3 seed 500", b"model 3 seed 501"]
     assert confirmations[1].passed and confirmations[1].worst_case_test_accuracy == 0.96
     # what its MLflow run will list as read besides the parent's splits
     assert [(d["context"], d["digest"], d["features_shape"]) for d in record["datasets"]] == [
-        ("recheck", RECHECK.digest, [3, 28, 28, 1]), ("test", TEST.digest, [4, 28, 28, 1])]
+        ("recheck", RECHECK.digest, [3, 28, 28, 1]),
+        ("test", TEST.digest, [4, 28, 28, 1]),
+    ]
 
 
 def test_a_pick_below_the_floor_on_test_is_reported_and_not_replaced(tmp_path, monkeypatch):
     chosen, confirmations, executor, source, _, _ = confirm(
-        tmp_path, monkeypatch, {2: 0.96, 3: 0.99, 4: 0.99}, 0.94)
+        tmp_path, monkeypatch, {2: 0.96, 3: 0.99, 4: 0.99}, 0.94
+    )
     assert chosen is None and len(confirmations) == 1
     assert confirmations[0].recheck_passed and not confirmations[0].passed
     assert executor.trained == [2, 2] and source.test_reads == 1
@@ -132,7 +167,8 @@ def test_a_pick_below_the_floor_on_test_is_reported_and_not_replaced(tmp_path, m
 
 def test_without_a_recheck_split_candidates_are_confirmed_on_test(tmp_path, monkeypatch):
     chosen, confirmations, executor, source, models, record = confirm(
-        tmp_path, monkeypatch, {2: 0.94, 3: 0.951, 4: 0.99}, 0.0, recheck_size=0)
+        tmp_path, monkeypatch, {2: 0.94, 3: 0.951, 4: 0.99}, 0.0, recheck_size=0
+    )
     assert chosen.number == 1 and [c.passed for c in confirmations] == [False, True]
     assert [c.recheck_passed for c in confirmations] == [None, None]
     assert confirmations[1].test_accuracies == [0.951, 0.951] and models == []
@@ -141,7 +177,8 @@ def test_without_a_recheck_split_candidates_are_confirmed_on_test(tmp_path, monk
 
 def test_fresh_seeds_train_packed_one_task_per_worker_and_keep_their_order(tmp_path, monkeypatch):
     chosen, confirmations, executor, _, models, record = confirm(
-        tmp_path, monkeypatch, {2: 0.99, 3: 0.99, 4: 0.99}, 0.96, seeds=5, workers=2)
+        tmp_path, monkeypatch, {2: 0.99, 3: 0.99, 4: 0.99}, 0.96, seeds=5, workers=2
+    )
     assert chosen.number == 0
     assert executor.groups == [[500, 501, 502], [503, 504]]  # 5 seeds on 2 workers: 2 tasks
     assert record["val_accuracies"] == [0.97 + seed * 1e-5 for seed in range(500, 505)]
@@ -149,13 +186,16 @@ def test_fresh_seeds_train_packed_one_task_per_worker_and_keep_their_order(tmp_p
     assert models == [f"model 2 seed {seed}".encode() for seed in range(500, 505)]
 
 
-@pytest.mark.parametrize("seeds, workers, groups", [
-    ([1, 2, 3, 4, 5], 2, [[1, 2, 3], [4, 5]]),
-    ([1, 2, 3], 8, [[1], [2], [3]]),
-    ([1, 2, 3, 4], 1, [[1, 2, 3, 4]]),
-    ([1, 2, 3, 4, 5, 6, 7], 3, [[1, 2, 3], [4, 5], [6, 7]]),
-])
+@pytest.mark.parametrize(
+    "seeds, workers, groups",
+    [
+        ([1, 2, 3, 4, 5], 2, [[1, 2, 3], [4, 5]]),
+        ([1, 2, 3], 8, [[1], [2], [3]]),
+        ([1, 2, 3, 4], 1, [[1, 2, 3, 4]]),
+        ([1, 2, 3, 4, 5, 6, 7], 3, [[1, 2, 3], [4, 5], [6, 7]]),
+    ],
+)
 def test_seed_groups(seeds, workers, groups):
-    from search.training import seed_groups
+    from slimtune.search.training import seed_groups
 
     assert seed_groups(seeds, workers) == groups

@@ -1,4 +1,5 @@
 """The Pareto analyzer on hand-made trial sets, against Optuna, and its import purity."""
+
 from __future__ import annotations
 
 import random
@@ -8,7 +9,12 @@ import sys
 import optuna
 import pytest
 
-from search.analysis.pareto import TrialPoint, best_worst_case, feasible_candidates, pareto_front
+from slimtune.search.analysis.pareto import (
+    TrialPoint,
+    best_worst_case,
+    feasible_candidates,
+    pareto_front,
+)
 
 
 def point(number, acc, size, within=True, summary=None):
@@ -16,8 +22,13 @@ def point(number, acc, size, within=True, summary=None):
 
 
 def test_front_drops_dominated_points_and_sorts_by_size():
-    points = [point(0, 0.90, 100), point(1, 0.95, 200), point(2, 0.93, 300),
-              point(3, 0.99, 1000), point(4, 0.80, 100)]
+    points = [
+        point(0, 0.90, 100),
+        point(1, 0.95, 200),
+        point(2, 0.93, 300),
+        point(3, 0.99, 1000),
+        point(4, 0.80, 100),
+    ]
     assert [p.number for p in pareto_front(points)] == [0, 1, 3]
 
 
@@ -32,8 +43,13 @@ def test_points_over_budget_never_enter_the_front():
 
 
 def test_smallest_feasible_is_chosen_with_accuracy_breaking_ties():
-    points = [point(0, 0.96, 500), point(1, 0.97, 300), point(2, 0.98, 300), point(3, 0.94, 50),
-              point(4, 0.99, 10, within=False)]
+    points = [
+        point(0, 0.96, 500),
+        point(1, 0.97, 300),
+        point(2, 0.98, 300),
+        point(3, 0.94, 50),
+        point(4, 0.99, 10, within=False),
+    ]
     assert [p.number for p in feasible_candidates(points, 0.95)] == [2, 1, 0]
 
 
@@ -61,7 +77,9 @@ def test_front_equals_optunas_best_trials(seed):
 
 
 def test_analyzer_imports_no_tensorflow_ray_mlflow_or_optuna():
-    code = ("import sys, search.analysis.pareto; heavy = [m for m in ('tensorflow', 'ray', 'mlflow', "
-            "'optuna', 'keras') if m in sys.modules]; print(heavy); assert not heavy")
+    code = (
+        "import sys, slimtune.search.analysis.pareto; heavy = [m for m in ('tensorflow', 'ray', "
+        "'mlflow', 'optuna', 'keras') if m in sys.modules]; print(heavy); assert not heavy"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,5 +1,6 @@
 """The trials table, the figures and the HTML report (search/analysis/_trials.py, _plots.py,
 _report.py) on a real in-memory Optuna study whose trials carry what a search records."""
+
 from __future__ import annotations
 
 import json
@@ -11,35 +12,71 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from search import SearchSettings, UsageError
-from search.analysis import (FIGURES, TRIALS_CSV, load_finished_search, pareto_front,
-                             read_trials_csv, report_html, trials_csv, write_figures)
-from search.analysis._plots import smallest_feasible_over_time
-from search.study import StudyContext, trial_points, trial_rows
-from spaces import CNNConfig, ConvBlock, Recipe, SearchSpace, footprint
+from slimtune.search import SearchSettings, UsageError
+from slimtune.search.analysis import (
+    FIGURES,
+    TRIALS_CSV,
+    load_finished_search,
+    pareto_front,
+    read_trials_csv,
+    report_html,
+    trials_csv,
+    write_figures,
+)
+from slimtune.search.analysis._plots import smallest_feasible_over_time
+from slimtune.search.study import StudyContext, trial_points, trial_rows
+from slimtune.spaces import CNNConfig, ConvBlock, Recipe, SearchSpace, footprint
 
 FLOOR = 0.9
 NETWORK_TAG = re.compile(r"<(script|link|img)[^>]+(src|href)=[\"']?https?:")
 START = datetime(2026, 12, 3, 10, 0, 0)
 # (kernel, filters, worst-case val accuracy, finished after s); None: pruned before training
-TRIALS = [(5, 8, 0.97, 10), (3, 8, 0.95, 20), (3, 2, 0.85, 30), (1, 4, 0.91, 40),
-          (3, 4, 0.93, 50), (5, 1, None, 60)]
+TRIALS = [
+    (5, 8, 0.97, 10),
+    (3, 8, 0.95, 20),
+    (3, 2, 0.85, 30),
+    (1, 4, 0.91, 40),
+    (3, 4, 0.93, 50),
+    (5, 1, None, 60),
+]
 
 
-def add_trial(study: optuna.Study, number: int, kernel: int, filters: int,
-              accuracy: float | None, finished_s: int) -> None:
+def add_trial(
+    study: optuna.Study,
+    number: int,
+    kernel: int,
+    filters: int,
+    accuracy: float | None,
+    finished_s: int,
+) -> None:
     config = CNNConfig((ConvBlock(kernel, filters, 4),), "flatten", 16, 0.0)
     fp = footprint(config, (28, 28, 1), 10)
     attrs = {"config": config.to_dict(), "summary": config.summary(), "footprint": fp.to_dict()}
     if accuracy is not None:
-        attrs |= {"seeds": [0, 1], "val_accuracies": [accuracy, accuracy + 0.01], "epochs": 1,
-                  "train_time_s": 1.5}
+        attrs |= {
+            "seeds": [0, 1],
+            "val_accuracies": [accuracy, accuracy + 0.01],
+            "epochs": 1,
+            "train_time_s": 1.5,
+        }
     else:
         attrs["prune_reason"] = "out of focus: params above the smallest feasible"
-    study.add_trial(FrozenTrial(
-        number, TrialState.COMPLETE if accuracy is not None else TrialState.PRUNED, None,
-        START + timedelta(seconds=finished_s - 10), START + timedelta(seconds=finished_s), {}, {},
-        attrs, {}, {}, number, values=[accuracy, fp.params] if accuracy is not None else None))
+    study.add_trial(
+        FrozenTrial(
+            number,
+            TrialState.COMPLETE if accuracy is not None else TrialState.PRUNED,
+            None,
+            START + timedelta(seconds=finished_s - 10),
+            START + timedelta(seconds=finished_s),
+            {},
+            {},
+            attrs,
+            {},
+            {},
+            number,
+            values=[accuracy, fp.params] if accuracy is not None else None,
+        )
+    )
 
 
 @pytest.fixture
@@ -47,7 +84,7 @@ def study_ctx() -> StudyContext:
     study = optuna.create_study(directions=["maximize", "minimize"])
     for number, trial in enumerate(TRIALS):
         add_trial(study, number, *trial)
-    settings = SearchSettings(min_accuracy=FLOOR, confidence=0.5).sized_for(60_000)
+    settings = SearchSettings.of(min_accuracy=FLOOR, confidence=0.5).sized_for(60_000)
     return StudyContext(settings, study, SearchSpace(), Recipe(), (28, 28, 1), 10)
 
 
@@ -57,31 +94,75 @@ def result_of(ctx: StudyContext, chosen_number: int) -> dict:
     pick = next(p for p in points if p.number == chosen_number)
     trial = ctx.study.trials[chosen_number]
     return {
-        "study": {"name": "unit", "storage": "memory", "n_complete": 5, "n_failed": 0,
-                  "n_pruned": 1},
-        "floor": FLOOR, "size_objective": "params",
-        "selection": {"strategy": "smallest", "validation_floor": FLOOR, "epochs": 1,
-                      "full_epochs": 4, "rule": "smallest feasible first"},
-        "chosen": {"trial_number": pick.number, "summary": pick.summary, "config": pick.config,
-                   "footprint": trial.user_attrs["footprint"], "search_seeds": [0, 1],
-                   "search_val_accuracies": trial.user_attrs["val_accuracies"],
-                   "seeds": [1000, 1001], "val_accuracies": [0.93, 0.94],
-                   "test_accuracies": [0.925, 0.93], "worst_case_val_accuracy": 0.93,
-                   "worst_case_test_accuracy": 0.925, "recheck_accuracies": [0.92, 0.93]},
-        "confirmations": [{"trial_number": pick.number, "summary": pick.summary,
-                           "params": pick.params, "seeds": [1000, 1001],
-                           "val_accuracies": [0.93, 0.94], "recheck_accuracies": [0.92, 0.93],
-                           "recheck_passed": True, "test_accuracies": [0.925, 0.93],
-                           "worst_case_test_accuracy": 0.925, "passed": True}],
-        "front": [{"trial_number": p.number, "summary": p.summary, "params": p.params,
-                   "size": p.size, "worst_case_val_accuracy": p.worst_case_val_accuracy,
-                   "feasible": p.worst_case_val_accuracy >= FLOOR}
-                  for p in pareto_front(points)],
-        "baseline": {"name": "paper-base", "summary": "base",
-                     "footprint": {k: v * 100 for k, v in trial.user_attrs["footprint"].items()}},
-        "mlflow": {"tracking_uri": "sqlite:///x", "experiment": "unit", "parent_run_id": "p1",
-                   "registered_model_name": "m", "registered_model_version": 1,
-                   "model_uri": "models:/m@champion", "confirmation_run_id": "c1"},
+        "study": {
+            "name": "unit",
+            "storage": "memory",
+            "n_complete": 5,
+            "n_failed": 0,
+            "n_pruned": 1,
+        },
+        "floor": FLOOR,
+        "size_objective": "params",
+        "selection": {
+            "strategy": "smallest",
+            "validation_floor": FLOOR,
+            "epochs": 1,
+            "full_epochs": 4,
+            "rule": "smallest feasible first",
+        },
+        "chosen": {
+            "trial_number": pick.number,
+            "summary": pick.summary,
+            "config": pick.config,
+            "footprint": trial.user_attrs["footprint"],
+            "search_seeds": [0, 1],
+            "search_val_accuracies": trial.user_attrs["val_accuracies"],
+            "seeds": [1000, 1001],
+            "val_accuracies": [0.93, 0.94],
+            "test_accuracies": [0.925, 0.93],
+            "worst_case_val_accuracy": 0.93,
+            "worst_case_test_accuracy": 0.925,
+            "recheck_accuracies": [0.92, 0.93],
+        },
+        "confirmations": [
+            {
+                "trial_number": pick.number,
+                "summary": pick.summary,
+                "params": pick.params,
+                "seeds": [1000, 1001],
+                "val_accuracies": [0.93, 0.94],
+                "recheck_accuracies": [0.92, 0.93],
+                "recheck_passed": True,
+                "test_accuracies": [0.925, 0.93],
+                "worst_case_test_accuracy": 0.925,
+                "passed": True,
+            }
+        ],
+        "front": [
+            {
+                "trial_number": p.number,
+                "summary": p.summary,
+                "params": p.params,
+                "size": p.size,
+                "worst_case_val_accuracy": p.worst_case_val_accuracy,
+                "feasible": p.worst_case_val_accuracy >= FLOOR,
+            }
+            for p in pareto_front(points)
+        ],
+        "baseline": {
+            "name": "paper-base",
+            "summary": "base",
+            "footprint": {k: v * 100 for k, v in trial.user_attrs["footprint"].items()},
+        },
+        "mlflow": {
+            "tracking_uri": "sqlite:///x",
+            "experiment": "unit",
+            "parent_run_id": "p1",
+            "registered_model_name": "m",
+            "registered_model_version": 1,
+            "model_uri": "models:/m@champion",
+            "confirmation_run_id": "c1",
+        },
         "message": f"chose trial {pick.number} {pick.summary}",
     }
 
@@ -145,8 +226,12 @@ def test_report_input_is_the_folder_of_a_finished_search(study_ctx, tmp_path):
 
 
 def test_a_search_stopped_before_any_trial_trained_still_draws(study_ctx, tmp_path):
-    result = result_of(study_ctx, 3) | {"chosen": None, "confirmations": [], "front": [],
-                                        "message": "interrupted with 0 of 6 trials finished"}
+    result = result_of(study_ctx, 3) | {
+        "chosen": None,
+        "confirmations": [],
+        "front": [],
+        "message": "interrupted with 0 of 6 trials finished",
+    }
     assert len(write_figures(result, [], tmp_path)) == len(FIGURES)
     page = report_html(result, [])
     assert "interrupted with 0 of 6" in page and "No configuration was chosen" in page

@@ -1,4 +1,5 @@
 """The Ray-address probe that runs before a study is opened."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,8 @@ import time
 
 import pytest
 
-from search.execution._ray import RayExecutor, ray_address_reachable
-from search.execution._interrupt import Interrupted, install
+from slimtune.search.execution._interrupt import Interrupted, install
+from slimtune.search.execution._ray import RayExecutor, ray_address_reachable
 
 
 def test_ray_address_probe_tells_a_listening_port_from_a_closed_one(monkeypatch):
@@ -44,8 +45,10 @@ def test_a_signal_during_a_ray_wait_or_get_arrives_as_interrupted():
     try:
         with RayExecutor(None, workers=1, cpus_per_trial=1, max_retries=0) as executor:
             ref = ray.remote(sleep).remote(60)
-            for call, sig in ((lambda: executor.wait([ref], timeout_s=30), signal.SIGTERM),
-                              (lambda: executor.result(ref), signal.SIGINT)):
+            for call, sig in (
+                (lambda: executor.wait([ref], timeout_s=30), signal.SIGTERM),
+                (lambda: executor.result(ref), signal.SIGINT),
+            ):
                 threading.Timer(1.0, os.kill, (os.getpid(), sig)).start()
                 started = time.monotonic()
                 try:  # not pytest.raises: a plain KeyboardInterrupt would abort the session
@@ -63,26 +66,28 @@ def test_a_signal_during_a_ray_wait_or_get_arrives_as_interrupted():
 
 
 @pytest.mark.integration
-def test_a_worker_process_is_replaced_after_its_maximum_of_trainings(mnist_dir, tmp_path,
-                                                                     monkeypatch):
+def test_a_worker_process_is_replaced_after_its_maximum_of_trainings(
+    mnist_dir, tmp_path, monkeypatch
+):
     """TensorFlow keeps each traced graph for the life of a process, so Ray must start a fresh
     worker after WORKER_MAX_TRAININGS trainings (here 1: two trainings, two processes)."""
     import json
 
-    from search._data import resolve
-    from search.execution import _ray
-    from search.testing.faults import ENV_VAR
-    from spaces import CNNConfig, ConvBlock, Recipe
+    from slimtune.search._data import resolve
+    from slimtune.search._failpoints import ENV_VAR
+    from slimtune.search.execution import _ray
+    from slimtune.search.training import TrainingRequest
+    from slimtune.spaces import CNNConfig, ConvBlock, Recipe
 
     record = tmp_path / "trained.log"
     (tmp_path / "faults.json").write_text(json.dumps({"record_to": str(record)}))
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "faults.json"))
     monkeypatch.setattr(_ray, "WORKER_MAX_TRAININGS", 1)
     train, val = resolve("mnist", mnist_dir).train_val(val_size=200, train_subset=200)
-    config = CNNConfig((ConvBlock(3, 2, 4),), "flatten").to_dict()
+    config = CNNConfig((ConvBlock(3, 2, 4),), "flatten")
     with RayExecutor(None, workers=1, cpus_per_trial=1, max_retries=0) as executor:
         for _ in range(2):
-            executor.result(executor.submit(config, train, val, Recipe(epochs=1), [0],
-                                            keep_model=False))
+            request = TrainingRequest(config, Recipe(epochs=1), (0,), keep_model=False)
+            executor.result(executor.submit(request, train, val))
     pids = [line.split()[0] for line in record.read_text().splitlines()]
     assert len(pids) == 2 and pids[0] != pids[1], pids

@@ -1,11 +1,12 @@
 """The one private Ray API (search/execution/_ray_private.py) against the installed Ray."""
+
 from __future__ import annotations
 
 import os
 
 from ray._private import ray_constants
 
-from search.execution._ray_private import CLUSTER_ENV_VAR, loopback_only
+from slimtune.search.execution._ray_private import CLUSTER_ENV_VAR, loopback_only
 
 
 def test_clustering_is_off_inside_the_block_and_restored_after():

@@ -1,22 +1,35 @@
 """Opening a study on a real Optuna SQLite storage: identity on resume, the single-writer lock,
 orphans of a dead driver."""
+
 from __future__ import annotations
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search._errors import UsageError
-from search._settings import SearchSettings
-from search.study._open import open_study, requeue_interrupted, storage_lock
-from spaces import Recipe, SearchSpace
+from slimtune.search._errors import UsageError
+from slimtune.search._settings import SearchSettings
+from slimtune.search.study._open import open_study, requeue_interrupted, storage_lock
+from slimtune.spaces import Recipe, SearchSpace
 
-SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
-                    dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+SPACE = SearchSpace(
+    blocks=(1, 1),
+    kernel_size=(3,),
+    filters=(2, 4),
+    pool=(2,),
+    head=("gap",),
+    dense_units=(8, 8),
+    dense_optional=False,
+    dropout=(0.0,),
+)
 
 
 def context(tmp_path, **overrides):
-    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved()
+    settings = (
+        SearchSettings.of(out=str(tmp_path), study_name="unit", **overrides)
+        .resolved()
+        .sized_for(60_000)
+    )
     return open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10)
 
 
@@ -49,36 +62,41 @@ def test_a_retry_does_not_inherit_the_stop_that_queued_it(tmp_path):
 
 def test_resume_with_another_recipe_is_refused(tmp_path):
     context(tmp_path)
-    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    settings = SearchSettings.of(out=str(tmp_path), study_name="unit").resolved().sized_for(60_000)
     with pytest.raises(UsageError, match=r"created with recipe = .*'epochs': 1.*choose a new"):
         open_study(settings, SPACE, Recipe(epochs=3), (28, 28, 1), 10)
 
 
 def test_resume_on_other_data_is_refused_by_content_digest(tmp_path):
-    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    settings = SearchSettings.of(out=str(tmp_path), study_name="unit").resolved().sized_for(60_000)
     data = {"training": "aaaa", "validation": "bbbb"}
     open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)
     open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)  # same data
-    with pytest.raises(UsageError, match=r"^study 'unit' in sqlite:.* was created on other data "
-                                         r"\(content digests validation bbbb -> cccc\); point "
-                                         r"--dataset/--data-dir at the files it was created with"):
-        open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10,
-                   data=data | {"validation": "cccc"})
+    with pytest.raises(
+        UsageError,
+        match=r"^study 'unit' in sqlite:.* was created on other data "
+        r"\(content digests validation bbbb -> cccc\); point "
+        r"--dataset/--data-dir at the files it was created with",
+    ):
+        open_study(
+            settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data | {"validation": "cccc"}
+        )
 
 
 def test_a_study_made_before_data_digests_adopts_them(tmp_path):
     ctx = context(tmp_path)  # no data: as a study made before digests were recorded
-    settings = SearchSettings(out=str(tmp_path), study_name="unit").resolved()
+    settings = SearchSettings.of(out=str(tmp_path), study_name="unit").resolved().sized_for(60_000)
     data = {"training": "aaaa", "validation": "bbbb"}
     open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data)
     assert ctx.study.user_attrs["slimtune.identity"]["data"] == data
     with pytest.raises(UsageError, match="created on other data"):
-        open_study(settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10,
-                   data=data | {"training": "dddd"})
+        open_study(
+            settings, SPACE, Recipe(epochs=1), (28, 28, 1), 10, data=data | {"training": "dddd"}
+        )
 
 
 def test_second_driver_on_one_sqlite_storage_is_refused(tmp_path):
-    settings = SearchSettings(out=str(tmp_path)).resolved()
+    settings = SearchSettings.of(out=str(tmp_path)).resolved().sized_for(60_000)
     with storage_lock(settings):
         with pytest.raises(UsageError, match="in use by another slimtune search"):
             with storage_lock(settings):
@@ -89,6 +107,8 @@ def test_second_driver_on_one_sqlite_storage_is_refused(tmp_path):
 
 def test_study_is_multi_objective_with_named_metrics(tmp_path):
     ctx = context(tmp_path, size_objective="macs")
-    assert ctx.study.directions == [optuna.study.StudyDirection.MAXIMIZE,
-                                    optuna.study.StudyDirection.MINIMIZE]
+    assert ctx.study.directions == [
+        optuna.study.StudyDirection.MAXIMIZE,
+        optuna.study.StudyDirection.MINIMIZE,
+    ]
     assert ctx.study.metric_names == ["worst_case_val_accuracy", "macs"]

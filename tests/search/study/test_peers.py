@@ -1,14 +1,15 @@
 """Several drivers on one study (search/_drivers.py), on a real Optuna storage without training.
 SQLite stands in for the shared RDB here (its advisory mutex is a no-op; the PostgreSQL one is
 exercised by tests/integration/test_postgres.py)."""
+
 from __future__ import annotations
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.study import _peers
-from search.study._peers import DRIVER_ATTR, STUDY_ATTR_PREFIX, GONE_AFTER_S, Peers
+from slimtune.search.study import _peers
+from slimtune.search.study._peers import DRIVER_ATTR, GONE_AFTER_S, STUDY_ATTR_PREFIX, Peers
 
 # The drivers record trial heartbeats themselves, outside Study.optimize.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -52,8 +53,9 @@ def test_a_driver_that_stopped_beating_counts_as_gone(tmp_path):
     a.beat()
     assert not b.owner_gone(study.trials[0])
     record = study.user_attrs[STUDY_ATTR_PREFIX + a.id]
-    study.set_user_attr(STUDY_ATTR_PREFIX + a.id,
-                        record | {"seen": record["seen"] - GONE_AFTER_S - 1})
+    study.set_user_attr(
+        STUDY_ATTR_PREFIX + a.id, record | {"seen": record["seen"] - GONE_AFTER_S - 1}
+    )
     assert b.owner_gone(study.trials[0])
 
 

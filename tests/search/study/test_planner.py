@@ -1,34 +1,59 @@
 """The planner on a real Optuna SQLite storage (no training): what it prunes untrained, what it
 reuses, what the focus sampler proposes."""
+
 from __future__ import annotations
 
 import pytest
 from optuna.trial import TrialState
 
-from search._settings import SearchSettings
-from search.study._context import footprint_of, record_proposal, trial_points
-from search.study._focus import MAX_DRAWS, MAX_RANDOM_DRAWS
-from search.study._open import open_study
-from search.study._optuna_private import frozen as stored
-from search.study._peers import Peers
-from search.study._planner import (DUPLICATE, OUT_OF_FOCUS, OVER_BUDGET, FocusPlanner, Planner,
-                                   SmallestPlanner, planner_class)
-from spaces import Recipe, SearchSpace
+from slimtune.search._settings import SearchSettings
+from slimtune.search.study._context import footprint_of, record_proposal, trial_points
+from slimtune.search.study._focus import MAX_DRAWS, MAX_RANDOM_DRAWS
+from slimtune.search.study._open import open_study
+from slimtune.search.study._optuna_private import frozen as stored
+from slimtune.search.study._peers import Peers
+from slimtune.search.study._planner import (
+    DUPLICATE,
+    OUT_OF_FOCUS,
+    OVER_BUDGET,
+    FocusPlanner,
+    Planner,
+    SmallestPlanner,
+    planner_class,
+)
+from slimtune.spaces import Recipe, SearchSpace
 
-SPACE = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 4), pool=(2,), head=("gap",),
-                    dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+SPACE = SearchSpace(
+    blocks=(1, 1),
+    kernel_size=(3,),
+    filters=(2, 4),
+    pool=(2,),
+    head=("gap",),
+    dense_units=(8, 8),
+    dense_optional=False,
+    dropout=(0.0,),
+)
 
 
 def planner(tmp_path, space=SPACE, **overrides) -> Planner:
     """The front strategy without a validation margin unless `overrides` say otherwise, so the
     thresholds below read as the floor itself."""
     overrides = {"strategy": "front", "confidence": 0.5} | overrides
-    settings = SearchSettings(out=str(tmp_path), study_name="unit", **overrides).resolved() \
+    settings = (
+        SearchSettings.of(out=str(tmp_path), study_name="unit", **overrides)
+        .resolved()
         .sized_for(60_000)
+    )
     cls = planner_class(settings)
-    ctx = open_study(settings, space, Recipe(epochs=1), (28, 28, 1), 10,
-                     cls.sampler(settings, space, (28, 28, 1), 10))
-    ctx.peers = Peers(ctx.study, settings.storage, exclusive=True)
+    ctx = open_study(
+        settings,
+        space,
+        Recipe(epochs=1),
+        (28, 28, 1),
+        10,
+        cls.sampler(settings, space, (28, 28, 1), 10),
+    )
+    ctx.peers = Peers(ctx.study, settings.study.storage, exclusive=True)
     return cls(ctx, ctx.peers)
 
 
@@ -68,7 +93,8 @@ def test_focus_prunes_untrained_what_is_larger_than_the_smallest_feasible(tmp_pa
     assert frozen.constraints == {"focus": big.footprint.params - mid.footprint.params}
     assert frozen.user_attrs["prune_reason"] == (
         f"out of focus: params {big.footprint.params:,} > {mid.footprint.params:,} of trial 2, "
-        "the smallest feasible so far (--no-focus trains it)")
+        "the smallest feasible so far (--no-focus trains it)"
+    )
     same = propose_filters(plan, 3)
     assert same.decided == DUPLICATE  # equal size is not larger; its twin's results are reused
 
@@ -84,7 +110,7 @@ def test_a_reproposed_configuration_reuses_its_twin(tmp_path):
     plan = planner(tmp_path)
     study = plan.ctx.study
     first = plan.next()
-    assert first.decided is None and first.train_options["required_accuracy"] == 0.95
+    assert first.decided is None and first.request.required_accuracy == 0.95
     first.trial.set_user_attr("val_accuracies", [0.9, 0.8])
     study.tell(first.trial, [0.8, first.footprint.params])
     study.enqueue_trial(first.trial.params)
@@ -98,22 +124,40 @@ def test_a_reproposed_configuration_reuses_its_twin(tmp_path):
 
 
 def test_a_trained_outcome_is_told_complete_or_pruned(tmp_path):
-    from search.training import SeedsOutcome
+    from slimtune.search.training import SeedsOutcome
 
     plan = planner(tmp_path)
     done = propose_filters(plan, 2)
-    plan.tell_trained(done, SeedsOutcome(seeds=[0, 1], val_accuracies=[0.97, 0.96],
-                                         test_accuracies=None, train_time_s=1.0, median_seed=0))
+    plan.tell_trained(
+        done,
+        SeedsOutcome(
+            seeds=[0, 1],
+            val_accuracies=[0.97, 0.96],
+            test_accuracies=None,
+            train_time_s=1.0,
+            median_seed=0,
+        ),
+    )
     stopped = propose_filters(plan, 3)
-    plan.tell_trained(stopped, SeedsOutcome(seeds=[0], val_accuracies=[0.3], test_accuracies=None,
-                                            train_time_s=1.0, median_seed=0,
-                                            stopped_reason="cannot reach 0.95"))
+    plan.tell_trained(
+        stopped,
+        SeedsOutcome(
+            seeds=[0],
+            val_accuracies=[0.3],
+            test_accuracies=None,
+            train_time_s=1.0,
+            median_seed=0,
+            stopped_reason="cannot reach 0.95",
+        ),
+    )
     failed = propose_filters(plan, 4)
     plan.tell_failed(failed, "ValueError: broken")
     states = [t.state for t in plan.ctx.study.trials]
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
-    assert stored(plan.ctx.study, stopped.trial).user_attrs["prune_reason"] == \
-        "stopped early: cannot reach 0.95"
+    assert (
+        stored(plan.ctx.study, stopped.trial).user_attrs["prune_reason"]
+        == "stopped early: cannot reach 0.95"
+    )
     assert stored(plan.ctx.study, failed.trial).user_attrs["fail_reason"] == "ValueError: broken"
 
 
@@ -126,8 +170,16 @@ def test_the_planner_stops_proposing_at_the_trial_target(tmp_path):
 def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path):
     """Real TPE on a real study: without focus it keeps proposing around the large accurate trials;
     with focus its model-based proposals are redrawn until they fit under the smallest feasible."""
-    space = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(1, 64), pool=(2,),
-                        head=("gap",), dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+    space = SearchSpace(
+        blocks=(1, 1),
+        kernel_size=(3,),
+        filters=(1, 64),
+        pool=(2,),
+        head=("gap",),
+        dense_units=(8, 8),
+        dense_optional=False,
+        dropout=(0.0,),
+    )
     over = {}
     for focus in (True, False):
         folder = tmp_path / str(focus)
@@ -153,8 +205,9 @@ def test_the_focused_sampler_draws_no_larger_than_the_smallest_feasible(tmp_path
             assert all(params < cap for params, _ in proposed), (cap, proposed)
             tried = [t.user_attrs["summary"] for t in study.trials]
             assert len(set(tried)) == len(tried), tried  # and never one tried before
-            assert all(d is not None and 1 <= d <= MAX_DRAWS + MAX_RANDOM_DRAWS
-                       for _, d in proposed), proposed
+            assert all(
+                d is not None and 1 <= d <= MAX_DRAWS + MAX_RANDOM_DRAWS for _, d in proposed
+            ), proposed
     assert over[True] == 0 and over[False] >= 1, over
 
 
@@ -164,12 +217,12 @@ def test_the_default_strategy_races_against_the_floor_plus_its_margin(tmp_path):
     study = plan.ctx.study
     # 1.645 * sqrt(0.95 * 0.05 / 5000) = 0.00507 above the floor, whatever the front holds
     big = propose_filters(plan, 4)
-    assert big.train_options["required_accuracy"] == pytest.approx(0.95507, abs=1e-5)
+    assert big.request.required_accuracy == pytest.approx(0.95507, abs=1e-5)
     study.tell(big.trial, [0.99, big.footprint.params])
     bigger = propose_filters(plan, 4)  # dominated by the first, still only the floor to reach
     assert bigger.decided == DUPLICATE
     small = propose_filters(plan, 2)
-    assert small.train_options["required_accuracy"] == pytest.approx(0.95507, abs=1e-5)
+    assert small.request.required_accuracy == pytest.approx(0.95507, abs=1e-5)
 
 
 def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
@@ -177,7 +230,7 @@ def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
     size; infeasible trials (below the floor) last."""
     from optuna.samplers._tpe.sampler import _split_trials
 
-    from search.study._optuna_private import SizeView
+    from slimtune.search.study._optuna_private import SizeView
 
     plan = planner(tmp_path, strategy="smallest", confidence=0.5, focus=False)
     study = plan.ctx.study
@@ -196,9 +249,9 @@ def test_the_size_view_shows_tpe_the_smallest_feasible_trials_as_good(tmp_path):
 
 
 def test_focus_composes_with_the_smallest_strategy(tmp_path):
-    from search.study._focus import FocusedSampler
-    from search.study._planner import SmallestFocusPlanner
-    from search.study._smallest import SizeSampler
+    from slimtune.search.study._focus import FocusedSampler
+    from slimtune.search.study._planner import SmallestFocusPlanner
+    from slimtune.search.study._smallest import SizeSampler
 
     plan = planner(tmp_path, strategy="smallest", focus=True, confidence=0.5)
     assert type(plan) is SmallestFocusPlanner
@@ -206,7 +259,7 @@ def test_focus_composes_with_the_smallest_strategy(tmp_path):
     assert isinstance(sampler, FocusedSampler) and isinstance(sampler.base, SizeSampler)
     study = plan.ctx.study
     mid = propose_filters(plan, 3)
-    assert mid.train_options["required_accuracy"] == 0.95
+    assert mid.request.required_accuracy == 0.95
     study.tell(mid.trial, [0.96, mid.footprint.params])
     assert propose_filters(plan, 4).decided == OUT_OF_FOCUS
     assert propose_filters(plan, 2).decided is None
@@ -214,23 +267,31 @@ def test_focus_composes_with_the_smallest_strategy(tmp_path):
 
 def test_the_smallest_strategy_promotes_near_misses_to_the_full_recipe(tmp_path):
     plan = planner(tmp_path, strategy="smallest", confidence=0.95, focus=False)
-    promote = propose_filters(plan, 4).train_options["promote"]
-    assert promote.recipe.epochs == 4 * plan.ctx.settings.epochs == 20  # the default full recipe
+    promote = propose_filters(plan, 4).request.promotion
+    assert (
+        promote.recipe.epochs == 4 * plan.ctx.settings.training.epochs == 20
+    )  # the default full recipe
     # 1.5 times the error the floor plus its margin allows: 1 - 1.5 * (1 - 0.95507)
-    assert promote.min_accuracy == pytest.approx(0.93261, abs=1e-5)
+    assert promote.near_miss_accuracy == pytest.approx(0.93261, abs=1e-5)
 
 
-@pytest.mark.parametrize("overrides", [{"strategy": "smallest", "full_epochs": 5},
-                                       {"strategy": "smallest", "early_stopping": False},
-                                       {"strategy": "front"}])
-def test_no_promotion_without_a_longer_full_recipe_racing_or_the_smallest_strategy(tmp_path,
-                                                                                  overrides):
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"strategy": "smallest", "full_epochs": 5},
+        {"strategy": "smallest", "early_stopping": False},
+        {"strategy": "front"},
+    ],
+)
+def test_no_promotion_without_a_longer_full_recipe_racing_or_the_smallest_strategy(
+    tmp_path, overrides
+):
     plan = planner(tmp_path, focus=False, **overrides)
-    assert "promote" not in propose_filters(plan, 4).train_options
+    assert propose_filters(plan, 4).request.promotion is None
 
 
 def test_after_a_feasible_trial_every_other_trained_trial_is_a_shrink_move(tmp_path):
-    from search.study._shrink import SHRINK_ATTR
+    from slimtune.search.study._shrink import SHRINK_ATTR
 
     plan = planner(tmp_path, strategy="smallest", focus=True)
     study = plan.ctx.study

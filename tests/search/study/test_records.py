@@ -1,13 +1,14 @@
 """TrialRecords under each --log-models value, on a real MLflow store (SQLite) and a real Optuna
 study: which runs get a model, when, and what stays in the spool."""
+
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from search import Progress
-from search.study import TrialRecords
-from trackers import MlflowTracker
+from slimtune.search import Progress
+from slimtune.search.study import TrialRecords
+from slimtune.trackers import MlflowTracker
 
 TRIALS = 3
 FRONT = {1}
@@ -16,11 +17,18 @@ FRONT = {1}
 def finished_trials() -> list[optuna.trial.FrozenTrial]:
     study = optuna.create_study(directions=["maximize", "minimize"])
     for number in range(TRIALS):
-        study.add_trial(optuna.trial.create_trial(
-            values=[0.9, 100 + number], user_attrs={
-                "config": {"hypermodel": "m:build", "values": {"units": number}},
-                "summary": f"units={number}", "seeds": [0], "val_accuracies": [0.9],
-                "footprint": {"params": 100 + number}}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[0.9, 100 + number],
+                user_attrs={
+                    "config": {"hypermodel": "m:build", "values": {"units": number}},
+                    "summary": f"units={number}",
+                    "seeds": [0],
+                    "val_accuracies": [0.9],
+                    "footprint": {"params": 100 + number},
+                },
+            )
+        )
     return study.trials
 
 
@@ -28,8 +36,10 @@ def models_by_trial(tracker: MlflowTracker) -> dict[int, int]:
     """Trial number -> READY logged models of its run."""
     runs = tracker.trial_run_ids(tracker.experiment_name)
     logged = tracker.client.search_logged_models([tracker.experiment_id])
-    return {number: sum(m.source_run_id == run_id and str(m.status).endswith("READY")
-                        for m in logged) for number, run_id in runs.items()}
+    return {
+        number: sum(m.source_run_id == run_id and str(m.status).endswith("READY") for m in logged)
+        for number, run_id in runs.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +57,15 @@ def records(store, tmp_path, mode: str) -> TrialRecords:
     return TrialRecords(tracker, study, tmp_path / "spool", Progress(), log_models=mode)
 
 
-@pytest.mark.parametrize("mode, at_once, at_end", [
-    ("all", {0: 1, 1: 1, 2: 1}, {0: 1, 1: 1, 2: 1}),
-    ("front", {0: 0, 1: 0, 2: 0}, {0: 0, 1: 1, 2: 0}),
-    ("confirmed", {0: 0, 1: 0, 2: 0}, {0: 0, 1: 0, 2: 0}),
-])
-def test_each_mode_logs_the_models_it_names(store, tmp_path, tiny_model, mode, at_once,
-                                            at_end):
+@pytest.mark.parametrize(
+    "mode, at_once, at_end",
+    [
+        ("all", {0: 1, 1: 1, 2: 1}, {0: 1, 1: 1, 2: 1}),
+        ("front", {0: 0, 1: 0, 2: 0}, {0: 0, 1: 1, 2: 0}),
+        ("confirmed", {0: 0, 1: 0, 2: 0}, {0: 0, 1: 0, 2: 0}),
+    ],
+)
+def test_each_mode_logs_the_models_it_names(store, tmp_path, tiny_model, mode, at_once, at_end):
     recorder = records(store, tmp_path, mode)
     for trial in finished_trials():
         recorder.log(trial, tiny_model)
@@ -82,7 +94,7 @@ def test_a_resume_under_all_attaches_what_front_left_spooled(store, tmp_path, ti
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> bytes:
-    from spaces import CNNConfig, ConvBlock, build_model
+    from slimtune.spaces import CNNConfig, ConvBlock, build_model
 
     path = tmp_path_factory.mktemp("model") / "m.keras"
     build_model(CNNConfig((ConvBlock(3, 1, 4),), "gap"), (28, 28, 1), 10).save(path)

@@ -1,16 +1,32 @@
-"""Shrink moves (search/study/_shrink.py): smaller single-dimension neighbours of a configuration."""
+"""Shrink moves (search/study/_shrink.py): smaller single-dimension neighbours of a
+configuration."""
+
 from __future__ import annotations
 
 import random
 
-from search.study._shrink import pick_move, shrink_moves
-from spaces import SearchSpace, footprint, load_space
+from slimtune.search.study._shrink import pick_move, shrink_moves
+from slimtune.spaces import SearchSpace, footprint, load_space
 
 SPACE = load_space()
-PARAMS = {"n_blocks": 2, "kernel_size_0": 7, "separable_0": False, "filters_0": 12, "pool_0": 2,
-          "padding_0": "same", "kernel_size_1": 3, "separable_1": True, "filters_1": 10,
-          "pool_1": 4, "padding_1": "valid", "batch_norm": False, "head": "flatten",
-          "hidden_dense": True, "dense_units": 30, "dropout": 0.0}
+PARAMS = {
+    "n_blocks": 2,
+    "kernel_size_0": 7,
+    "separable_0": False,
+    "filters_0": 12,
+    "pool_0": 2,
+    "padding_0": "same",
+    "kernel_size_1": 3,
+    "separable_1": True,
+    "filters_1": 10,
+    "pool_1": 4,
+    "padding_1": "valid",
+    "batch_norm": False,
+    "head": "flatten",
+    "hidden_dense": True,
+    "dense_units": 30,
+    "dropout": 0.0,
+}
 
 
 def describe(params):
@@ -27,13 +43,24 @@ def describe(params):
 
 
 def test_each_move_changes_one_dimension_towards_smaller():
-    changed = [{k for k in PARAMS if move.get(k) != PARAMS[k]} for move in shrink_moves(SPACE,
-                                                                                         PARAMS)]
+    changed = [
+        {k for k in PARAMS if move.get(k) != PARAMS[k]} for move in shrink_moves(SPACE, PARAMS)
+    ]
     assert all(len(keys) == 1 for keys in changed)
     moved = {key for keys in changed for key in keys}
-    assert moved == {"filters_0", "kernel_size_0", "pool_0", "padding_0", "separable_0",
-                     "filters_1", "kernel_size_1", "n_blocks", "hidden_dense", "dense_units",
-                     "head"}  # block 1 is separable, 'valid' and at the largest pooling already
+    assert moved == {
+        "filters_0",
+        "kernel_size_0",
+        "pool_0",
+        "padding_0",
+        "separable_0",
+        "filters_1",
+        "kernel_size_1",
+        "n_blocks",
+        "hidden_dense",
+        "dense_units",
+        "head",
+    }  # block 1 is separable, 'valid' and at the largest pooling already
     fewer = next(m for m in shrink_moves(SPACE, PARAMS) if m["filters_0"] != 12)
     assert fewer["filters_0"] == 8  # 12 x 0.7, rounded down
 
@@ -60,9 +87,18 @@ def test_a_move_that_does_not_shrink_the_size_is_never_picked():
 
     # One block at its lowest filters and largest pooling, a GAP head: only 'same' -> 'valid' is
     # left, and padding does not change the parameter count.
-    tight = SearchSpace(blocks=(1, 1), kernel_size=(3,), filters=(2, 8), pool=(1, 2),
-                        padding=("same", "valid"), separable=(False,), head=("gap",),
-                        dense_units=(8, 8), dense_optional=False, dropout=(0.0,))
+    tight = SearchSpace(
+        blocks=(1, 1),
+        kernel_size=(3,),
+        filters=(2, 8),
+        pool=(1, 2),
+        padding=("same", "valid"),
+        separable=(False,),
+        head=("gap",),
+        dense_units=(8, 8),
+        dense_optional=False,
+        dropout=(0.0,),
+    )
     params = {"kernel_size_0": 3, "filters_0": 2, "pool_0": 2, "padding_0": "same"}
 
     def describe_tight(p):

@@ -2,6 +2,7 @@
 search stops, and that a write whose COMMIT failed is never applied twice. The COMMIT faults are
 injected into a real SQLite storage's driver; the real PostgreSQL restart is
 tests/integration/test_postgres.py::test_postgres_restarted_mid_study_is_ridden_out."""
+
 from __future__ import annotations
 
 import socket
@@ -12,9 +13,9 @@ import sqlalchemy.exc
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from search import StorageLost
-from search.study import _storage
-from search.study._storage import ResilientRDBStorage, RideOut
+from slimtune.search import StorageLost
+from slimtune.search.study import _storage
+from slimtune.search.study._storage import ResilientRDBStorage, RideOut
 from support.cli import run_cli_in_process
 
 URL = "postgresql://slimtune:secret@127.0.0.1:5432/optuna"
@@ -64,9 +65,12 @@ def test_a_connection_cut_by_a_past_restart_is_replaced_silently():
 
 def test_past_the_limit_the_search_stops_naming_the_storage():
     ride_out = RideOut(URL, limit_s=0.05)
-    with pytest.raises(StorageLost, match=r"^the study's storage postgresql://slimtune:\*\*\*@"
-                       r".* has not answered for 0.05 s \(connection refused\); run the same "
-                       r"command again"):
+    with pytest.raises(
+        StorageLost,
+        match=r"^the study's storage postgresql://slimtune:\*\*\*@"
+        r".* has not answered for 0.05 s \(connection refused\); run the same "
+        r"command again",
+    ):
         ride_out.call(failing(*[lost()] * 10_000))
     # Stopping: the cleanup's calls are not ridden out again.
     call = failing(lost())
@@ -134,22 +138,37 @@ def test_an_attribute_whose_commit_failed_is_written_again(storage, applied):
 def test_a_trial_whose_creation_is_unknown_stops_the_search(storage):
     study_id = storage.create_new_study([StudyDirection.MAXIMIZE], "s")
     break_commit(storage, applied=True)
-    with pytest.raises(StorageLost, match="while a trial was being created, so whether it was "
-                                          "cannot be known; run the same command again"):
+    with pytest.raises(
+        StorageLost,
+        match="while a trial was being created, so whether it was "
+        "cannot be known; run the same command again",
+    ):
         storage.create_new_trial(study_id)
     assert len(storage.get_all_trials(study_id)) == 1  # created once, never a second time
 
 
-def test_a_postgres_storage_that_does_not_answer_at_start_is_one_line_and_exit_5(tmp_path,
-                                                                                mnist_dir):
+def test_a_postgres_storage_that_does_not_answer_at_start_is_one_line_and_exit_5(
+    tmp_path, mnist_dir
+):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code, _, stderr = run_cli_in_process(
-        "search", "--data-dir", mnist_dir, "--out", tmp_path / "out", "--trials", 1,
-        "--train-subset", 200,
-        "--storage", f"postgresql://slimtune@127.0.0.1:{port}/optuna")
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--out",
+        tmp_path / "out",
+        "--trials",
+        1,
+        "--train-subset",
+        200,
+        "--storage",
+        f"postgresql://slimtune@127.0.0.1:{port}/optuna",
+    )
     assert code == 5, stderr
-    assert stderr.startswith(f"slimtune: error: the study's storage postgresql://slimtune@"
-                             f"127.0.0.1:{port}/optuna does not answer (")
+    assert stderr.startswith(
+        f"slimtune: error: the study's storage postgresql://slimtune@"
+        f"127.0.0.1:{port}/optuna does not answer ("
+    )
     assert stderr.count("\n") == 1 and "Traceback" not in stderr

@@ -1,15 +1,16 @@
 """The generic trainer of HyperModel points: plain Keras training per seed, the model's own compile
 or slimtune's recipe, racing and promotion with the fast trainer's contract."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from search import Split, train_seeds
-from search.training import Promotion
-from spaces import HyperModelConfig, Recipe
+from slimtune.search import Split, train_seeds
+from slimtune.search.training import Promotion
+from slimtune.spaces import HyperModelConfig, Recipe
 
-USER_FILE = '''
+USER_FILE = """
 import keras
 
 
@@ -22,7 +23,7 @@ def build(hp):
     if hp.Boolean("own_compile"):
         model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
     return model
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def splits():
     labels = rng.integers(0, 3, 240).astype(np.int32)
     images = np.zeros((240, 8, 8, 1), np.uint8)
     for label in range(3):  # each class lights its own rows: learnable in an epoch or two
-        images[labels == label, 2 * label:2 * label + 3] = 255
+        images[labels == label, 2 * label : 2 * label + 3] = 255
     return Split(images[:180], labels[:180]), Split(images[180:], labels[180:])
 
 
@@ -64,7 +65,14 @@ def test_racing_stops_after_the_first_seed_and_a_near_miss_is_promoted(spec, spl
     assert raced.seeds == [1] and raced.stopped_reason.startswith("seed 1:")
     assert raced.model_keras is None
     full = Recipe(epochs=2, batch_size=32, learning_rate=0.05, schedule="constant")
-    promoted = train_seeds(point(spec, False), train, val, recipe, [1, 2],
-                           required_accuracy=1.01, promote=Promotion(full, 0.0))
+    promoted = train_seeds(
+        point(spec, False),
+        train,
+        val,
+        recipe,
+        [1, 2],
+        required_accuracy=1.01,
+        promotion=Promotion(full, 0.0),
+    )
     assert len(promoted.screen_val_accuracies) == 1 and promoted.epochs == 2
     assert promoted.epochs_run == 1 + 2

@@ -4,6 +4,7 @@ off by default and its own kernels have no gradient for grouped convolutions (pa
 This machine has AVX-512 with bfloat16 units, so oneDNN is always on here; these tests stand in
 for an AVX2 CPU as the developers' guide says: oneDNN off, `ONEDNN_MAX_CPU_ISA=AVX2`, and
 (following from both) no bfloat16."""
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,22 @@ AVX2_WITHOUT_ONEDNN = {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2
 
 
 def run_python(code: str, env: dict[str, str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT, env={**os.environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 PROBE = """
 import json
-from search.training import bfloat16_units, enable_onednn, grouped_convolution_gradients
-from search.training import resolve_precision
+from slimtune.search.training import bfloat16_units, enable_onednn, grouped_convolution_gradients
+from slimtune.search.training import resolve_precision
 enable_onednn()
 print(json.dumps({"grouped": grouped_convolution_gradients(), "bf16": bfloat16_units(),
                   "lone_precision": resolve_precision("auto", 1)}))
@@ -46,9 +53,11 @@ def test_slimtune_turns_onednn_on_unless_the_user_chose():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
     code = PROBE.replace("print(", "import os; print(").replace(
-        '"lone_precision"', '"env": os.environ["TF_ENABLE_ONEDNN_OPTS"], "lone_precision"')
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT, env=env)
+        '"lone_precision"', '"env": os.environ["TF_ENABLE_ONEDNN_OPTS"], "lone_precision"'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["env"] == "1" and found["grouped"] and not found["bf16"]
@@ -59,11 +68,23 @@ def test_the_packed_trainer_tests_pass_without_onednn(mnist_dir):
     """The trainer's own tests of packed seeds, on an AVX2 CPU without oneDNN: every seed trains
     (one at a time there) and reaches exactly what it reaches alone."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/search/training/test_trainer.py", "-k",
-         "exactly_as_each_alone or one_at_a_time or racing or promoted or every_model"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-        env={**os.environ, **AVX2_WITHOUT_ONEDNN, "SLIMTUNE_DATA_DIR": str(mnist_dir)})
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/search/training/test_trainer.py",
+            "-k",
+            "exactly_as_each_alone or one_at_a_time or racing or promoted or every_model",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, **AVX2_WITHOUT_ONEDNN, "SLIMTUNE_DATA_DIR": str(mnist_dir)},
+    )
     assert done.returncode == 0, done.stdout[-4000:]
     assert " passed" in done.stdout and " deselected" in done.stdout
 
@@ -74,9 +95,27 @@ def test_a_search_without_onednn_fails_no_trial(mnist_dir, space_file, tmp_path)
     Ray workers with oneDNN off: no trial fails (before, every trial that reached its second seed
     failed with "Gradients for grouped convolutions are not supported on CPU")."""
     out = tmp_path / "out"
-    done = run_cli("search", "--data-dir", mnist_dir, "--space", space_file, "--trials", 4,
-                   "--epochs", 1, "--train-subset", 1000, "--seeds", 3, "--min-accuracy", 0.2,
-                   "--out", out, env=AVX2_WITHOUT_ONEDNN, timeout=600)
+    done = run_cli(
+        "search",
+        "--data-dir",
+        mnist_dir,
+        "--space",
+        space_file,
+        "--trials",
+        4,
+        "--epochs",
+        1,
+        "--train-subset",
+        1000,
+        "--seeds",
+        3,
+        "--min-accuracy",
+        0.2,
+        "--out",
+        out,
+        env=AVX2_WITHOUT_ONEDNN,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     study = json.loads((out / "result.json").read_text())["study"]
     assert study["n_failed"] == 0 and study["n_complete"] >= 1, study

@@ -1,4 +1,5 @@
 """The early-stopping rule and the racing threshold (pure Python)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +7,12 @@ import sys
 
 import pytest
 
-from search.training._stopping import TOLERANCE, optimistic_final_accuracy, required_accuracy, stop_reason
+from slimtune.search.training._stopping import (
+    TOLERANCE,
+    optimistic_final_accuracy,
+    required_accuracy,
+    stop_reason,
+)
 
 
 def test_a_seed_stuck_at_chance_stops_after_the_first_epoch():
@@ -31,7 +37,8 @@ def test_a_dip_does_not_hide_the_best_epoch_or_the_gain_before_it():
     # From the best epoch so far, with the gain of the epoch before the dip (seen in
     # benchmarks/early_stopping.py: 0.29, 0.40, 0.39, then 0.61 and 0.66).
     assert optimistic_final_accuracy([0.29, 0.40, 0.39], 5) == pytest.approx(
-        0.40 + 2 * 0.11 + TOLERANCE)
+        0.40 + 2 * 0.11 + TOLERANCE
+    )
     assert stop_reason([0.29, 0.40, 0.39], epochs=5, required=0.5) is None
     assert stop_reason([0.90, 0.945, 0.94], epochs=5, required=0.95) is None
 
@@ -50,8 +57,11 @@ def test_required_accuracy_is_the_floor_or_the_best_smaller_trial():
 
 
 def test_the_rule_imports_no_heavy_module():
-    code = ("import sys, search.training._stopping; heavy = {'tensorflow', 'ray', 'mlflow', 'optuna'} & "
-            "set(sys.modules); assert not heavy, heavy")
+    code = (
+        "import sys, slimtune.search.training._stopping; "
+        "heavy = {'tensorflow', 'ray', 'mlflow', 'optuna'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -60,5 +70,6 @@ def test_a_final_point_is_judged_exactly_whatever_the_curve_length():
     curve marked final is compared as it is, not extrapolated."""
     assert stop_reason([0.90], epochs=5, required=0.95) is None  # extrapolated: may still reach it
     assert stop_reason([0.90], epochs=5, required=0.95, final=True) == (
-        "validation accuracy 0.9000 after all 5 epochs is below the required 0.9500")
+        "validation accuracy 0.9000 after all 5 epochs is below the required 0.9500"
+    )
     assert stop_reason([0.96], epochs=5, required=0.95, final=True) is None

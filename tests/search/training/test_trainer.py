@@ -1,4 +1,5 @@
 """The trial trainer on real MNIST images (a small subset): replicas, racing, early stopping."""
+
 from __future__ import annotations
 
 import tempfile
@@ -7,19 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search._data import resolve
-from search.training._trainer import TrainingFailed, resolve_precision, train_seeds
-from spaces import Recipe, RecipeError
-from spaces import CNNConfig, ConvBlock
+from slimtune.search._data import resolve
+from slimtune.search.training import TrainingFailed, resolve_precision, train_seeds
+from slimtune.spaces import CNNConfig, ConvBlock, Recipe, RecipeError
 
 CONFIG = CNNConfig((ConvBlock(3, 4, 4),), "flatten")
-FP32 = Recipe(epochs=2, batch_size=64, learning_rate=3e-3, precision="float32",
-              schedule="constant")
+FP32 = Recipe(epochs=2, batch_size=64, learning_rate=3e-3, precision="float32", schedule="constant")
 
 
 @pytest.fixture(scope="module")
 def splits(mnist_dir):
-    from search._data import Split
+    from slimtune.search._data import Split
 
     train, val = resolve("mnist", mnist_dir).train_val(val_size=5000, train_subset=1000)
     return train, Split(val.x[:1000], val.y[:1000])
@@ -38,8 +37,11 @@ def test_seeds_side_by_side_train_exactly_as_each_alone(splits):
 # Every kind of layer the packed network has: plain and separable convolutions, BatchNorm, both
 # heads, a hidden dense layer.
 PACKED_KINDS = [
-    CNNConfig((ConvBlock(3, 3, 2), ConvBlock(3, 4, 2, separable=True, padding="valid")),
-              "gap", batch_norm=True),
+    CNNConfig(
+        (ConvBlock(3, 3, 2), ConvBlock(3, 4, 2, separable=True, padding="valid")),
+        "gap",
+        batch_norm=True,
+    ),
     CNNConfig((ConvBlock(5, 2, 4, separable=True),), "flatten", dense_units=8),
 ]
 
@@ -51,8 +53,8 @@ def test_packed_replicas_compute_what_each_keras_model_computes(config):
     import keras
     import tensorflow as tf
 
-    from search.training._packed import PackedNetwork, pack_images
-    from spaces import build_model
+    from slimtune.search.training._packed import PackedNetwork, pack_images
+    from slimtune.spaces import build_model
 
     models = []
     for seed in (3, 4, 5):
@@ -66,8 +68,8 @@ def test_packed_replicas_compute_what_each_keras_model_computes(config):
         expected = model(images[r], training=False).numpy()
         assert np.allclose(tf.nn.softmax(logits[r]).numpy(), expected, atol=1e-5)
     net.unpack()
-    for model, weights in zip(models, before):
-        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights))
+    for model, weights in zip(models, before, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
     # A training pass updates BatchNorm's moving statistics as each Keras model's own does.
     net(pack_images(tf.constant(images), 3), training=True)
     net.unpack()
@@ -75,7 +77,8 @@ def test_packed_replicas_compute_what_each_keras_model_computes(config):
         packed_moving = model.get_weights()
         model.set_weights(before[r])
         model(images[r], training=True)
-        assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(packed_moving, model.get_weights()))
+        pairs = zip(packed_moving, model.get_weights(), strict=True)
+        assert all(np.allclose(a, b, atol=1e-6) for a, b in pairs)
 
 
 def test_packed_batch_norm_and_separable_seeds_train_exactly_as_each_alone(splits):
@@ -107,8 +110,11 @@ def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits, 
     train, val = splits
     outcome = train_seeds(CONFIG, train, val, Recipe(epochs=1, precision=precision), [4, 5, 6])
     # "auto": packed seeds compute in float32 on every CPU
-    assert outcome.precision == resolve_precision(precision, 3) == \
-        {"auto": "float32"}.get(precision, precision)
+    assert (
+        outcome.precision
+        == resolve_precision(precision, 3)
+        == {"auto": "float32"}.get(precision, precision)
+    )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "m.keras"
         path.write_bytes(outcome.model_keras)
@@ -122,13 +128,13 @@ def test_saved_model_is_plain_float32_and_matches_the_reported_accuracy(splits, 
 def test_every_model_saves_each_seed_its_own_model(splits):
     """Confirmation trains its seeds packed and keeps each seed's model: seed i's saved model
     scores seed i's validation accuracy (the seeds differ, so a mix-up shows)."""
-    from search.training import saved_model_accuracy
+    from slimtune.search.training import saved_model_accuracy
 
     train, val = splits
     outcome = train_seeds(CONFIG, train, val, FP32, [7, 8, 9], test=val, every_model=True)
     assert len(outcome.seed_models) == 3 and len(set(outcome.val_accuracies)) == 3
     assert outcome.seed_models[outcome.seeds.index(outcome.median_seed)] == outcome.model_keras
-    for model_keras, accuracy in zip(outcome.seed_models, outcome.val_accuracies):
+    for model_keras, accuracy in zip(outcome.seed_models, outcome.val_accuracies, strict=True):
         assert saved_model_accuracy(model_keras, val) == pytest.approx(accuracy, abs=1e-4)
     assert outcome.test_accuracies == outcome.val_accuracies
     assert train_seeds(CONFIG, train, val, FP32, [7], keep_model=True).seed_models == []
@@ -153,7 +159,7 @@ def test_auto_precision_packs_narrow_models_in_float32_and_follows_the_cpu_other
 def test_costly_models_train_their_seeds_one_at_a_time(splits):
     """Packing pays only on cheap models (PACKED_MAX_MACS): a 1.5M-MAC model's seeds train alone,
     each in a lone seed's precision, and still exactly as alone (float32)."""
-    from search.training import packs_seeds
+    from slimtune.search.training import packs_seeds
 
     wide = CNNConfig((ConvBlock(3, 24), ConvBlock(3, 8, 2)), "gap")  # benchmarks' "reference"
     assert packs_seeds(CONFIG, (28, 28, 1), 10) and not packs_seeds(wide, (28, 28, 1), 10)
@@ -179,11 +185,12 @@ def test_without_racing_validation_runs_once_at_the_end(splits):
 def test_a_batch_norm_model_is_saved_folded_and_as_accurate(splits):
     """The saved model is the deployed one: BatchNorm folded into the convolutions, the
     footprint's params, and the accuracy the trainer reported for it."""
-    from search.training import saved_model_accuracy
-    from spaces import footprint
+    from slimtune.search.training import saved_model_accuracy
+    from slimtune.spaces import footprint
 
-    config = CNNConfig((ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap",
-                       batch_norm=True)
+    config = CNNConfig(
+        (ConvBlock(3, 4, 2), ConvBlock(3, 8, 2, separable=True)), "gap", batch_norm=True
+    )
     train, val = splits
     outcome = train_seeds(config, train, val, Recipe(epochs=2, batch_size=64), [7])
     with tempfile.TemporaryDirectory() as folder:
@@ -194,8 +201,9 @@ def test_a_batch_norm_model_is_saved_folded_and_as_accurate(splits):
         model = keras.models.load_model(path)
     assert not any(layer.name.startswith("bn") for layer in model.layers)
     assert model.count_params() == footprint(config, (28, 28, 1), 10).params
-    assert saved_model_accuracy(outcome.model_keras, val) == \
-        pytest.approx(outcome.val_accuracies[0], abs=0.005)
+    assert saved_model_accuracy(outcome.model_keras, val) == pytest.approx(
+        outcome.val_accuracies[0], abs=0.005
+    )
 
 
 def test_under_the_cosine_schedule_a_seed_is_stopped_only_after_its_last_epoch(splits):
@@ -211,10 +219,16 @@ FULL = Recipe(epochs=3, batch_size=64, precision="float32")
 
 
 def test_a_near_miss_is_promoted_to_the_full_recipe_from_fresh_weights(splits):
-    from search.training import Promotion
+    from slimtune.search.training import Promotion
 
-    promoted = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.999,
-                           promote=Promotion(FULL, min_accuracy=0.0))
+    promoted = train_seeds(
+        CONFIG,
+        *splits,
+        COSINE,
+        [1, 2],
+        required_accuracy=0.999,
+        promotion=Promotion(FULL, near_miss_accuracy=0.0),
+    )
     alone = train_seeds(CONFIG, *splits, FULL, [1], required_accuracy=0.999)
     assert len(promoted.screen_val_accuracies) == 1  # seed 1 missed at the first rung
     assert promoted.epochs == FULL.epochs and promoted.seeds == [1]
@@ -224,27 +238,44 @@ def test_a_near_miss_is_promoted_to_the_full_recipe_from_fresh_weights(splits):
 
 
 def test_a_far_miss_is_not_promoted(splits):
-    from search.training import Promotion
+    from slimtune.search.training import Promotion
 
-    outcome = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.999,
-                          promote=Promotion(FULL, min_accuracy=0.998))
+    outcome = train_seeds(
+        CONFIG,
+        *splits,
+        COSINE,
+        [1, 2],
+        required_accuracy=0.999,
+        promotion=Promotion(FULL, near_miss_accuracy=0.998),
+    )
     assert outcome.screen_val_accuracies == [] and outcome.epochs == COSINE.epochs
     assert outcome.epochs_run == COSINE.epochs and outcome.seeds == [1]
 
 
 def test_a_trial_that_holds_at_the_first_rung_is_not_trained_again(splits):
-    from search.training import Promotion
+    from slimtune.search.training import Promotion
 
-    outcome = train_seeds(CONFIG, *splits, COSINE, [1, 2], required_accuracy=0.2,
-                          promote=Promotion(FULL, min_accuracy=0.0))
+    outcome = train_seeds(
+        CONFIG,
+        *splits,
+        COSINE,
+        [1, 2],
+        required_accuracy=0.2,
+        promotion=Promotion(FULL, near_miss_accuracy=0.0),
+    )
     assert outcome.stopped_reason is None and outcome.epochs == COSINE.epochs
     assert outcome.epochs_run == 2 * COSINE.epochs and outcome.screen_val_accuracies == []
 
 
-@pytest.mark.parametrize("config, pack", [
-    (CONFIG, True), (CONFIG, False),
-    (CNNConfig((ConvBlock(3, 4, 2),), "flatten", batch_norm=True), True)],
-    ids=["packed", "one-at-a-time", "packed-bn"])
+@pytest.mark.parametrize(
+    "config, pack",
+    [
+        (CONFIG, True),
+        (CONFIG, False),
+        (CNNConfig((ConvBlock(3, 4, 2),), "flatten", batch_norm=True), True),
+    ],
+    ids=["packed", "one-at-a-time", "packed-bn"],
+)
 def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch, config, pack):
     """A worker trains hundreds of trials: the resident training tensor of each must be freed
     when its trial ends (a traced epoch that captured it kept 39 MB per MNIST trial alive, and a
@@ -252,7 +283,7 @@ def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch
     import gc
     import weakref
 
-    from search.training import _trainer
+    from slimtune.search.training import _trainer
 
     resident = []
     original = _trainer._Resident.__init__

@@ -2,6 +2,7 @@
 cluster on 127.0.0.1. Each is a context manager that stops what it started, also on failure, and
 only what it started (own ports, own temp folders, own process groups: other Ray and PostgreSQL
 instances on the machine are left alone)."""
+
 from __future__ import annotations
 
 import glob
@@ -15,10 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -67,8 +68,9 @@ def postgres_bin_dir() -> Path | None:
     found = shutil.which("pg_ctl")
     if found:
         return Path(found).parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                      key=lambda p: int(Path(p).parent.parent.name))
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     return Path(versions[-1]).parent if versions else None
 
 
@@ -109,8 +111,14 @@ class Postgres:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(host=self.host, port=self.port, user=self.user,
-                             password=self.password, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -141,18 +149,31 @@ def postgres_server() -> Iterator[Postgres]:
             if done.returncode:
                 raise RuntimeError(f"{cmd[0]} failed: {done.stderr[-2000:]}")
 
-        run(str(bin_dir / "initdb"), "-D", str(base / "data"), "-U", pg.user,
-            "--auth=scram-sha-256", f"--pwfile={base / 'pw'}", "-E", "UTF8", "--locale=C")
-        options = (f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {base} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        run(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(base / "data"),
+            "-U",
+            pg.user,
+            "--auth=scram-sha-256",
+            f"--pwfile={base / 'pw'}",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {base} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         pg.pg_ctl = (*as_user, str(bin_dir / "pg_ctl"), "-D", str(base / "data"))
         pg.start_args = ("-l", str(base / "log"), "-o", options, "-w", "-t", "60", "start")
         pg.start()
         try:
             yield pg
         finally:
-            subprocess.run([*pg.pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True,
-                           timeout=60)
+            subprocess.run(
+                [*pg.pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -185,36 +206,62 @@ def basic_auth_env(folder: Path, admin_password: str) -> dict[str, str]:
     file in `folder` and whose admin is `admin` / `admin_password` (MLflow 3 ships no default
     admin password: it creates the admin on first start from MLFLOW_AUTH_ADMIN_PASSWORD)."""
     config = folder / "basic_auth.ini"
-    config.write_text("[mlflow]\ndefault_permission = READ\n"
-                      f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
-                      "admin_username = admin\n"
-                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
-    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
-            # the basic-auth app's CSRF protection refuses to start without a fixed key
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+        # the basic-auth app's CSRF protection refuses to start without a fixed key
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts: Path,
-                  env: dict[str, str] | None = None,
-                  app_name: str | None = None) -> Iterator[str]:
+def mlflow_server(
+    backend_store_uri: str,
+    artifacts: Path,
+    env: dict[str, str] | None = None,
+    app_name: str | None = None,
+) -> Iterator[str]:
     """A real `mlflow server` on a free 127.0.0.1 port; yields its http URI. `app_name`
     'basic-auth' makes it ask every request for a user and password (see `basic_auth_env`)."""
     port = free_port()
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts),
-         "--workers", "1", *(["--app-name", app_name] if app_name else [])],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            backend_store_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--workers",
+            "1",
+            *(["--app-name", app_name] if app_name else []),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         try:
             wait_for_health(f"http://127.0.0.1:{port}", 300, server)
         except (RuntimeError, TimeoutError) as exc:
             log.seek(0)
-            raise RuntimeError(f"mlflow server did not start: {exc}\n"
-                               f"{log.read()[-3000:].decode(errors='replace')}") from None
+            raise RuntimeError(
+                f"mlflow server did not start: {exc}\n{log.read()[-3000:].decode(errors='replace')}"
+            ) from None
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_group(server)
@@ -234,8 +281,11 @@ class RayCluster:
 
 def ray_token_env() -> dict[str, str]:
     """One token, token mode, for every `ray start` and every driver of a cluster."""
-    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-            "RAY_USAGE_STATS_ENABLED": "0"}
+    return {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
 
 
 def _fresh_port(taken: set[int]) -> int:
@@ -253,16 +303,23 @@ def _ray_ports(node: int, worker_base: int, taken: set[int]) -> list[str]:
     covered a port the second node drew), so the worker-port ranges sit below the kernel's
     ephemeral range (where `free_port` draws), one block of 250 per node, and every drawn port
     is drawn once per cluster (`taken`)."""
-    names = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
-             "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
+    names = (
+        "node-manager-port",
+        "object-manager-port",
+        "dashboard-agent-listen-port",
+        "dashboard-agent-grpc-port",
+        "runtime-env-agent-port",
+        "metrics-export-port",
+    )
     args = [f"--{name}={_fresh_port(taken)}" for name in names]
     low = worker_base + 250 * node
     return args + [f"--min-worker-port={low}", f"--max-worker-port={low + 200}"]
 
 
 @contextmanager
-def ray_cluster(node_cpus: list[int], dashboard: bool = False,
-                extra_env: dict[str, str] | None = None) -> Iterator[RayCluster]:
+def ray_cluster(
+    node_cpus: list[int], dashboard: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[RayCluster]:
     """Start a head node (`node_cpus[0]` CPUs) and one worker node per further entry.
 
     Every node gets a custom resource `node_<i>` so tests can tell them apart. Stopped by killing
@@ -279,28 +336,47 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
     ray = str(VENV_BIN / "ray")
     logs = []
     with ExitStack() as stack:
-        cluster = RayCluster(address=f"127.0.0.1:{port}",
-                             dashboard_url=f"http://127.0.0.1:{dashboard_port}" if dashboard
-                             else None,
-                             env={k: env[k] for k in ray_token_env()})
+        cluster = RayCluster(
+            address=f"127.0.0.1:{port}",
+            dashboard_url=f"http://127.0.0.1:{dashboard_port}" if dashboard else None,
+            env={k: env[k] for k in ray_token_env()},
+        )
         for i, cpus in enumerate(node_cpus):
             temp_dir = tempfile.mkdtemp(prefix=f"rt{i}-", dir="/tmp")  # short: socket paths
             stack.callback(shutil.rmtree, temp_dir, True)
             log = stack.enter_context(tempfile.TemporaryFile())
             logs.append(log)
-            common = ["--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
-                      f"--resources={json.dumps({f'node_{i}': 1})}", f"--temp-dir={temp_dir}",
-                      "--disable-usage-stats", *_ray_ports(i, worker_base, taken)]
+            common = [
+                "--block",
+                "--node-ip-address=127.0.0.1",
+                f"--num-cpus={cpus}",
+                f"--resources={json.dumps({f'node_{i}': 1})}",
+                f"--temp-dir={temp_dir}",
+                "--disable-usage-stats",
+                *_ray_ports(i, worker_base, taken),
+            ]
             if i == 0:
-                args = [ray, "start", "--head", f"--port={port}",
-                        f"--ray-client-server-port={_fresh_port(taken)}",
-                        f"--include-dashboard={str(dashboard).lower()}", *common]
+                args = [
+                    ray,
+                    "start",
+                    "--head",
+                    f"--port={port}",
+                    f"--ray-client-server-port={_fresh_port(taken)}",
+                    f"--include-dashboard={str(dashboard).lower()}",
+                    *common,
+                ]
                 if dashboard:
                     args += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"]
             else:
                 args = [ray, "start", f"--address={cluster.address}", *common]
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                       start_new_session=True, cwd=tempfile.gettempdir())
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                cwd=tempfile.gettempdir(),
+            )
             cluster.processes.append(process)
             stack.callback(stop_group, process)
             if i == 0:
@@ -317,15 +393,22 @@ def ray_cluster(node_cpus: list[int], dashboard: bool = False,
 
 def _wait_for_nodes(cluster: RayCluster, count: int, timeout_s: float = 120) -> None:
     """Wait until `count` nodes are alive, asking the GCS from a short-lived subprocess."""
-    probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False, "
-             "logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))")
+    probe = (
+        "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False, "
+        "logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))"
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for process in cluster.processes:
             if process.poll() is not None:
                 raise RuntimeError(f"a ray start process exited with {process.returncode}")
-        done = subprocess.run([sys.executable, "-c", probe, cluster.address], capture_output=True,
-                              text=True, timeout=120, env={**os.environ, **cluster.env})
+        done = subprocess.run(
+            [sys.executable, "-c", probe, cluster.address],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **cluster.env},
+        )
         if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(count)]:
             return
         time.sleep(1)

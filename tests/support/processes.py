@@ -1,6 +1,7 @@
 """Process trees read from /proc, for the crash-safety tests and benchmarks/soak.py: the local Ray
 a driver starts runs below it, so finding (and killing) a Ray task's worker means walking down
 from the driver's pid."""
+
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ Keys, each a regular expression matched against a configuration's summary (e.g. 
 The file is read where it is used (inside the Ray task, at each fail point), so a test can change
 it while a search runs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,20 +36,20 @@ ENV_VAR = "SLIMTUNE_FAULTS"
 # The driver's seams, in the order a search reaches them. A kill at any of them must leave a study
 # that the same command resumes (README "When things go wrong").
 FAIL_POINTS = (
-    "trial.asked",          # Optuna asked a trial; nothing about it recorded yet
-    "trial.recorded",       # its configuration and footprint recorded, not yet submitted
-    "trial.submitted",      # its training handed to the executor
-    "trial.told",           # Optuna told how it ended; no MLflow run yet
-    "run.created",          # inside the child run's writes: the run exists, nothing in it
-    "run.model_logged",     # params, metrics and the model written; not marked complete
-    "run.complete",         # marked complete; not yet ended (still RUNNING in MLflow)
-    "models.attaching",     # trials recorded; spooled models not yet attached (--log-models)
-    "confirm.trained",      # a candidate retrained with fresh seeds; not yet stored
-    "confirm.tested",       # the pick's test accuracies stored; no confirmation run yet
-    "confirm.logged",       # the confirmation run written; its id not yet stored
-    "register.created",     # a registry version created; no tags, no alias
-    "register.aliased",     # alias set; the version not yet stored in the study
-    "result.writing",       # everything stored; result.json not yet written
+    "trial.asked",  # Optuna asked a trial; nothing about it recorded yet
+    "trial.recorded",  # its configuration and footprint recorded, not yet submitted
+    "trial.submitted",  # its training handed to the executor
+    "trial.told",  # Optuna told how it ended; no MLflow run yet
+    "run.created",  # inside the child run's writes: the run exists, nothing in it
+    "run.model_logged",  # params, metrics and the model written; not marked complete
+    "run.complete",  # marked complete; not yet ended (still RUNNING in MLflow)
+    "models.attaching",  # trials recorded; spooled models not yet attached (--log-models)
+    "confirm.trained",  # a candidate retrained with fresh seeds; not yet stored
+    "confirm.tested",  # the pick's test accuracies stored; no confirmation run yet
+    "confirm.logged",  # the confirmation run written; its id not yet stored
+    "register.created",  # a registry version created; no tags, no alias
+    "register.aliased",  # alias set; the version not yet stored in the study
+    "result.writing",  # everything stored; result.json not yet written
 )
 _hits: Counter[str] = Counter()
 

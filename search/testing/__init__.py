@@ -1,1 +1,0 @@
-"""Seams for tests: fault injection (search/testing/faults.py). Inert unless SLIMTUNE_FAULTS is set."""
