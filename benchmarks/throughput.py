@@ -231,6 +231,8 @@ def _shared_flags(args: argparse.Namespace) -> list[str]:
         str(args.batch_size),
         "--precision",
         args.precision,
+        "--augment",
+        args.augment,
     ]
 
 
@@ -249,7 +251,12 @@ def measure_row(
     if row.startswith("plain_fit"):
         worst = min(plain_fit(config, train, val, seeds, args.epochs, args.batch_size))
     else:
-        recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
+        recipe = Recipe(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            augment=args.augment,
+        )
         outcome = train_seeds(
             config, train, val, recipe, seeds, threads=args.threads, keep_model=False
         )
@@ -276,7 +283,12 @@ def measure(config: Any, train: Any, val: Any, args: argparse.Namespace) -> dict
 
     seeds = list(range(args.seeds))
     images = args.seeds * args.epochs * len(train.x)
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
+    recipe = Recipe(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        augment=args.augment,
+    )
     rates: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
     worst: dict[str, list[float]] = {"plain_fit": [], "slimtune": []}
     precision = None
@@ -416,6 +428,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", default="auto")
     parser.add_argument(
+        "--augment", default="none", help="slimtune's recipe augments: none, shift or affine"
+    )
+    parser.add_argument(
         "--bound",
         action="store_true",
         help="also measure each model's compute bound (its bare forward + "
@@ -453,6 +468,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threads": args.threads,
         "batch_size": args.batch_size,
         "precision": args.precision,
+        "augment": args.augment,
         "cpu": args.cpu,
         "models": [],
     }

@@ -21,7 +21,15 @@ from slimtune.search.training._seeds import (
     confirmation_seeds,
     search_seeds,
 )
-from slimtune.spaces import DeviceError, DeviceProfile, Recipe, RecipeError, load_device, read_toml
+from slimtune.spaces import (
+    AUGMENTATIONS,
+    DeviceError,
+    DeviceProfile,
+    Recipe,
+    RecipeError,
+    load_device,
+    read_toml,
+)
 from slimtune.trackers import resolve_tracking_uri
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
@@ -149,6 +157,14 @@ class TrainingSettings:
         choices=SCHEDULES,
     )
 
+    augment: str = option(
+        "none",
+        "On-the-fly augmentation of the training images: shift (each image moved by up to a "
+        "tenth of its size), affine (also turned by up to 7 degrees and scaled by up to 10%), a "
+        "fresh draw per image, seed and epoch; slimtune's own blocks only.",
+        choices=AUGMENTATIONS,
+    )
+
     def __post_init__(self) -> None:
         try:
             self.recipe  # noqa: B018  (validates epochs, batch size, learning rate, schedule)
@@ -171,6 +187,7 @@ class TrainingSettings:
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             schedule=self.schedule,
+            augment=self.augment,
         )
 
     @property
@@ -436,6 +453,15 @@ class SearchSettings:
     study: StudySettings = field(default_factory=StudySettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+
+    def __post_init__(self) -> None:
+        if self.strategy.hypermodel is not None and self.training.augment != "none":
+            _bad(
+                "augment",
+                self.training.augment,
+                "leave it out with --hypermodel: a HyperModel "
+                "brings its own augmentation layers (e.g. keras.layers.RandomTranslation)",
+            )
 
     @classmethod
     def of(cls, **values: Any) -> SearchSettings:

@@ -135,6 +135,10 @@ def evaluate(
     epochs: Annotated[int, typer.Option()] = 5,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-2,
     schedule: Annotated[Schedule, typer.Option()] = Schedule.cosine,
+    augment: Annotated[
+        str,
+        typer.Option(help="On-the-fly augmentation: none, shift or affine (as for search)."),
+    ] = "none",
     threads: Annotated[int, typer.Option(help="TensorFlow threads.")] = 1,
 ) -> None:
     """Train one configuration with several seeds; print its footprint and validation accuracy."""
@@ -150,7 +154,9 @@ def evaluate(
     from slimtune.spaces import preset as named_preset
 
     check_seed_count(seeds)
-    recipe = Recipe(epochs=epochs, learning_rate=learning_rate, schedule=schedule.value)
+    recipe = Recipe(
+        epochs=epochs, learning_rate=learning_rate, schedule=schedule.value, augment=augment
+    )
     _check_threads(threads)
     if (preset is None) == (config_json is None):
         raise UsageError("give exactly one of --preset NAME or --config-json JSON")

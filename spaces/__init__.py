@@ -21,7 +21,14 @@ from slimtune.spaces._hypermodel import (
 from slimtune.spaces._model import MODEL_NAME_BATCH_NORM, build_model, deployed_model
 from slimtune.spaces._native import quiet_native_stderr
 from slimtune.spaces._presets import preset, presets
-from slimtune.spaces._recipe import OPTIMIZERS, PRECISIONS, SCHEDULES, Recipe, RecipeError
+from slimtune.spaces._recipe import (
+    AUGMENTATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    Recipe,
+    RecipeError,
+)
 from slimtune.spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_space
 from slimtune.spaces._toml import read_toml
 from slimtune.spaces._walk import ModelFootprint, footprint_of_model
@@ -49,6 +56,7 @@ __all__ = [
     "load_device",
     "Recipe",
     "RecipeError",
+    "AUGMENTATIONS",
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULES",

@@ -14,6 +14,10 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 # "cosine": the learning rate decays from its peak to 0 along a half cosine over all the steps
 # of the recipe (Loshchilov & Hutter, SGDR); "constant": it stays at its peak.
 SCHEDULES = ("cosine", "constant")
+# On-the-fly augmentation of the training images (search/training/_augment.py): "shift" moves
+# each image by up to a tenth of its height and width; "affine" also turns it by up to 7 degrees
+# and scales it by up to 10%. No flips: they change what many images mean (a digit, a letter).
+AUGMENTATIONS = ("none", "shift", "affine")
 
 
 class RecipeError(ValueError):
@@ -35,6 +39,7 @@ class Recipe:
     optimizer: str = "adam"
     precision: str = "auto"
     schedule: str = "cosine"
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size"):
@@ -55,9 +60,16 @@ class Recipe:
             raise RecipeError("schedule", self.schedule, f"use one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise RecipeError("precision", self.precision, f"use one of {', '.join(PRECISIONS)}")
+        if self.augment not in AUGMENTATIONS:
+            raise RecipeError("augment", self.augment, f"use one of {', '.join(AUGMENTATIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # Written only when used, so the identity of a study made before augmentation existed
+        # (its recipe dict) still matches on resume.
+        if data["augment"] == "none":
+            del data["augment"]
+        return data
 
     def make_optimizer(self, steps_per_epoch: int) -> Any:
         """A new Keras optimizer of this recipe for `steps_per_epoch` steps per epoch, its learning

@@ -11,7 +11,13 @@ TAG_PREFIX = "slimtune."
 CHAMPION_ALIAS = "champion"
 # Recipe values recorded as params of the search's (or `slimtune train`'s) parent run; a design
 # template reads them back.
-RECIPE_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": float, "schedule": str}
+RECIPE_PARAMS = {
+    "epochs": int,
+    "batch_size": int,
+    "learning_rate": float,
+    "schedule": str,
+    "augment": str,
+}
 # What a run read, as MLflow's `mlflow.data.context` input tag: the search's splits (recheck: the
 # held-out training images confirmation rechecks on; test: read by confirmation and pull only).
 DATASET_CONTEXTS = ("training", "validation", "recheck", "test")

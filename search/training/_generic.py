@@ -43,6 +43,11 @@ def train_hypermodel_seeds(
     config = request.config
     if not isinstance(config, HyperModelConfig):
         raise TypeError(f"{config!r}: the generic trainer trains HyperModel points")
+    if request.recipe.augment != "none":
+        raise TrainingFailed(
+            f"augment = {request.recipe.augment!r}: a HyperModel brings its own "
+            "augmentation layers; train it with augment = 'none'"
+        )
     recipe, seeds, required_accuracy = (
         request.recipe,
         list(request.seeds),

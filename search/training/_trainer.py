@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from slimtune.search._data import Split, class_count
+from slimtune.search.training._augment import augment_batch
 from slimtune.search.training._cpu import (
     bfloat16_units,
     enable_onednn,
@@ -321,7 +322,7 @@ def _train_group(
     )
     optimizer = recipe.make_optimizer(math.ceil(data.n_train / recipe.batch_size))
     optimizer.build(net.trainable)
-    run_epoch = _epoch_function(net, optimizer, data, recipe.batch_size)
+    run_epoch = _epoch_function(net, optimizer, data, recipe.batch_size, recipe.augment, seeds)
     try:
         return replicas, _train_epochs(
             config, net, replicas, run_epoch, data, recipe, required_accuracy, curves
@@ -346,7 +347,7 @@ def _train_epochs(
     extrapolate = recipe.schedule == "constant"
     for epoch in range(recipe.epochs):
         orders = np.stack([r.order.permutation(data.n_train) for r in replicas]).astype(np.int32)
-        mean_losses = run_epoch(orders).numpy()
+        mean_losses = run_epoch(orders, epoch).numpy()
         for replica, loss in zip(replicas, mean_losses, strict=False):
             if not math.isfinite(float(loss)):
                 raise TrainingFailed(
@@ -372,16 +373,27 @@ def _train_epochs(
     return None
 
 
-def _epoch_function(net: PackedNetwork, optimizer: Any, data: _Resident, batch_size: int) -> Any:
-    """One compiled call = one epoch for every replica; returns each replica's mean loss."""
+def _epoch_function(
+    net: PackedNetwork,
+    optimizer: Any,
+    data: _Resident,
+    batch_size: int,
+    augment: str = "none",
+    seeds: list[int] | None = None,
+) -> Any:
+    """One compiled call = one epoch for every replica; returns each replica's mean loss. With
+    `augment`, each replica's images move by draws keyed by its seed (`_augment.py`)."""
     import tensorflow as tf
 
     n = data.n_train
     steps = math.ceil(n / batch_size)
+    replica_seeds = tf.constant(seeds or [0] * net.replicas, tf.int64)
 
-    def step(orders: Any, start: Any, x: Any, y: Any) -> Any:
+    def step(orders: Any, i: Any, epoch: Any, x: Any, y: Any) -> Any:
+        start = i * batch_size
         index = orders[:, start : tf.minimum(start + batch_size, n)]  # [replicas, batch]
-        images = pack_images(_scale(tf.gather(x, index)), net.replicas)
+        moved = augment_batch(_scale(tf.gather(x, index)), replica_seeds, epoch, i, augment)
+        images = pack_images(moved, net.replicas)
         labels = tf.gather(y, index)
         with tf.GradientTape() as tape:
             losses = tf.reduce_mean(
@@ -397,14 +409,16 @@ def _epoch_function(net: PackedNetwork, optimizer: Any, data: _Resident, batch_s
     # runtime, and a captured tensor with it (the training split, 39 MB for MNIST, leaked per
     # trial: a worker grew to 12 GB in a 60-minute search until Ray's OOM killer stopped it).
     @tf.function
-    def compiled_epoch(orders: Any, x: Any, y: Any) -> Any:
+    def compiled_epoch(orders: Any, epoch: Any, x: Any, y: Any) -> Any:
         total = tf.zeros(net.replicas, tf.float32)
-        for i in tf.range(steps):
-            total += step(orders, i * batch_size, x, y)
+        for i in tf.range(steps, dtype=tf.int64):
+            total += step(orders, i, epoch, x, y)
         return total / steps
 
-    def run_epoch(orders: Any) -> Any:
-        return compiled_epoch(orders, data.x["train"], data.y["train"])
+    def run_epoch(orders: Any, epoch: int) -> Any:
+        return compiled_epoch(
+            orders, tf.constant(epoch, tf.int64), data.x["train"], data.y["train"]
+        )
 
     return run_epoch
 

@@ -386,6 +386,20 @@ def test_recipe_compares_both_recipes_per_configuration(mnist_dir, tmp_path):
     assert last.startswith("c3x2-p4|gap") and "new/old time" in last
     rows = json.loads((tmp_path / "recipe.json").read_text())["rows"]
     assert [r["recipe"] for r in rows] == ["old", "new"] and rows[0]["params"] == 50
+    out = bench(
+        "recipe.py",
+        *TINY,
+        "--configs",
+        config,
+        "--seeds",
+        "1",
+        "--recipes",
+        "new,new+affine",
+        "--out",
+        tmp_path,
+        mnist_dir=mnist_dir,
+    )
+    assert "new+affine/new time" in out.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("source", ["configs", "random"])

@@ -123,3 +123,9 @@ def test_log_models_defaults_to_front_and_refuses_other_values(tmp_path):
         r"confirmed$",
     ):
         SearchSettings.of(log_models="every")
+
+
+def test_augmentation_is_part_of_the_recipe_and_refused_for_a_hypermodel():
+    assert SearchSettings.of(augment="shift").training.recipe.augment == "shift"
+    with pytest.raises(UsageError, match=r"^--augment shift: leave it out with --hypermodel"):
+        SearchSettings.of(augment="shift", hypermodel="my_models.py:build")

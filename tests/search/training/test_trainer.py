@@ -296,3 +296,55 @@ def test_a_trial_leaves_no_copy_of_the_training_split_behind(splits, monkeypatch
     train_seeds(config, *splits, FP32, [1, 2], keep_model=True, pack=pack)
     gc.collect()
     assert resident and all(ref() is None for ref in resident)
+
+
+@pytest.mark.parametrize("augment", ["shift", "affine"])
+def test_augmented_seeds_train_packed_exactly_as_each_alone(splits, augment):
+    """Each seed's images move by draws keyed by its own seed, epoch and step: packed with
+    another seed it reaches exactly what it reaches alone, and its curve is not the
+    unaugmented one."""
+    recipe = Recipe(
+        epochs=2,
+        batch_size=64,
+        learning_rate=3e-3,
+        precision="float32",
+        schedule="constant",
+        augment=augment,
+    )
+    together = train_seeds(CONFIG, *splits, recipe, [1, 2], keep_model=False, curves=True)
+    alone = train_seeds(CONFIG, *splits, recipe, [2], keep_model=False, curves=True)
+    plain = train_seeds(CONFIG, *splits, FP32, [2], keep_model=False, curves=True)
+    assert together.val_curves[1] == alone.val_curves[0]
+    assert alone.val_curves[0] != plain.val_curves[0]
+
+
+def test_augmentation_moves_each_image_by_its_own_draw():
+    import tensorflow as tf
+
+    from slimtune.search.training._augment import augment_batch
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((2, 8, 28, 28, 1), dtype=np.float32))
+    seeds = tf.constant([1, 2], tf.int64)
+    epoch, step = tf.constant(3, tf.int64), tf.constant(5, tf.int64)
+    assert augment_batch(images, seeds, epoch, step, "none") is images
+    moved = augment_batch(images, seeds, epoch, step, "affine").numpy()
+    assert moved.shape == images.shape and not np.allclose(moved, images.numpy())
+    # the same key, the same move; another epoch, another move
+    assert np.array_equal(moved, augment_batch(images, seeds, epoch, step, "affine").numpy())
+    later = augment_batch(images, seeds, tf.constant(4, tf.int64), step, "affine").numpy()
+    assert not np.allclose(moved, later)
+    # replica 1 (seed 2) moves the same way alone as beside replica 0
+    alone = augment_batch(images[1:], seeds[1:], epoch, step, "affine").numpy()
+    assert np.array_equal(moved[1], alone[0])
+    # within a batch every image has its own draw
+    same = tf.constant(np.repeat(images.numpy()[:1, :1], 8, axis=1))
+    shifted = augment_batch(same, seeds[:1], epoch, step, "shift").numpy()
+    assert len({shifted[0, k].tobytes() for k in range(8)}) == 8
+
+
+def test_an_unknown_augmentation_is_refused():
+    with pytest.raises(RecipeError, match="--augment flip: use one of none, shift, affine"):
+        Recipe(augment="flip")
+    assert "augment" not in Recipe().to_dict()  # the identity of older studies still matches
+    assert Recipe(augment="shift").to_dict()["augment"] == "shift"
