@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune.search._lazy import lazy_face
+from slimtune._lazy import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
     from slimtune.search._data import DataSource as DataSource
     from slimtune.search._data import Split as Split
     from slimtune.search._data import class_count as class_count
     from slimtune.search._data import image_shape as image_shape
-    from slimtune.search._data import resolve as resolve_dataset  # noqa: F401 (re-exported)
+    from slimtune.search._data import resolve as resolve_dataset
     from slimtune.search._errors import StorageLost as StorageLost
     from slimtune.search._errors import UsageError as UsageError
     from slimtune.search._progress import Progress as Progress

@@ -23,6 +23,7 @@ from slimtune.search.training._seeds import (
 )
 from slimtune.spaces import (
     AUGMENTATIONS,
+    SCHEDULES,
     DeviceError,
     DeviceProfile,
     Recipe,
@@ -30,14 +31,12 @@ from slimtune.spaces import (
     load_device,
     read_toml,
 )
-from slimtune.trackers import resolve_tracking_uri
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
 SAMPLERS = ("tpe", "nsga2", "random")
 # "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
-SCHEDULES = ("cosine", "constant")
 # Which runs get a logged Keras model (search/study/_records.py): every trained trial's ("all"),
 # the Pareto front's trials' at the end of the search ("front"), or only the confirmations'
 # ("confirmed"). A logged model costs the driver 0.08 s per trial and 3.8 s once, between trials
@@ -499,6 +498,8 @@ class SearchSettings:
 
     def resolved(self) -> SearchSettings:
         """The defaults that depend on other settings or the environment, filled in."""
+        from slimtune.trackers import resolve_tracking_uri  # loads numpy: not at CLI start-up
+
         out = Path(self.study.out).absolute()
         limits: dict[str, Any] = {b: limit for b, (_, limit) in self.budgets.limits().items()}
         name = f"slimtune-{self.data.dataset_name}"

@@ -7,8 +7,7 @@ recipe); otherwise slimtune's recipe compiles it (optimizer, learning rate and s
 cross-entropy). Racing: with `required_accuracy`, the first seed trains alone and the others only
 if it reached the threshold after the last epoch (the exact check; no extrapolation). Promotion
 as in `_trainer.py`: a near miss (`promotion.near_miss_accuracy`) is raced again under the full
-recipe,
-from fresh initialisations, its first rung's accuracies kept as `screen_val_accuracies`.
+recipe, from fresh initialisations, its first rung's accuracies kept as `screen_val_accuracies`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from slimtune.search._data import Split, class_count
-from slimtune.search.training._cpu import enable_onednn
 from slimtune.search.training._process import configure_threads, freeze_library_objects, model_bytes
 from slimtune.search.training._request import SeedsOutcome, TrainingFailed, TrainingRequest
 from slimtune.spaces import HyperModelConfig, Recipe, build_config
@@ -35,7 +33,6 @@ def train_hypermodel_seeds(
     """The `Trainer` of a user's HyperModel point (a `spaces.HyperModelConfig`). Raises
     TrainingFailed on a NaN loss, and BuildFailed (spaces) if `build` raises."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    enable_onednn()
     configure_threads(request.threads)
     import keras
 
@@ -53,10 +50,9 @@ def train_hypermodel_seeds(
         list(request.seeds),
         request.required_accuracy,
     )
-    test = held_out
     started = time.perf_counter()
     x_train, x_val = _scaled(train.x), _scaled(val.x)
-    x_test = _scaled(test.x) if test is not None else None
+    x_test = _scaled(held_out.x) if held_out is not None else None
     num_classes = class_count(train, val)
 
     def race(recipe: Recipe) -> tuple[list[tuple[int, Any, list[float]]], str | None]:
@@ -100,8 +96,8 @@ def train_hypermodel_seeds(
     outcome = SeedsOutcome(
         seeds=[seed for seed, _, _ in trained],
         val_accuracies=val_acc,
-        test_accuracies=[_accuracy(m, x_test, test.y) for _, m, _ in trained]
-        if test is not None and not stopped
+        test_accuracies=[_accuracy(m, x_test, held_out.y) for _, m, _ in trained]
+        if held_out is not None and not stopped
         else None,
         train_time_s=0.0,
         median_seed=trained[median][0],

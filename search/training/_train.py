@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from slimtune.search._data import Split
+from slimtune.search.training._cpu import enable_onednn
 from slimtune.search.training._generic import train_hypermodel_seeds
 from slimtune.search.training._request import SeedsOutcome, Trainer, TrainingRequest
 from slimtune.search.training._trainer import train_cnn_seeds
@@ -17,6 +18,7 @@ def run_training(
 ) -> SeedsOutcome:
     """Train `request` with the trainer of its kind of configuration: slimtune's fast trainer
     for its own blocks, plain Keras `fit` for a user's HyperModel."""
+    enable_onednn()  # before TensorFlow loads, if this process has not loaded it yet
     trainer: Trainer = (
         train_hypermodel_seeds if isinstance(request.config, HyperModelConfig) else train_cnn_seeds
     )

@@ -43,7 +43,6 @@ from slimtune.search._data import Split, class_count
 from slimtune.search.training._augment import augment_batch
 from slimtune.search.training._cpu import (
     bfloat16_units,
-    enable_onednn,
     grouped_convolution_gradients,
 )
 from slimtune.search.training._packed import PackedNetwork, pack_images
@@ -97,7 +96,6 @@ def train_cnn_seeds(
     """The `Trainer` of slimtune's own blocks (a `spaces.CNNConfig`): see the module docstring.
     Raises TrainingFailed if a seed's loss becomes NaN or infinite."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    enable_onednn()  # before TensorFlow loads, if this process has not loaded it yet
     configure_threads(request.threads)
     import keras
 
@@ -378,8 +376,8 @@ def _epoch_function(
     optimizer: Any,
     data: _Resident,
     batch_size: int,
-    augment: str = "none",
-    seeds: list[int] | None = None,
+    augment: str,
+    seeds: list[int],
 ) -> Any:
     """One compiled call = one epoch for every replica; returns each replica's mean loss. With
     `augment`, each replica's images move by draws keyed by its seed (`_augment.py`)."""
@@ -387,7 +385,7 @@ def _epoch_function(
 
     n = data.n_train
     steps = math.ceil(n / batch_size)
-    replica_seeds = tf.constant(seeds or [0] * net.replicas, tf.int64)
+    replica_seeds = tf.constant(seeds, tf.int64)
 
     def step(orders: Any, i: Any, epoch: Any, x: Any, y: Any) -> Any:
         start = i * batch_size

@@ -19,48 +19,43 @@ from support.cli import ROOT, run_cli
 AVX2_WITHOUT_ONEDNN = {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
-def run_python(code: str, env: dict[str, str]) -> dict:
+def probe(env: dict[str, str]) -> dict:
+    """What slimtune's trainer finds in a fresh process with `env` over this one's environment
+    (TF_ENABLE_ONEDNN_OPTS removed first: these tests set it or leave it unset on purpose)."""
+    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", PROBE],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, **env},
+        env=base | env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 PROBE = """
-import json
+import json, os
 from slimtune.search.training import bfloat16_units, enable_onednn, grouped_convolution_gradients
 from slimtune.search.training import resolve_precision
 enable_onednn()
-print(json.dumps({"grouped": grouped_convolution_gradients(), "bf16": bfloat16_units(),
+print(json.dumps({"onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
+                  "grouped": grouped_convolution_gradients(), "bf16": bfloat16_units(),
                   "lone_precision": resolve_precision("auto", 1)}))
 """
 
 
 def test_without_onednn_grouped_gradients_and_bfloat16_are_known_to_be_missing():
-    found = run_python(PROBE, AVX2_WITHOUT_ONEDNN)
-    assert found == {"grouped": False, "bf16": False, "lone_precision": "float32"}
+    found = probe(AVX2_WITHOUT_ONEDNN)
+    assert found == {"onednn": "0", "grouped": False, "bf16": False, "lone_precision": "float32"}
 
 
 def test_slimtune_turns_onednn_on_unless_the_user_chose():
     """Unset (TensorFlow's default off on an AVX2 CPU): slimtune turns oneDNN on, so packed
-    seeds train; a user's own TF_ENABLE_ONEDNN_OPTS stands."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
-    code = PROBE.replace("print(", "import os; print(").replace(
-        '"lone_precision"', '"env": os.environ["TF_ENABLE_ONEDNN_OPTS"], "lone_precision"'
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["env"] == "1" and found["grouped"] and not found["bf16"]
+    seeds train; the user's own choice stands (the test above)."""
+    found = probe({"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert found["onednn"] == "1" and found["grouped"] and not found["bf16"]
 
 
 @pytest.mark.integration
