@@ -31,8 +31,7 @@ from slimtune.deploy._registry import (
 )
 from slimtune.deploy._template import DesignTemplate, TemplateError, config_from_model
 from slimtune.spaces import Recipe, footprint, footprint_of_model
-
-CALIBRATION_SEED = 0
+from slimtune.spaces import calibration_rows as spaces_calibration_rows
 
 
 def locate_pull(model_uri: str, fmt: str, out: Path, tracking_uri: str | None) -> SourceModel:
@@ -44,12 +43,13 @@ def locate_pull(model_uri: str, fmt: str, out: Path, tracking_uri: str | None) -
 
 
 def calibration_rows(n_train: int, count: int) -> np.ndarray:
-    """Which `count` of the `n_train` training images calibrate int8 (fixed seed, sorted)."""
-    if count > n_train:
+    """Which `count` of the `n_train` training images calibrate int8 (as the search does)."""
+    try:
+        return spaces_calibration_rows(n_train, count)
+    except ValueError:
         raise DeployError(
             f"--calibration-images {count}: the training split holds {n_train}; use at most that"
-        )
-    return np.sort(np.random.default_rng(CALIBRATION_SEED).choice(n_train, count, replace=False))
+        ) from None
 
 
 def pull_model(

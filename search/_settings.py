@@ -37,6 +37,10 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
+# What a candidate's confirmation seeds are judged as: "int8" both the float model and the
+# full-integer LiteRT file that ships (as `pull --format tflite-int8` writes it), "float" the
+# float model only.
+JUDGES = ("int8", "float")
 # Which runs get a logged Keras model (search/study/_records.py): every trained trial's ("all"),
 # the Pareto front's trials' at the end of the search ("front"), or only the confirmations'
 # ("confirmed"). A logged model costs the driver 0.08 s per trial and 3.8 s once, between trials
@@ -268,6 +272,13 @@ class SelectionRule:
     # Worst of 5 on validation: 3 let lucky seeds through (BENCHMARKS.md).
     seeds: int = option(5, "Seeds per configuration.")
     confirm_candidates: int = option(3, "Candidates rechecked, smallest first.")
+    judge: str = option(
+        "int8",
+        "int8: a candidate holds only if both its float model and its int8 LiteRT file (as "
+        "'pull --format tflite-int8' writes it) clear the floor on every seed; float: the float "
+        "model only.",
+        choices=JUDGES,
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_accuracy <= 1.0:
@@ -279,6 +290,7 @@ class SelectionRule:
                 "use a probability in [0.5, 1), e.g. 0.95 (0.5 means no margin)",
             )
         _whole_or_none(self, ("confirm_candidates",), "use a whole number of 1 or more")
+        _one_of("judge", self.judge, JUDGES)
         check_seed_count(self.seeds)
 
     def floor_on(self, images: int) -> float:

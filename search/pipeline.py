@@ -364,6 +364,13 @@ def _search_and_confirm(
             worst_case_val_accuracy=min(record["val_accuracies"]),
             worst_case_test_accuracy=min(record["test_accuracies"]),
             recheck_accuracies=record.get("recheck_accuracies") or [],
+            registered_seed=record.get("median_seed"),
+            judge=record.get("judge", "float"),
+            int8_recheck_accuracies=record.get("int8_recheck_accuracies") or [],
+            int8_test_accuracies=record.get("int8_test_accuracies") or [],
+            worst_case_int8_test_accuracy=(
+                min(record["int8_test_accuracies"]) if record.get("int8_test_accuracies") else None
+            ),
         )
         with mutex(ctx.peers):
             registry = _register(ctx, records, chosen, record)
@@ -496,6 +503,11 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
             f"- recheck split ({s.held_out.recheck_size:,} held-out training images, floor "
             f"{s.recheck_floor:.4f}): " + accuracies(chosen.seeds, chosen.recheck_accuracies)
         )
+    if chosen.int8_recheck_accuracies:
+        lines.append(
+            "- recheck split as the full-integer int8 LiteRT file (`pull --format tflite-int8`, "
+            "judged with --judge int8): " + accuracies(chosen.seeds, chosen.int8_recheck_accuracies)
+        )
     digests = data_digests(ctx.study)
     if digests:
         lines.append(
@@ -505,6 +517,14 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
     lines += [
         "- test split, read once for this model: "
         + accuracies(chosen.seeds, chosen.test_accuracies),
+        *(
+            [
+                "- test split as the int8 file: "
+                + accuracies(chosen.seeds, chosen.int8_test_accuracies)
+            ]
+            if chosen.int8_test_accuracies
+            else []
+        ),
         f"- confirmation run `{run_id}`; model: the median confirmation seed; input float32 "
         "images scaled to [0, 1]",
     ]
@@ -540,6 +560,16 @@ def _register(
                     "floor": str(s.selection.min_accuracy),
                     "study": s.study.study_name,
                     "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
+                    "judge": chosen.judge,
+                    **(
+                        {
+                            "worst_case_int8_test_accuracy": (
+                                f"{chosen.worst_case_int8_test_accuracy:.6f}"
+                            )
+                        }
+                        if chosen.worst_case_int8_test_accuracy is not None
+                        else {}
+                    ),
                     "params": str(chosen.footprint["params"]),
                     "summary": chosen.summary,
                 },
@@ -599,8 +629,13 @@ def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmatio
     if chosen is not None:
         return (
             f"chose trial {chosen.trial_number} {chosen.summary}: {chosen.footprint['params']:,} "
-            f"params, worst-case test accuracy {chosen.worst_case_test_accuracy:.4f} >= "
-            f"{s.selection.min_accuracy}. {notes}"
+            f"params, worst-case test accuracy {chosen.worst_case_test_accuracy:.4f}"
+            + (
+                f" (int8 file {chosen.worst_case_int8_test_accuracy:.4f})"
+                if chosen.worst_case_int8_test_accuracy is not None
+                else ""
+            )
+            + f" >= {s.selection.min_accuracy}. {notes}"
         ).strip()
     best = best_worst_case(points)
     reached = (

@@ -300,6 +300,10 @@ def print_result(result: dict, out: Path) -> None:
                 "worst-case recheck acc", f"{min(chosen['recheck_accuracies']):.4f}", "", ""
             )
         table.add_row("worst-case test acc", f"{chosen['worst_case_test_accuracy']:.4f}", "", "")
+        if chosen.get("worst_case_int8_test_accuracy") is not None:
+            table.add_row(
+                "  as the int8 file", f"{chosen['worst_case_int8_test_accuracy']:.4f}", "", ""
+            )
     out_console.print(table)
     out_console.print(
         f"trials: {study['n_complete']} complete, {study['n_pruned']} pruned, "

@@ -18,6 +18,13 @@ from slimtune.spaces._hypermodel import (
     resolve_hypermodel,
     search_space,
 )
+from slimtune.spaces._litert import (
+    CALIBRATION_IMAGES,
+    calibration_rows,
+    litert_accuracy,
+    litert_bytes,
+    top1_accuracy,
+)
 from slimtune.spaces._model import MODEL_NAME_BATCH_NORM, build_model, deployed_model
 from slimtune.spaces._native import quiet_native_stderr
 from slimtune.spaces._presets import preset, presets
@@ -34,6 +41,11 @@ from slimtune.spaces._toml import read_toml
 from slimtune.spaces._walk import ModelFootprint, footprint_of_model
 
 __all__ = [
+    "CALIBRATION_IMAGES",
+    "calibration_rows",
+    "litert_accuracy",
+    "litert_bytes",
+    "top1_accuracy",
     "quiet_native_stderr",
     "CNNConfig",
     "ConfigError",

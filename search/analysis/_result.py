@@ -3,7 +3,7 @@ with trackers.write_json_atomic)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -30,12 +30,19 @@ class Chosen:
     worst_case_val_accuracy: float
     worst_case_test_accuracy: float
     recheck_accuracies: list[float]  # empty with --recheck-size 0
+    registered_seed: int | None = None  # the seed whose model is registered (the median)
+    # Judged as int8 (--judge int8): each seed's int8 LiteRT file on the same splits; else empty.
+    judge: str = "float"
+    int8_recheck_accuracies: list[float] = field(default_factory=list)
+    int8_test_accuracies: list[float] = field(default_factory=list)
+    worst_case_int8_test_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
 class Confirmation:
     """One candidate's confirmation with fresh seeds: its recheck (None without a recheck split)
-    and, for the pick only, the test split; `passed`: it holds the floor on test."""
+    and, for the pick only, the test split; `passed`: it holds the floor on test (as float and,
+    judged as int8, as its int8 file)."""
 
     trial_number: int
     summary: str
@@ -47,6 +54,10 @@ class Confirmation:
     test_accuracies: list[float]  # empty: the test split was not read for this candidate
     worst_case_test_accuracy: float | None
     passed: bool
+    judge: str = "float"
+    int8_recheck_accuracies: list[float] = field(default_factory=list)
+    int8_test_accuracies: list[float] = field(default_factory=list)
+    worst_case_int8_test_accuracy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slimtune.spaces import CNNConfig, HyperModelConfig, Recipe
 
@@ -39,7 +39,10 @@ class TrainingRequest:
     racing. `keep_model` saves the median seed's model; `every_model` every seed's. `pack`
     overrides whether the seeds train packed into one network (None: the trainer decides).
     `threads`: TensorFlow threads (the executor sets its own). `kind` names the training in
-    fault-injection records: a search "trial" or a "confirm"ation."""
+    fault-injection records: a search "trial" or a "confirm"ation. `int8_calibration`: float32
+    training images in [0, 1]; with a held-out split and `every_model`, each seed's model is
+    also converted to the full-integer int8 LiteRT file calibrated on them and measured on the
+    held-out split by the LiteRT interpreter (None: float only)."""
 
     config: CNNConfig | HyperModelConfig
     recipe: Recipe
@@ -52,6 +55,7 @@ class TrainingRequest:
     pack: bool | None = None
     threads: int = 1
     kind: str = "trial"
+    int8_calibration: Any = field(default=None, compare=False)  # numpy array, or None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds", tuple(int(seed) for seed in self.seeds))
@@ -61,6 +65,8 @@ class TrainingRequest:
             raise ValueError(f"threads = {self.threads}: use 1 or more")
         if self.kind not in KINDS:
             raise ValueError(f"kind = {self.kind!r}: use one of {', '.join(KINDS)}")
+        if self.int8_calibration is not None and not len(self.int8_calibration):
+            raise ValueError("int8_calibration: give at least one image, or None")
 
 
 class TrainingFailed(RuntimeError):
@@ -97,6 +103,10 @@ class SeedsOutcome:
     screen_val_accuracies: list[float] = field(default_factory=list)
     # With `every_model`: each seed's saved model, in seed order (confirmation keeps them all).
     seed_models: list[bytes] = field(default_factory=list)
+    # With `int8_calibration`: each seed's int8 LiteRT file and its accuracy on the held-out
+    # split, in seed order.
+    int8_test_accuracies: list[float] | None = None
+    seed_int8: list[bytes] = field(default_factory=list)
 
     @property
     def worst_case_val_accuracy(self) -> float:

@@ -166,6 +166,11 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
     assert measured["format"] == "tflite-int8" and measured["calibration_images"] == 500
     assert abs(measured["drop"]) <= 0.05  # int8 PTQ of a tiny CNN: tenths of a percent measured
     assert measured["file_bytes"] >= measured["analytic_weight_bytes_int8"]
+    # The search judged this very file (same model, same calibration): the same test accuracy.
+    chosen = json.loads((champion / "result.json").read_text())["chosen"]
+    assert chosen["judge"] == "int8"
+    registered = chosen["seeds"].index(chosen["registered_seed"])
+    assert measured["exported_accuracy"] == chosen["int8_test_accuracies"][registered]
     for label in ("file bytes", "float accuracy", "exported accuracy", "drop", "holds the floor"):
         assert label in done.stdout
     # Written back: the numbers as tags of the version, the file in a run of its experiment.

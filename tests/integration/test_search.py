@@ -129,6 +129,13 @@ def test_result_json_holds_the_contract(first_search):
     )
     assert result["mlflow"]["registered_model_name"] == "slimtune-mnist"
     assert "reduction" in done.stdout and "worst-case test acc" in done.stdout
+    # Judged as int8 by default: each seed's int8 file cleared the floors too.
+    assert chosen["judge"] == "int8" and len(chosen["int8_test_accuracies"]) == 2
+    assert chosen["worst_case_int8_test_accuracy"] == min(chosen["int8_test_accuracies"]) >= FLOOR
+    assert min(chosen["int8_recheck_accuracies"]) >= selection["recheck_floor"]
+    assert pick["int8_test_accuracies"] == chosen["int8_test_accuracies"]
+    assert all(len(c["int8_recheck_accuracies"]) == 2 for c in result["confirmations"])
+    assert "as the int8 file" in done.stdout and chosen["registered_seed"] in chosen["seeds"]
 
 
 def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
@@ -165,6 +172,15 @@ def test_mlflow_has_one_child_run_per_trial_and_a_champion(first_search):
     assert "has no artifacts at artifact path" not in done.stderr
     assert f"`{result['chosen']['summary']}`" in version.description
     assert "4 epochs" in version.description and "test split, read once" in version.description
+    assert "test split as the int8 file" in version.description
+    assert float(version.tags["worst_case_int8_test_accuracy"]) == pytest.approx(
+        result["chosen"]["worst_case_int8_test_accuracy"], abs=1e-6
+    )
+    metrics = client.get_run(version.run_id).data.metrics
+    assert metrics["worst_case_int8_test_accuracy"] == pytest.approx(
+        result["chosen"]["worst_case_int8_test_accuracy"]
+    )
+    assert "worst_case_int8_recheck_accuracy" in metrics
     assert re.search(
         r"data \(content digests.*training `[0-9a-f]{16}`, validation `[0-9a-f]{16}`",
         version.description,

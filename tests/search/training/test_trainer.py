@@ -140,6 +140,38 @@ def test_every_model_saves_each_seed_its_own_model(splits):
     assert train_seeds(CONFIG, train, val, FP32, [7], keep_model=True).seed_models == []
 
 
+def test_int8_judgement_measures_the_file_pull_would_write(splits):
+    """Each seed's int8 file is the one `pull --format tflite-int8` writes from that seed's model
+    with the same calibration images, measured on the held-out split by LiteRT."""
+    import keras
+
+    from slimtune.deploy import calibration_rows, tflite_bytes
+    from slimtune.spaces import litert_accuracy
+
+    train, val = splits
+    images = train.x[calibration_rows(len(train.x), 200)].astype(np.float32) / 255.0
+    outcome = train_seeds(
+        CONFIG, train, val, FP32, [7, 8], test=val, every_model=True, int8_calibration=images
+    )
+    assert len(outcome.seed_int8) == 2 and len(outcome.int8_test_accuracies) == 2
+    x = val.x.astype(np.float32) / 255.0
+    for saved, blob, float_acc, int8_acc in zip(
+        outcome.seed_models,
+        outcome.seed_int8,
+        outcome.test_accuracies,
+        outcome.int8_test_accuracies,
+        strict=True,
+    ):
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "m.keras").write_bytes(saved)
+            model = keras.saving.load_model(Path(folder) / "m.keras", compile=False)
+        assert tflite_bytes(model, images) == blob  # what pull would ship, byte for byte
+        assert litert_accuracy(blob, x, val.y) == int8_acc
+        assert abs(int8_acc - float_acc) < 0.03  # quantized, not another model
+    # Without the flag nothing is converted.
+    assert train_seeds(CONFIG, train, val, FP32, [7], test=val, every_model=True).seed_int8 == []
+
+
 def test_a_nan_loss_fails_the_trial_with_a_fix(splits):
     with pytest.raises(TrainingFailed, match="loss became nan for seed 0 .*lower --learning-rate"):
         # The fault seam builds a NaN learning rate past Recipe's check, as SLIMTUNE_FAULTS does.
