@@ -5,6 +5,7 @@ the parent MLflow run)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Container
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from slimtune.search.analysis import (
     SearchResult,
     StudyInfo,
     TrialRow,
+    best_per_size_band,
     best_worst_case,
     confirm_candidates,
     feasible_candidates,
@@ -95,6 +97,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     Ctrl-C/SIGTERM raise `Interrupted` after the running trials are recorded as interrupted and a
     partial result.json (no `chosen`) is written.
     """
+    started = time.monotonic()
     progress = progress or Progress()
     s = settings.resolved()
     out = Path(s.study.out)
@@ -135,6 +138,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     with storage_lock(s) as exclusive:
         with creation_lock(s.study.storage, ride_out):
             ctx = _open(s, space, train, val, ride_out=ride_out)
+        ctx.started = started
         ctx.peers = Peers(ctx.study, s.study.storage, exclusive, ride_out)
         requeued = requeue_interrupted(ctx)
         if requeued:
@@ -640,7 +644,8 @@ def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmatio
     best = best_worst_case(points)
     reached = (
         f"best worst-case validation accuracy reached: {best.worst_case_val_accuracy:.4f} "
-        f"(trial {best.number} {best.summary}, {best.params:,} params)"
+        f"(trial {best.number} {best.summary}, {best.params:,} params); "
+        + _how_close(ctx, points, confirmations)
         if best
         else "no trial completed within the budgets"
     )
@@ -661,6 +666,38 @@ def _message(ctx: StudyContext, points: list, chosen: Chosen | None, confirmatio
         )
     floor = s.selection.min_accuracy
     return f"no configuration met the floor {floor}{failed}; {reached}. {notes}".strip()
+
+
+def _how_close(ctx: StudyContext, points: list, confirmations: list) -> str:
+    """How close the search came, per size band, against the validation floor, and which flag
+    would buy more: larger models while accuracy still grew with size, else more training."""
+    s = ctx.settings
+    bands = best_per_size_band(points)
+    per_band = ", ".join(
+        f"{low:,}-{f'{high - 1:,}' if high else ''}: {p.worst_case_val_accuracy:.4f}"
+        for low, high, p in bands
+    )
+    text = f"best worst case per size band (params) {per_band} against {s.validation_floor:.4f}"
+    floor = s.recheck_floor if s.held_out.recheck_size else s.selection.min_accuracy
+    int8_failed = [
+        c
+        for c in confirmations
+        if (c.int8_recheck_accuracies or c.int8_test_accuracies)
+        and min(c.recheck_accuracies or c.test_accuracies)
+        >= floor
+        > min(c.int8_recheck_accuracies or c.int8_test_accuracies)
+    ]
+    if int8_failed:
+        return (
+            f"{text}; {len(int8_failed)} candidate(s) held as float but not as int8: "
+            "--judge float accepts the float model"
+        )
+    largest = bands[-1][2].worst_case_val_accuracy
+    if len(bands) > 1 and largest > max(p.worst_case_val_accuracy for _, _, p in bands[:-1]):
+        more = "accuracy still grew with size: more time (--timeout, --trials) or larger blocks"
+    else:
+        more = "size stopped helping: train longer (--epochs, --full-epochs) or augment (--augment)"
+    return f"{text}; {more}"
 
 
 def _parent_params(s: SizedSettings) -> dict[str, Any]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slim
     from slimtune.search.analysis._trials import read_trials_csv as read_trials_csv
     from slimtune.search.analysis._trials import trials_csv as trials_csv
     from slimtune.search.analysis.pareto import TrialPoint as TrialPoint
+    from slimtune.search.analysis.pareto import best_per_size_band as best_per_size_band
     from slimtune.search.analysis.pareto import best_worst_case as best_worst_case
     from slimtune.search.analysis.pareto import feasible_candidates as feasible_candidates
     from slimtune.search.analysis.pareto import pareto_front as pareto_front

@@ -59,3 +59,22 @@ def best_worst_case(points: list[TrialPoint]) -> TrialPoint | None:
     """The most accurate point within budgets (for reporting when nothing reaches the floor)."""
     eligible = [p for p in points if p.within_budgets]
     return max(eligible, key=lambda p: (p.worst_case_val_accuracy, -p.size), default=None)
+
+
+# Parameter counts where the size bands of a "how close" report start (the last is open-ended).
+SIZE_BANDS = (0, 1_000, 3_000, 10_000, 30_000, 100_000, 1_000_000)
+
+
+def best_per_size_band(
+    points: list[TrialPoint], bands: tuple[int, ...] = SIZE_BANDS
+) -> list[tuple[int, int | None, TrialPoint]]:
+    """(low, high or None, the point with the best worst case) for each band of parameter counts
+    [low, high) that holds a point within budgets, smallest band first."""
+    eligible = [p for p in points if p.within_budgets]
+    found = []
+    for low, high in zip(bands, (*bands[1:], None), strict=True):
+        band = [p for p in eligible if p.params >= low and (high is None or p.params < high)]
+        if band:
+            best = max(band, key=lambda p: (p.worst_case_val_accuracy, -p.params))
+            found.append((low, high, best))
+    return found

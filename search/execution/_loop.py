@@ -36,6 +36,7 @@ class _Run:
     finished: int = 0
     failures: int = 0
     timed_out: bool = False
+    submitted: int = 0  # trainings this invocation submitted
 
 
 def run_trials(
@@ -83,7 +84,7 @@ def _loop(
     ctx, peers = planner.ctx, planner.peers
     settings, study = ctx.settings, ctx.study
     last_beat = time.monotonic()
-    deadline = None if settings.study.timeout is None else last_beat + settings.study.timeout
+    deadline = None if settings.study.timeout is None else ctx.started + settings.study.timeout
     try:
         while True:
             _fill(planner, executor, records, data_refs, progress, run, deadline)
@@ -142,11 +143,17 @@ def _fill(
     """Submit trainings until every worker is busy, the planner has nothing left, or time is up."""
     ctx = planner.ctx
     while len(run.pending) < ctx.settings.execution.workers and not run.timed_out:
-        if deadline is not None and time.monotonic() >= deadline:
+        # The timeout bounds the invocation: new trials stop early enough for the running ones
+        # to finish and the smallest feasible trial to be confirmed (estimated by the planner).
+        # Like Optuna's timeout, each invocation starts trials on every worker first.
+        reserve = planner.reserve_s() if deadline is not None else 0.0
+        first_batch = run.submitted < ctx.settings.execution.workers
+        if deadline is not None and not first_batch and time.monotonic() >= deadline - reserve:
             run.timed_out = True  # like Optuna's timeout: no new trial, running ones finish
             waiting = f"; waiting for the {len(run.pending)} running" if run.pending else ""
+            kept = f" ({reserve:,.0f} s kept to finish and confirm, estimated)" if reserve else ""
             progress.note(
-                f"--timeout {ctx.settings.study.timeout:g}s reached: no new trials{waiting}"
+                f"--timeout {ctx.settings.study.timeout:g}s: no new trials{kept}{waiting}"
             )
             return
         with uninterruptible():
@@ -164,6 +171,7 @@ def _fill(
                 continue
             handle = executor.submit(proposal.request, data_refs[0], data_refs[1])
             run.pending[handle] = proposal
+            run.submitted += 1
             progress.trial_started(proposal.trial.number)
             fail_point("trial.submitted")
 

@@ -3,6 +3,7 @@ bookkeeping they all read: the configuration, footprint, constraints and outcome
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -41,6 +42,8 @@ class StudyContext:
     num_classes: int
     messages: list[str] = field(default_factory=list)
     peers: Peers | None = None  # set by run_search: the other drivers of this study
+    # When the invocation began (time.monotonic): --timeout counts from here.
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def search_seeds(self) -> list[int]:

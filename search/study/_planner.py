@@ -86,6 +86,8 @@ class Planner:
     def __init__(self, ctx: StudyContext, peers: Peers) -> None:
         self.ctx = ctx
         self.peers = peers
+        self._reserve: tuple[int, float] = (-1, 0.0)  # (complete trials, seconds): recomputed
+        # only when a trial completes, as the loop asks every second
 
     @classmethod
     def sampler(
@@ -144,6 +146,28 @@ class Planner:
         required = self._required(fp)
         trial.set_user_attr("required_accuracy", required)
         return replace(request, required_accuracy=required)
+
+    def reserve_s(self) -> float:
+        """Seconds to keep at the end of a --timeout for what follows the last new trial: the
+        running trials finishing (a median trial's training) and confirming the smallest
+        feasible trial so far (its own seconds per seed-epoch x the full recipe's epochs x the
+        seeds of one worker's share). Estimated from this study's trials; 0 before any."""
+        ctx = self.ctx
+        s = ctx.settings
+        complete = ctx.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        key = len(complete)
+        if self._reserve[0] != key:
+            trained = sorted(t.user_attrs.get("train_time_s", 0.0) for t in complete)
+            running = trained[(len(trained) - 1) // 2] if trained else 0.0
+            candidate = smallest_feasible(ctx.study, lambda t: holds_floor_and_budgets(s, t))
+            confirming = 0.0
+            if candidate is not None:
+                seed_epochs = max(1, candidate.user_attrs.get("epochs_run", 1))
+                per_seed_epoch = candidate.user_attrs.get("train_time_s", 0.0) / seed_epochs
+                share = math.ceil(len(ctx.confirm_seeds) / s.execution.workers)
+                confirming = per_seed_epoch * s.training.full_recipe.epochs * share
+            self._reserve = (key, running + confirming)
+        return self._reserve[1]
 
     # --- telling --------------------------------------------------------------------------------
     def tell_trained(self, proposal: Proposal, outcome: SeedsOutcome) -> None:

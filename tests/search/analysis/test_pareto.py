@@ -11,6 +11,7 @@ import pytest
 
 from slimtune.search.analysis.pareto import (
     TrialPoint,
+    best_per_size_band,
     best_worst_case,
     feasible_candidates,
     pareto_front,
@@ -83,3 +84,15 @@ def test_analyzer_imports_no_tensorflow_ray_mlflow_or_optuna():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_best_per_size_band_keeps_the_best_worst_case_of_each_band():
+    points = [
+        point(0, 0.95, 500),
+        point(1, 0.97, 900),
+        point(2, 0.99, 950, within=False),  # over a budget: not a model the user could get
+        point(3, 0.98, 20_000),
+        point(4, 0.98, 12_000),
+    ]
+    bands = best_per_size_band(points, (0, 1_000, 10_000))
+    assert [(low, high, p.number) for low, high, p in bands] == [(0, 1_000, 1), (10_000, None, 4)]

@@ -161,6 +161,36 @@ def test_a_trained_outcome_is_told_complete_or_pruned(tmp_path):
     assert stored(plan.ctx.study, failed.trial).user_attrs["fail_reason"] == "ValueError: broken"
 
 
+def test_the_timeout_reserve_covers_the_running_trials_and_one_confirmation(tmp_path):
+    """--timeout bounds the invocation: the planner keeps time for a median trial to finish and
+    for confirming the smallest feasible trial (seconds per seed-epoch x full epochs x the seeds
+    of one worker's share)."""
+    from slimtune.search.training import SeedsOutcome
+
+    plan = planner(tmp_path, seeds=2, workers=2, epochs=5, full_epochs=20)
+    assert plan.reserve_s() == 0.0  # nothing trained: nothing to estimate
+
+    def trained(filters, accuracy, seconds):
+        proposal = propose_filters(plan, filters)
+        outcome = SeedsOutcome(
+            seeds=[0, 1],
+            val_accuracies=[accuracy, accuracy],
+            test_accuracies=None,
+            train_time_s=seconds,
+            median_seed=0,
+            epochs_run=10,  # 2 seeds x 5 epochs
+            epochs=5,
+        )
+        plan.tell_trained(proposal, outcome)
+
+    trained(4, 0.5, 30.0)  # infeasible: only a running trial's time
+    assert plan.reserve_s() == 30.0
+    trained(2, 0.99, 10.0)  # feasible, 1 s per seed-epoch
+    # the median of (10, 30) is 10; confirming: 1 s x 20 epochs x ceil(2 fresh seeds / 2 workers)
+    assert plan.ctx.confirm_seeds and len(plan.ctx.confirm_seeds) == 2
+    assert plan.reserve_s() == 10.0 + 1.0 * 20 * 1
+
+
 def test_the_planner_stops_proposing_at_the_trial_target(tmp_path):
     plan = planner(tmp_path, trials=2)
     first, second = plan.next(), plan.next()
