@@ -37,6 +37,9 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # "smallest": the smallest configuration that holds the floor (search/study/_smallest.py);
 # "front": the whole accuracy/size Pareto front (picks at any floor read from one study).
 STRATEGIES = ("smallest", "front")
+# The first trials of a new study: "small" walks up from the small, cheap end of the space
+# (search/study/_design.py), "random" leaves them to the sampler's random startup.
+INITIAL_DESIGNS = ("small", "random")
 # What a candidate's confirmation seeds are judged as: "int8" both the float model and the
 # full-integer LiteRT file that ships (as `pull --format tflite-int8` writes it), "float" the
 # float model only.
@@ -219,6 +222,12 @@ class StrategySettings:
         choices=STRATEGIES,
     )
     sampler: str = option("tpe", "Optuna sampler under the strategy.", choices=SAMPLERS)
+    initial_design: str = option(
+        "small",
+        "A new study's first trials: small walks up from the smallest, cheapest "
+        "configurations of the space (one per size band); random leaves them to the sampler.",
+        choices=INITIAL_DESIGNS,
+    )
     seed: int = option(0, "Sampler and training seed base.")
     early_stopping: bool = option(
         True,
@@ -252,6 +261,7 @@ class StrategySettings:
             _bad("hypermodel", self.hypermodel, "give either --space or --hypermodel, not both")
         _one_of("strategy", self.strategy, STRATEGIES)
         _one_of("sampler", self.sampler, SAMPLERS)
+        _one_of("initial-design", self.initial_design, INITIAL_DESIGNS)
         _one_of("size-objective", self.size_objective, SIZE_OBJECTIVES)
         check_seed_base(self.seed)
 

@@ -19,6 +19,7 @@ from slimtune.search._errors import UsageError
 from slimtune.search._settings import SearchSettings, SizedSettings, redact
 from slimtune.search.study import _optuna_private as private
 from slimtune.search.study._context import StudyContext
+from slimtune.search.study._design import queue_design
 from slimtune.search.study._storage import RideOut, open_storage
 from slimtune.spaces import HyperModelSpace, Recipe, SearchSpace
 
@@ -154,6 +155,16 @@ def open_study(
             )
     if ATTR_DATA in wanted and ATTR_DATA not in stored:
         study.set_user_attr(ATTR_IDENTITY, stored | {ATTR_DATA: wanted[ATTR_DATA]})
+    if settings.strategy.initial_design == "small" and isinstance(space, SearchSpace):
+        # Under the creation lock (run_search): one driver of a shared study queues it.
+        queue_design(
+            study,
+            space,
+            input_shape,
+            num_classes,
+            settings.study.trials,
+            settings.strategy.seed,
+        )
     return StudyContext(settings, study, space, recipe, input_shape, num_classes)
 
 

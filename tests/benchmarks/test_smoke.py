@@ -516,3 +516,35 @@ def test_worker_memory_prints_the_growth_per_trial(mnist_dir, tmp_path):
     assert lines[-1].startswith("growth ") and "MB per trial" in lines[-1]
     result = json.loads((tmp_path / "m.json").read_text())
     assert len(result["rows"]) == 4 and result["training_split_mb"] > 0
+
+
+def test_start_small_runs_both_designs_side_by_side(mnist_dir, space_file, tmp_path):
+    out = bench(
+        "start_small.py",
+        "--floor",
+        "0.3",
+        "--timeout-min",
+        "0.05",
+        "--repeats",
+        "1",
+        "--out",
+        tmp_path,
+        "--",
+        "--space",
+        space_file,
+        "--epochs",
+        "1",
+        "--train-subset",
+        "400",
+        "--seeds",
+        "1",
+        "--trials",
+        "3",
+        mnist_dir=mnist_dir,
+        timeout=600,
+    )
+    result = json.loads((tmp_path / "start_small.json").read_text())
+    (pair,) = result["runs"]
+    assert set(pair) == {"small", "random"} and all(run["rc"] == 0 for run in pair.values())
+    assert all(run["trials"] >= 1 for run in pair.values())
+    assert "medians over 1 repeat(s), --timeout 3s" in out

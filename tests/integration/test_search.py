@@ -589,19 +589,34 @@ def test_focus_trains_only_new_configurations_below_the_smallest_feasible(
     )
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="itest", storage=f"sqlite:///{out / 'optuna.db'}")
-    trained, smallest, seen = [], None, set()  # smallest feasible size before each trial
+    result = json.loads((out / "result.json").read_text())
+    validation_floor = result["selection"]["validation_floor"]  # what focus counts as feasible
+    feasible = [
+        t
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE and t.values[0] >= validation_floor
+    ]
+    trained, seen = [], set()  # with the smallest feasible size known when each was asked
     for trial in sorted(study.trials, key=lambda t: t.number):
         reason = str(trial.user_attrs.get("prune_reason", ""))
-        if "footprint" not in trial.user_attrs or reason.startswith("out of focus"):
+        if (
+            "footprint" not in trial.user_attrs
+            or reason.startswith("out of focus")
+            or "duplicate_of" in trial.user_attrs  # a twin's results reused
+        ):
             continue  # never trained
+        known = [t.values[1] for t in feasible if t.datetime_complete < trial.datetime_start]
         summary = trial.user_attrs["summary"]
         trained.append(
-            (trial.number, trial.user_attrs["footprint"]["params"], smallest, summary in seen)
+            (
+                trial.number,
+                trial.user_attrs["footprint"]["params"],
+                min(known, default=None),
+                summary in seen,
+            )
         )
         seen.add(summary)
-        if trial.state == optuna.trial.TrialState.COMPLETE and trial.values[0] >= 0.3:
-            smallest = min(smallest or trial.values[1], trial.values[1])
     focused = [t for t in trained if t[2] is not None]
     assert focused, "focus never had a feasible trial"
-    # With 2 workers a trial asked while another runs may predate that one's result: allow one.
-    assert sum(params >= cap or again for _, params, cap, again in focused) <= 1, trained
+    # Each trial was asked knowing every result told before it: none larger, none again.
+    assert not [t for t in focused if t[1] >= t[2] or t[3]], trained

@@ -25,6 +25,7 @@ SPACE = SearchSpace(
 
 
 def context(tmp_path, **overrides):
+    overrides = {"initial_design": "random"} | overrides  # the tests below ask trials themselves
     settings = (
         SearchSettings.of(out=str(tmp_path), study_name="unit", **overrides)
         .resolved()

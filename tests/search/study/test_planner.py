@@ -38,7 +38,7 @@ SPACE = SearchSpace(
 def planner(tmp_path, space=SPACE, **overrides) -> Planner:
     """The front strategy without a validation margin unless `overrides` say otherwise, so the
     thresholds below read as the floor itself."""
-    overrides = {"strategy": "front", "confidence": 0.5} | overrides
+    overrides = {"strategy": "front", "confidence": 0.5, "initial_design": "random"} | overrides
     settings = (
         SearchSettings.of(out=str(tmp_path), study_name="unit", **overrides)
         .resolved()
