@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from slimtune.spaces import litert_accuracy, litert_bytes, top1_accuracy
+from slimtune.spaces import (
+    litert_accuracy,
+    litert_bytes,
+    tflm_accuracy,
+    tflm_arena_bytes,
+    top1_accuracy,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -46,6 +52,10 @@ class ExportReport:
     floor_source: str
     passed: bool | None  # None: no floor to check
     analytic_weight_bytes_int8: int | None
+    # tflite-int8 only (None otherwise): the file under TensorFlow Lite Micro, the runtime a
+    # microcontroller runs it with: its test accuracy and the arena it really uses.
+    tflm_accuracy: float | None = None
+    tflm_arena_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +94,12 @@ def accuracy(fmt: str, path: Path, x: np.ndarray, y: np.ndarray) -> float:
         loaded = tf.saved_model.load(str(path))  # must outlive the calls: it owns the variables
         return top1_accuracy(lambda batch: loaded.serve(tf.constant(batch)).numpy(), x, y)
     return litert_accuracy(path.read_bytes(), x, y)
+
+
+def tflm_measures(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(test accuracy, arena bytes) of the int8 file at `path` under TFLM."""
+    blob = path.read_bytes()
+    return tflm_accuracy(blob, x, y), tflm_arena_bytes(blob)
 
 
 def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:

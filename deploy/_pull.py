@@ -20,6 +20,7 @@ from slimtune.deploy._export import (
     keras_accuracy,
     publish,
     staged,
+    tflm_measures,
 )
 from slimtune.deploy._registry import (
     SourceModel,
@@ -30,7 +31,7 @@ from slimtune.deploy._registry import (
     tracking_uri_of,
 )
 from slimtune.deploy._template import DesignTemplate, TemplateError, config_from_model
-from slimtune.spaces import Recipe, footprint, footprint_of_model
+from slimtune.spaces import Recipe, TflmError, footprint, footprint_of_model
 from slimtune.spaces import calibration_rows as spaces_calibration_rows
 
 
@@ -84,6 +85,7 @@ def pull_model(
         export(model, fmt, path, calibration)
         file_bytes = artifact_bytes(path)
         exported = accuracy(fmt, path, x_test, test_y)
+        tflm = _tflm_measures(path, x_test, test_y) if fmt == "tflite-int8" else (None, None)
         passed = None if floor is None else exported >= floor
         if passed is not False or allow_below_floor:
             publish(path, out)
@@ -102,7 +104,16 @@ def pull_model(
         floor_source=floor_source,
         passed=passed,
         analytic_weight_bytes_int8=_analytic_int8_bytes(model),
+        tflm_accuracy=tflm[0],
+        tflm_arena_bytes=tflm[1],
     )
+
+
+def _tflm_measures(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    try:
+        return tflm_measures(path, x, y)
+    except TflmError as exc:
+        raise DeployError(f"--format tflite-int8: {exc}; the file runs under LiteRT only") from None
 
 
 def template_of(model_uri: str, tracking_uri: str | None) -> DesignTemplate:

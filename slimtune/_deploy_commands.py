@@ -275,6 +275,17 @@ def _print_report(report: dict) -> None:
     ]
     if report["format"] == "tflite-int8":
         rows.insert(3, ("calibration images (train split)", f"{report['calibration_images']:,}"))
+        if report.get("tflm_accuracy") is not None:
+            # The microcontroller runtime's own kernels: any difference from LiteRT shows here.
+            rows.insert(4, ("TFLM arena bytes", f"{report['tflm_arena_bytes']:,}"))
+            rows.insert(
+                8,
+                (
+                    "TFLM accuracy",
+                    f"{report['tflm_accuracy']:.4f} "
+                    f"({report['tflm_accuracy'] - report['exported_accuracy']:+.4f} vs LiteRT)",
+                ),
+            )
     for row in rows:
         table.add_row(*row)
     console.print(table)

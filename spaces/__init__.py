@@ -37,6 +37,7 @@ from slimtune.spaces._recipe import (
     RecipeError,
 )
 from slimtune.spaces._space import DEFAULT_SPACE_PATH, SearchSpace, SpaceError, load_space
+from slimtune.spaces._tflm import TflmError, tflm_accuracy, tflm_arena_bytes
 from slimtune.spaces._toml import read_toml
 from slimtune.spaces._walk import ModelFootprint, footprint_of_model
 
@@ -87,4 +88,7 @@ __all__ = [
     "search_space",
     "ModelFootprint",
     "footprint_of_model",
+    "TflmError",
+    "tflm_accuracy",
+    "tflm_arena_bytes",
 ]

@@ -1,9 +1,11 @@
 """Device profiles: what a target device lets a model cost (flash, RAM, optionally MACs).
 
 A profile is a design template for a search: `slimtune search --device mcu-256k` turns it into the
-budgets `--max-flash-bytes` (int8 weight bytes), `--max-ram-bytes` (int8 peak activation bytes) and
-`--max-macs`. Bundled profiles live in spaces/devices/*.toml; a user profile is any TOML file with
-the same keys.
+budgets `--max-flash-bytes` (the int8 .tflite file's bytes), `--max-ram-bytes` (the TFLM arena's
+bytes) and `--max-macs`. Its bytes are those for the model and its arena, not the whole device's:
+a bundled microcontroller profile leaves a documented share of flash and RAM to the firmware (the
+application, the TFLM interpreter and its kernels, the stack). Bundled profiles live in
+spaces/devices/*.toml; a user profile is any TOML file with the same keys.
 """
 
 from __future__ import annotations

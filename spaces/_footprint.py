@@ -16,6 +16,12 @@ Formulas (batch 1, the layer order of `spaces.build_model`):
 - macs: multiply-accumulates of conv (H_out*W_out*k*k*c_in*f; separable H_out*W_out*(k*k*c_in +
   c_in*f)) and dense (n_in*n_out) layers; pooling
   and global averaging do comparisons/additions only and are not counted.
+- tflite_file_bytes, tflm_arena_bytes: what a microcontroller really needs for the int8 file
+  (`spaces.litert_bytes`): its size in flash, and the TensorFlow Lite Micro arena that runs it
+  (activations as TFLM plans them, plus its persistent tensors, nodes and kernel data). Upper
+  bounds from the converter's op graph (spaces/_tflm_cost.py), at most 5% and 10% above what
+  `spaces.tflm_arena_bytes` and the file measure; -1 where they cannot be predicted (a
+  HyperModel's layers, or a record written before they existed).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import math
 from dataclasses import asdict, dataclass
 
 from slimtune.spaces._config import CNNConfig
+from slimtune.spaces._tflm_cost import tflm_costs
+
+UNPREDICTED = -1
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class Footprint:
     peak_activation_bytes_fp32: int
     peak_activation_bytes_int8: int
     macs: int
+    tflite_file_bytes: int = UNPREDICTED
+    tflm_arena_bytes: int = UNPREDICTED
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -101,6 +112,7 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
         features = units
 
     params = weights + biases
+    arena_bytes, file_bytes = tflm_costs(config, input_shape, num_classes)
     return Footprint(
         params=params,
         weight_bytes_fp32=4 * params,
@@ -108,4 +120,6 @@ def footprint(config: CNNConfig, input_shape: tuple[int, int, int], num_classes:
         peak_activation_bytes_fp32=4 * peak_elements,
         peak_activation_bytes_int8=peak_elements,
         macs=macs,
+        tflite_file_bytes=file_bytes,
+        tflm_arena_bytes=arena_bytes,
     )

@@ -13,6 +13,9 @@ The same rules as `spaces.footprint` for slimtune's own blocks (spaces/_footprin
 - macs: convolutions (grouped, depthwise and separable) and Dense; pooling, averaging, merges and
   activations do no multiply-accumulates.
 
+The microcontroller's bytes (tflite_file_bytes, tflm_arena_bytes) are predicted for slimtune's
+own blocks only (spaces/_tflm_cost.py): -1 here, so a budget on them refuses a HyperModel by name.
+
 A layer the walk does not know (`UNKNOWN`): params stay exact, the other fields are -1 and
 `ModelFootprint.unknown_layer` names it, so a budget that needs them can refuse by name instead of
 guessing.

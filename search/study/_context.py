@@ -147,19 +147,25 @@ def footprint_of(ctx: StudyContext, config: CNNConfig | HyperModelConfig) -> Foo
 
 def check_measurable(settings: SearchSettings, config: HyperModelConfig) -> None:
     """UsageError when a budget or the size objective needs what the footprint walk could not
-    measure on this HyperModel point (a layer it does not know)."""
-    if config.unknown_layer is None:
-        return
+    measure on this HyperModel point (a layer it does not know, or the microcontroller's bytes,
+    predicted for slimtune's own blocks only)."""
     needed = {field for _, (field, _) in settings.budgets.limits().items()}
     needed.add(SIZE_OBJECTIVES[settings.strategy.size_objective])
-    blind = sorted(needed - {"params", "weight_bytes_fp32"})
-    if blind:
+    blind = sorted(field for field in needed if getattr(config.footprint, field) < 0)
+    if not blind:
+        return
+    if config.unknown_layer is not None:
         raise UsageError(
             f"--hypermodel {settings.strategy.hypermodel}: the footprint walk does not know "
             f"layer {config.unknown_layer}, so {', '.join(blind)} cannot be "
             "measured; drop the budgets on it (or use --size-objective params), or "
             "build the model from known layers"
         )
+    raise UsageError(
+        f"--hypermodel {settings.strategy.hypermodel}: {', '.join(blind)} (the budgets "
+        "--max-flash-bytes, --max-ram-bytes and --device) are predicted for slimtune's own "
+        "blocks only; budget a HyperModel with --max-params or --max-macs"
+    )
 
 
 def trial_rows(ctx: StudyContext) -> list[TrialRow]:

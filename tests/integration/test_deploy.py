@@ -22,16 +22,17 @@ from support.sockets import beyond_loopback, listening
 pytestmark = pytest.mark.integration
 
 SPACE = TINY_SPACE
-# Budgets chosen to split this space: with --seed 0 the sampler proposes c5x6-p4|flatten (3,154
-# int8 weight bytes) as trial 1, which this profile must prune untrained.
+# Budgets chosen to split this space: with --seed 0 the sampler proposes c5x6-p4|flatten (a
+# 7,110-byte int8 file predicted, 3,154 weight bytes) as trial 1, which this profile must prune
+# untrained; c5x2-p4|flatten (4,938 bytes) fits.
 DEVICE = """
 name = "test-sensor"
 description = "a made-up sensor for the tests"
-flash_bytes = 3000
+flash_bytes = 7000
 ram_bytes = 65536
 macs = 1000000
 """
-FLASH_BUDGET = 3000
+FLASH_BUDGET = 7000
 FLOOR = 0.3
 MODEL = "models:/slimtune-mnist@champion"
 
@@ -118,7 +119,7 @@ def test_device_profile_prunes_oversize_configs_before_training(champion):
 
     study = optuna.load_study(study_name="deploy", storage=f"sqlite:///{champion / 'optuna.db'}")
     over = [
-        t for t in study.trials if t.user_attrs["footprint"]["weight_bytes_int8"] > FLASH_BUDGET
+        t for t in study.trials if t.user_attrs["footprint"]["tflite_file_bytes"] > FLASH_BUDGET
     ]
     assert over, "the profile should have pruned at least one configuration"
     for trial in over:
@@ -131,7 +132,7 @@ def test_device_profile_prunes_oversize_configs_before_training(champion):
         str(t.user_attrs.get("prune_reason", "")).startswith("over budget") for t in within
     )
     result = json.loads((champion / "result.json").read_text())
-    assert result["chosen"]["footprint"]["weight_bytes_int8"] <= FLASH_BUDGET
+    assert result["chosen"]["footprint"]["tflite_file_bytes"] <= FLASH_BUDGET
 
 
 def check_export(champion: Path, measured: dict, target: Path) -> None:

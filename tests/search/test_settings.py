@@ -69,7 +69,7 @@ def test_budgets_map_to_footprint_fields():
     settings = SearchSettings.of(max_params=10, max_ram_bytes=5)
     assert settings.budgets.limits() == {
         "max_params": ("params", 10),
-        "max_ram_bytes": ("peak_activation_bytes_int8", 5),
+        "max_ram_bytes": ("tflm_arena_bytes", 5),
     }
 
 

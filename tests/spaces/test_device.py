@@ -8,11 +8,17 @@ from slimtune.spaces import DeviceError, DeviceProfile, device_profiles, load_de
 
 
 def test_bundled_profiles_cover_two_microcontrollers_and_a_phone():
+    """A microcontroller profile's bytes are the model's and its arena's: the documented share
+    of the device's flash and RAM is left to the firmware."""
     profiles = device_profiles()
     assert {"mcu-256k", "mcu-1m", "phone"} <= set(profiles)
     mcu = profiles["mcu-256k"]
-    assert (mcu.flash_bytes, mcu.ram_bytes) == (256 * 1024, 64 * 1024) and mcu.macs
-    assert (profiles["mcu-1m"].flash_bytes, profiles["mcu-1m"].ram_bytes) == (1024**2, 256 * 1024)
+    assert (mcu.flash_bytes, mcu.ram_bytes) == (192 * 1024, 48 * 1024) and mcu.macs
+    assert (profiles["mcu-1m"].flash_bytes, profiles["mcu-1m"].ram_bytes) == (
+        896 * 1024,
+        224 * 1024,
+    )
+    assert "for the model and its arena" in mcu.description
     assert profiles["phone"].macs is None
 
 
@@ -56,12 +62,12 @@ def test_unknown_device_lists_the_bundled_ones():
 def test_device_sets_the_search_budgets_and_explicit_flags_win():
     settings = SearchSettings.of(device="mcu-256k")
     assert settings.budgets.limits() == {
-        "max_flash_bytes": ("weight_bytes_int8", 262144),
-        "max_ram_bytes": ("peak_activation_bytes_int8", 65536),
+        "max_flash_bytes": ("tflite_file_bytes", 196608),
+        "max_ram_bytes": ("tflm_arena_bytes", 49152),
         "max_macs": ("macs", 2_000_000),
     }
     settings = SearchSettings.of(device="mcu-256k", max_flash_bytes=1000, max_params=50)
-    assert settings.budgets.limits()["max_flash_bytes"] == ("weight_bytes_int8", 1000)
+    assert settings.budgets.limits()["max_flash_bytes"] == ("tflite_file_bytes", 1000)
     assert settings.budgets.limits()["max_params"] == ("params", 50)
     assert settings.resolved().budgets.limits() == settings.budgets.limits()
     assert "max_macs" not in SearchSettings.of(device="phone").budgets.limits()

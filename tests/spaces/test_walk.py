@@ -4,6 +4,8 @@ a layer it does not know is named, never guessed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from slimtune.spaces import CNNConfig, ConvBlock, build_model, footprint, footprint_of_model, preset
@@ -27,7 +29,9 @@ def test_the_walk_equals_the_formulas_on_slimtunes_own_blocks(config):
     trained = build_model(config, (28, 28, 1), 10)  # with BatchNorm layers: folded by the walk
     measured = footprint_of_model(trained)
     assert measured.unknown_layer is None
-    assert measured.footprint == footprint(config, (28, 28, 1), 10)
+    # The microcontroller's bytes are predicted for slimtune's own configurations only.
+    own = replace(footprint(config, (28, 28, 1), 10), tflite_file_bytes=-1, tflm_arena_bytes=-1)
+    assert measured.footprint == own
     assert (
         measured.footprint.params
         == build_model(config, (28, 28, 1), 10, deployed=True).count_params()
