@@ -288,8 +288,12 @@ def print_result(result: dict, out: Path) -> None:
         "weight_bytes_fp32",
         "weight_bytes_int8",
         "peak_activation_bytes_int8",
+        "tflite_file_bytes",
+        "tflm_arena_bytes",
         "macs",
     ):
+        if base.get(key, -1) < 0 or (chosen and chosen["footprint"].get(key, -1) < 0):
+            continue  # not predicted (a HyperModel's layers): no row rather than a wrong one
         value = f"{chosen['footprint'][key]:,}" if chosen else "-"
         ratio = f"{base[key] / chosen['footprint'][key]:.0f}x" if chosen else "-"
         table.add_row(key, value, f"{base[key]:,}", ratio)

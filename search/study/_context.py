@@ -68,9 +68,11 @@ def holds_floor_and_budgets(settings: SizedSettings, trial: FrozenTrial) -> bool
 
 
 def budget_violations(settings: SearchSettings, fp: Footprint) -> dict[str, float]:
-    """Budget name -> amount over (> 0 means violated) for every budget that is set."""
+    """Budget name -> amount over (> 0 means violated) for every budget that is set. A value
+    that was never predicted (-1: a trial recorded before the microcontroller's bytes were)
+    counts as over by the whole budget: unknown is not known to fit."""
     return {
-        name: float(getattr(fp, fieldname) - limit)
+        name: float(limit if getattr(fp, fieldname) < 0 else getattr(fp, fieldname) - limit)
         for name, (fieldname, limit) in settings.budgets.limits().items()
     }
 

@@ -345,3 +345,14 @@ def test_no_shrink_move_is_queued_once_the_study_holds_its_trials(tmp_path):
     study.tell(first.trial, [0.99, first.footprint.params])
     assert plan.next() is None
     assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def test_a_byte_never_predicted_is_not_known_to_fit():
+    """A trial recorded before the microcontroller's bytes were predicted (-1) must not pass a
+    flash or RAM budget on a resume."""
+    from slimtune.search.study._context import budget_violations
+    from slimtune.spaces import Footprint
+
+    settings = SearchSettings.of(max_flash_bytes=10_000, max_params=500)
+    old = Footprint(100, 400, 100, 400, 100, 1_000)  # tflite_file_bytes, tflm_arena_bytes: -1
+    assert budget_violations(settings, old) == {"max_params": -400.0, "max_flash_bytes": 10_000.0}
