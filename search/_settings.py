@@ -693,10 +693,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     data = read_toml(path, UsageError, f"--config {path}", "pass an existing TOML file")
     values = {key.replace("-", "_"): value for key, value in data.items()}
     hints = {f.name: get_type_hints(group)[f.name] for group, f in setting_fields()}
-    for key, value in values.items():
-        if key not in hints:
+    for written, value in data.items():
+        key = written.replace("-", "_")
+        if key not in hints:  # named as the file writes it
             raise UsageError(
-                f"--config {path}: unknown key {key!r}; use the names of "
+                f"--config {path}: unknown key {written!r}; use the names of "
                 "`slimtune search` flags, e.g. min-accuracy"
             )
         allowed = tuple(t for t in get_args(hints[key]) or (hints[key],) if t is not type(None))

@@ -53,7 +53,7 @@ def test_search_options_sit_in_one_panel_per_settings_value():
         flag = "--" + setting.name.replace("_", "-")
         text = " ".join(blocks[flag].split())
         assert f"[default: {setting.metadata['shown']}]" in text, (flag, text)
-    assert len(setting_fields()) + 1 == 42  # and --config
+    assert len(setting_fields()) + 1 == 44  # and --config
 
 
 @pytest.mark.parametrize("width", [80, 140])
