@@ -197,6 +197,6 @@ def _refuse_writes(app: Callable) -> Callable:
 
 
 def _shown(url: str) -> str:
-    from slimtune.search import redact
+    from slimtune.trackers import redact
 
     return redact(url)

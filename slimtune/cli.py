@@ -376,6 +376,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from slimtune.deploy import DeployError, TemplateError
     from slimtune.search import TrainingFailed
     from slimtune.spaces import DeviceError, RecipeError, SpaceError
+    from slimtune.trackers import TrackingUriError
 
     return (
         UsageError,
@@ -385,6 +386,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
         DeployError,
         TemplateError,
         TrainingFailed,
+        TrackingUriError,
     )
 
 
