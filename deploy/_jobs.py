@@ -16,6 +16,7 @@ import shlex
 from typing import Any
 
 from slimtune.deploy._errors import DeployError
+from slimtune.trackers import redact
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 DASHBOARD_HINT = (
@@ -55,7 +56,28 @@ def search_entrypoint(search_args: list[str]) -> str:
             "--ray-address: a submitted search always runs on the cluster it was "
             "submitted to; leave the flag out"
         )
+    _refuse_passwords(search_args)
     return shlex.join(["slimtune", "search", *search_args, "--ray-address", "auto"])
+
+
+def _refuse_passwords(search_args: list[str]) -> None:
+    """DeployError if any argument holds a URL with a password (--storage, --tracking-uri, or
+    any other): the entrypoint is stored in the cluster's job table for anyone who can list
+    jobs, so it is refused before anything is sent."""
+    previous = ""
+    for arg in search_args:
+        flag, has_value, value = arg.partition("=")
+        if not (has_value and flag.startswith("--")):
+            flag, value = previous, arg
+        if redact(value) != value:
+            named = f"{flag} " if flag.startswith("--") else ""
+            raise DeployError(
+                f"{named}{redact(value)}: a submitted job's command line is shown to anyone "
+                "who can list the cluster's jobs; leave the password out and give it to the "
+                "cluster's environment (PGPASSWORD or ~/.pgpass for PostgreSQL, "
+                "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD for MLflow)"
+            )
+        previous = arg
 
 
 def submit(

@@ -4,7 +4,10 @@ with: the accuracy floor and the training recipe of the search that produced it.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,10 @@ from slimtune.trackers import (
     RECIPE_PARAMS,
     TAG_PREFIX,
     InputDataset,
+    TrackingUriError,
+    check_tracking_server,
+    check_tracking_uri,
+    redact,
     resolve_tracking_uri,
     using_tracking_uri,
 )
@@ -49,9 +56,16 @@ class SourceModel:
 
 
 def tracking_uri_of(flag: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default search output's store. A SQLite
-    store must already exist: reading one must never create an empty database."""
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the default search output's store, checked
+    as `slimtune search` checks it (no password in it, a store MLflow 3 reads, a server that
+    answers within seconds and takes this process's credentials). A SQLite store must already
+    exist: reading one must never create an empty database. DeployError names what is wrong."""
     uri = resolve_tracking_uri(flag, DEFAULT_OUT)
+    try:
+        check_tracking_uri(uri)
+        check_tracking_server(uri)
+    except TrackingUriError as exc:
+        raise DeployError(str(exc)) from None
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         path = path if uri.startswith("sqlite:////") or path.is_absolute() else Path.cwd() / path
@@ -99,9 +113,17 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
             )
         run = client.get_run(runs["run_id"])
     except MlflowException as exc:
-        first_line = str(exc.message).splitlines()[0]
+        first_line = (str(exc.message).splitlines() or [""])[0][:300]
+        if not _not_found(exc):  # the server failed to answer; the model may well be there
+            code = exc.error_code
+            detail = first_line if first_line.startswith(code) else f"{code}: {first_line}"
+            raise DeployError(
+                f"model {model_uri!r}: MLflow at {redact(tracking_uri)} failed or refused the "
+                f"look-up ({detail}); check the server and that you may "
+                "read the model, then run the same command again"
+            ) from None
         raise DeployError(
-            f"model {model_uri!r} not found in {tracking_uri} ({first_line}); check "
+            f"model {model_uri!r} not found in {redact(tracking_uri)} ({first_line}); check "
             "the name, alias or version in the MLflow UI, or pass the right "
             "--tracking-uri"
         ) from None
@@ -117,28 +139,130 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
 
 
 def load_keras_model(source: SourceModel) -> keras.Model:
-    """The Keras model behind `source` (MLflow's keras flavor)."""
+    """The Keras model behind `source`: its artifact downloaded, its MLmodel read before anything
+    in it is loaded, and only a plain .keras file loaded, by Keras itself with safe mode on.
+    MLflow's keras flavor would load an exported SavedModel (MLmodel `save_exported_model:
+    true`) as a TensorFlow graph, where safe mode does not apply, and would put a model's `code`
+    folder on sys.path: both are refused, as are Lambda layers (safe mode) and a damaged file.
+    DeployError names the model and the reason in one line."""
+    # Loading imports TensorFlow, whose C++ start-up notes would surround a one-line error;
+    # every refusal below is that one line, so none of them needs the notes.
+    with (
+        tempfile.TemporaryDirectory(prefix="slimtune-pull-") as folder,
+        quiet_native_stderr(explained=(DeployError,)),
+    ):
+        local = _download_model(source, Path(folder))
+        return _load_keras_file(_keras_file(local, source.uri), source.uri)
+
+
+def _download_model(source: SourceModel, folder: Path) -> Path:
     import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = source.version_uri or source.uri
+    # MLflow's download progress bar would surround a one-line refusal; the user's choice wins.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        with using_tracking_uri(source.tracking_uri):
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
+    except (MlflowException, OSError) as exc:
+        first = (str(getattr(exc, "message", exc)).strip().splitlines() or [""])[0][:300]
+        raise DeployError(
+            f"model {source.uri!r}: cannot download its artifact from "
+            f"{redact(source.tracking_uri)} ({type(exc).__name__}: {first}); check that the "
+            "artifact store is reachable and that you may read it, then run the same command again"
+        ) from None
+
+
+def _keras_file(local: Path, uri: str) -> Path:
+    """The .keras file of the downloaded model folder `local`, after its MLmodel shows a plain
+    Keras file and no code; DeployError otherwise."""
+    import yaml
+
+    def refuse(reason: str, fix: str) -> DeployError:
+        return DeployError(f"model {uri!r}: {reason}; {fix}")
+
+    mlmodel = local / "MLmodel"
+    try:
+        conf = yaml.safe_load(mlmodel.read_text()) if mlmodel.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        conf = None
+    flavors = conf.get("flavors") if isinstance(conf, dict) else None
+    if not isinstance(flavors, dict):
+        raise refuse(
+            "cannot load it as a Keras model (its artifact has no readable MLmodel file)",
+            "pull a model logged by slimtune, or register a version whose artifact is whole",
+        )
+    carrying_code = sorted(
+        name for name, flavor in flavors.items() if isinstance(flavor, dict) and flavor.get("code")
+    )
+    if carrying_code:
+        raise refuse(
+            f"refused: its MLmodel ships code to run when it loads (flavor {carrying_code[0]} "
+            "has code paths)",
+            "register the model without code_paths (a plain .keras file, as slimtune logs it)",
+        )
+    keras_flavor = flavors.get("keras")
+    if not isinstance(keras_flavor, dict):
+        raise refuse(
+            f"cannot load it as a Keras model (its MLmodel has no keras flavor, only "
+            f"{', '.join(sorted(map(str, flavors))) or 'none'})",
+            "pull a model logged by slimtune, or register a version logged with mlflow.keras",
+        )
+    if keras_flavor.get("save_exported_model"):
+        raise refuse(
+            "refused: it is an exported TensorFlow SavedModel (MLmodel save_exported_model: "
+            "true), which loads without Keras safe mode",
+            "register the model as a .keras file (mlflow.keras.log_model(model, "
+            "save_exported_model=False), as slimtune logs it)",
+        )
+    data = keras_flavor.get("data", "data")
+    path = (local / str(data) / "model.keras").resolve()
+    if not path.is_relative_to(local.resolve()) or not zipfile.is_zipfile(path):
+        raise refuse(
+            "cannot load it as a Keras model (its artifact holds no whole .keras file at "
+            f"{data}/model.keras)",
+            "pull a model logged by slimtune, or register a version whose artifact is whole",
+        )
+    return path
+
+
+def _load_keras_file(path: Path, uri: str) -> keras.Model:
+    import keras
 
     try:
-        # Loading imports TensorFlow, whose C++ start-up notes would surround a one-line error;
-        # every failure below becomes that one line, so none of them needs the notes.
-        with using_tracking_uri(source.tracking_uri), quiet_native_stderr(explained=(Exception,)):
-            # Safe mode refuses models that would run arbitrary code (lambdas) when loaded.
-            return mlflow.keras.load_model(
-                source.version_uri or source.uri, load_model_kwargs={"safe_mode": True}
-            )
-    except Exception as exc:  # noqa: BLE001 - a damaged file fails in zipfile, h5py, json...
-        # A damaged or foreign artifact can fail anywhere inside MLflow's and Keras's loaders
-        # (MlflowException for a missing flavor, BadZipFile for a truncated .keras, KeyError or
-        # JSONDecodeError for an edited one): whatever it is, the registered artifact is bad input.
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        raise DeployError(
-            f"model {source.uri!r}: cannot load it as a Keras model ({reason}); "
-            "pull a model logged by slimtune, or register a version whose artifact "
-            "is whole"
-        ) from None
+        # Safe mode refuses models that would run arbitrary code (Lambda layers) when loaded.
+        return keras.saving.load_model(path, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
+            raise DeployError(
+                f"model {uri!r}: refused: it holds Python code (a Lambda layer or a lambda) "
+                "that Keras safe mode does not load; register a model built from Keras "
+                "layers only (slimtune's models are)"
+            ) from None
+        reason = _first_line(exc)
+    except (TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        # What an edited or half-copied file fails with inside Keras's loader (a config that
+        # does not parse or names no layer, weights h5py cannot read).
+        reason = _first_line(exc)
+    raise DeployError(
+        f"model {uri!r}: cannot load it as a Keras model ({reason}); pull a model logged by "
+        "slimtune, or register a version whose artifact is whole"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _not_found(exc: Any) -> bool:
+    """Whether MLflow answered that the name, version, alias or run does not exist (a missing
+    alias is INVALID_PARAMETER_VALUE "Registered model alias ... not found"), as opposed to
+    failing to answer at all."""
+    return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc.message)
+    )
 
 
 def recipe_of(source: SourceModel) -> dict[str, Any]:
@@ -228,7 +352,7 @@ def record_pull(
         first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
         raise DeployError(
             f"the export was measured, but recording it on {source.version_uri} in "
-            f"{source.tracking_uri} failed ({first_line}); check that you may "
+            f"{redact(source.tracking_uri)} failed ({first_line}); check that you may "
             "write to that registry"
         ) from None
     return run_id

@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slim
     from slimtune.search._settings import HeldOut as HeldOut
     from slimtune.search._settings import SearchSettings as SearchSettings
     from slimtune.search._settings import SizedSettings as SizedSettings
-    from slimtune.search._settings import redact as redact
     from slimtune.search._settings import setting_fields as setting_fields
     from slimtune.search.analysis import SearchResult as SearchResult
     from slimtune.search.analysis import SlicePoint as SlicePoint

@@ -58,6 +58,10 @@ class InjectedFault(RuntimeError):
     """Raised where a test asked for a failure."""
 
 
+class FaultsFileError(ValueError):
+    """The file SLIMTUNE_FAULTS names cannot be read or is not a JSON object."""
+
+
 def fail_point(name: str) -> None:
     """Kill this process here (SIGKILL: no cleanup runs) if the faults file asks for `name`."""
     if name not in FAIL_POINTS:
@@ -94,8 +98,19 @@ def _faults() -> dict[str, Any]:
     path = os.environ.get(ENV_VAR)
     if not path:
         return {}
+    # A faults file that cannot be read or parsed is a broken test, not "no faults": ignoring it
+    # would let a crash-safety test pass without injecting anything.
     try:
         with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
+            text = handle.read()
+    except OSError as exc:
+        raise FaultsFileError(f"{ENV_VAR}={path}: cannot read it ({exc.strerror})") from None
+    if not text.strip():
+        return {}  # caught between a rewrite's truncation and its write: no faults yet
+    try:
+        faults = json.loads(text)
+    except ValueError as exc:
+        raise FaultsFileError(f"{ENV_VAR}={path}: not valid JSON ({exc})") from None
+    if not isinstance(faults, dict):
+        raise FaultsFileError(f'{ENV_VAR}={path}: use a JSON object such as {{"kill_at": ...}}')
+    return faults

@@ -31,6 +31,7 @@ from slimtune.spaces import (
     load_device,
     read_toml,
 )
+from slimtune.trackers import TrackingUriError, check_tracking_uri, redact
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -509,8 +510,10 @@ class SearchSettings:
         values: dict[str, Any] = {}
         if config_path:
             values |= _read_config(Path(config_path))
-        values |= {k: v for k, v in flags.items() if v is not None}
-        return cls.of(**values)
+        given = {k: v for k, v in flags.items() if v is not None}
+        if isinstance(given.get("storage"), str):
+            _refuse_password_in_flag(given["storage"])
+        return cls.of(**(values | given))
 
     def with_values(self, **values: Any) -> SearchSettings:
         """These settings with `values` (flag names) replaced."""
@@ -625,17 +628,6 @@ def margin(floor: float, images: int, confidence: float) -> float:
     return NormalDist().inv_cdf(confidence) * (floor * (1.0 - floor) / images) ** 0.5
 
 
-def redact(uri: str) -> str:
-    """`uri` with its password, if any, replaced by ***: URIs appear in logs, tags, result.json."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if not parts.password:
-        return uri
-    user_info, host = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{user_info.split(':', 1)[0]}:***@{host}"))
-
-
 def _check_storage_uri(uri: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -652,30 +644,43 @@ def _check_storage_uri(uri: str) -> None:
         )
 
 
-# Stores an MLflow 3 client writes to; its file store ('./mlruns', file://) is in maintenance
-# mode and refuses to start, so it is refused here, before anything is created.
-TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+def _refuse_password_in_flag(uri: str) -> None:
+    """A password given on the command line sits in `ps` output, /proc/*/cmdline, shell history
+    and, for `slimtune submit`, the Ray cluster's job table; the driver can read it from the
+    environment, a password file or an owner-only study TOML instead."""
+    if redact(uri) == uri:
+        return
+    where = (
+        "set PGPASSWORD or put it in ~/.pgpass, or " if uri.lower().startswith("postgresql") else ""
+    )
+    _bad(
+        "storage",
+        redact(uri),
+        "leave the password off the command line (ps and the Ray job table show it); "
+        f"{where}write the URL as storage in a study TOML only you can read "
+        "(chmod 600 FILE, then --config FILE)",
+    )
+
+
+def _check_config_secret(path: Path, values: dict[str, Any]) -> None:
+    """A study TOML may hold the storage password only when no one else may read the file."""
+    storage = values.get("storage")
+    if not isinstance(storage, str) or redact(storage) == storage:
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UsageError(
+            f"--config {path}: it holds the storage password ({redact(storage)}) but others may "
+            f"read it (mode {mode:o}); make it yours alone with chmod 600 {path}, or leave the "
+            "password out and set PGPASSWORD"
+        )
 
 
 def _check_tracking_uri(uri: str) -> None:
-    if redact(uri) != uri:
-        _bad(
-            "tracking-uri",
-            redact(uri),
-            "leave the password out of the URI and set "
-            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead",
-        )
-    from urllib.parse import urlsplit
-
-    scheme = urlsplit(uri).scheme.split("+")[0].lower()
-    if scheme not in TRACKING_SCHEMES:
-        _bad(
-            "tracking-uri",
-            uri,
-            "use sqlite:///PATH/mlflow.db or an MLflow server's "
-            "http(s)://HOST:PORT (MLflow's file store is not supported); MLFLOW_TRACKING_URI "
-            "takes the same values",
-        )
+    try:
+        check_tracking_uri(uri)
+    except TrackingUriError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_ray_address(address: str) -> None:
@@ -708,4 +713,5 @@ def _read_config(path: Path) -> dict[str, Any]:
                 f"--config {path}: {key} = {value!r} should be "
                 f"{allowed[0].__name__}; fix it in the file"
             )
+    _check_config_secret(path, values)
     return values

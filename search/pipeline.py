@@ -18,7 +18,7 @@ from slimtune.search._data import DataSource, Split, class_count, image_shape, r
 from slimtune.search._errors import UsageError
 from slimtune.search._failpoints import fail_point
 from slimtune.search._progress import Progress
-from slimtune.search._settings import HeldOut, SearchSettings, SizedSettings, redact
+from slimtune.search._settings import HeldOut, SearchSettings, SizedSettings
 from slimtune.search.analysis import (
     CONFIRMATION_ATTR_PREFIX,
     TRIALS_CSV,
@@ -82,8 +82,9 @@ from slimtune.spaces import (
 from slimtune.trackers import (
     MlflowTracker,
     TrackerUnavailable,
-    credentials_refused,
-    server_reachable,
+    TrackingUriError,
+    check_tracking_server,
+    redact,
     write_bytes_atomic,
     write_json_atomic,
 )
@@ -107,19 +108,10 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     if isinstance(space, HyperModelSpace):
         # a file path made absolute for the workers
         s = replace(s, strategy=replace(s.strategy, hypermodel=space.hypermodel))
-    if not server_reachable(s.tracking.tracking_uri):
-        raise UsageError(
-            f"--tracking-uri {redact(s.tracking.tracking_uri)}: the MLflow server does not "
-            "answer; start it (mlflow server ...) or point --tracking-uri / "
-            "MLFLOW_TRACKING_URI at a running one"
-        ) from None
-    refusal = credentials_refused(s.tracking.tracking_uri)
-    if refusal:
-        raise UsageError(
-            f"--tracking-uri {redact(s.tracking.tracking_uri)}: the MLflow server {refusal}; "
-            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account "
-            "of that server"
-        )
+    try:
+        check_tracking_server(s.tracking.tracking_uri)
+    except TrackingUriError as exc:
+        raise UsageError(str(exc)) from None
     if s.execution.ray_address and not ray_address_reachable(s.execution.ray_address):
         raise UsageError(
             f"--ray-address {s.execution.ray_address}: no Ray cluster answers there; start it "

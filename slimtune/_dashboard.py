@@ -77,7 +77,9 @@ def _storage_url(out: Path, storage: str | None) -> str:
     """The storage a search with these --out/--storage flags used (the rule of SearchSettings)."""
     from slimtune.search import SearchSettings
 
-    url = SearchSettings.of(out=str(out), storage=storage).resolved().study.storage
+    # from_sources: a password in --storage is refused here as `slimtune search` refuses it.
+    flags = {"out": str(out), "storage": storage}
+    url = SearchSettings.from_sources(None, flags).resolved().study.storage
     if storage is None:
         if not out.is_dir():
             raise UsageError(
@@ -197,6 +199,6 @@ def _refuse_writes(app: Callable) -> Callable:
 
 
 def _shown(url: str) -> str:
-    from slimtune.search import redact
+    from slimtune.trackers import redact
 
     return redact(url)

@@ -209,7 +209,13 @@ def train(
     from slimtune._train import train_template
     from slimtune.deploy import DesignTemplate
     from slimtune.search import check_seed_count, ensure_writable, resolve_dataset, search_seeds
-    from slimtune.trackers import resolve_tracking_uri, write_json_atomic
+    from slimtune.trackers import (
+        check_tracking_server,
+        check_tracking_uri,
+        redact,
+        resolve_tracking_uri,
+        write_json_atomic,
+    )
 
     check_seed_count(seeds)
     for flag, value in (
@@ -221,11 +227,14 @@ def train(
             raise UsageError(f"{flag} {value}: use a whole number of 1 or more")
     loaded = DesignTemplate.from_toml(template)
     out = out.absolute()
+    uri = resolve_tracking_uri(tracking_uri, out)
+    # Checked as `slimtune search` checks it, before minutes of training and before --out exists.
+    check_tracking_uri(uri)
+    check_tracking_server(uri)
     ensure_writable(out)
     source = resolve_dataset(dataset, Path(data_dir) if data_dir else None)
     source.check()
     name = "mnist" if dataset == "mnist" else Path(dataset).name
-    uri = resolve_tracking_uri(tracking_uri, out)
     result = train_template(
         loaded,
         source,
@@ -241,7 +250,7 @@ def train(
     console.print_json(json.dumps(result.to_dict()))
     console.print(
         f"model: {result.model_uri}; export it with: slimtune pull {result.model_uri} "
-        f"--tracking-uri {uri} --out model.tflite"
+        f"--tracking-uri {redact(uri)} --out model.tflite"
     )
 
 

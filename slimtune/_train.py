@@ -19,7 +19,7 @@ from slimtune.search import (
     train_seeds,
 )
 from slimtune.spaces import footprint
-from slimtune.trackers import config_params, seed_metrics
+from slimtune.trackers import config_params, redact, seed_metrics
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def train_template(
         val_accuracies=outcome.val_accuracies,
         worst_case_val_accuracy=outcome.worst_case_val_accuracy,
         train_time_s=round(outcome.train_time_s, 3),
-        tracking_uri=tracking_uri,
+        tracking_uri=redact(tracking_uri),
         experiment=experiment,
         parent_run_id=parent_id,
         run_id=run_id,

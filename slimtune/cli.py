@@ -384,6 +384,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from slimtune.deploy import DeployError, TemplateError
     from slimtune.search import TrainingFailed
     from slimtune.spaces import DeviceError, RecipeError, SpaceError
+    from slimtune.trackers import TrackingUriError
 
     return (
         UsageError,
@@ -393,6 +394,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
         DeployError,
         TemplateError,
         TrainingFailed,
+        TrackingUriError,
     )
 
 

@@ -3,14 +3,7 @@ both writers and readers use, and state files written atomically. Imports nothin
 
 from slimtune.trackers._datasets import InputDataset
 from slimtune.trackers._files import write_bytes_atomic, write_json_atomic
-from slimtune.trackers._mlflow import (
-    MlflowTracker,
-    TrackerUnavailable,
-    credentials_refused,
-    server_reachable,
-    server_serving,
-    using_tracking_uri,
-)
+from slimtune.trackers._mlflow import MlflowTracker, TrackerUnavailable, using_tracking_uri
 from slimtune.trackers._schema import (
     CHAMPION_ALIAS,
     DATASET_CONTEXTS,
@@ -22,6 +15,17 @@ from slimtune.trackers._schema import (
     resolve_tracking_uri,
     seed_metrics,
 )
+from slimtune.trackers._uri import (
+    TRACKING_SCHEMES,
+    TrackingUriError,
+    bound_http_retries,
+    check_tracking_server,
+    check_tracking_uri,
+    credentials_refused,
+    redact,
+    server_reachable,
+    server_serving,
+)
 
 __all__ = [
     "MlflowTracker",
@@ -30,6 +34,12 @@ __all__ = [
     "server_reachable",
     "server_serving",
     "using_tracking_uri",
+    "TRACKING_SCHEMES",
+    "TrackingUriError",
+    "bound_http_retries",
+    "check_tracking_server",
+    "check_tracking_uri",
+    "redact",
     "write_bytes_atomic",
     "write_json_atomic",
     "CHAMPION_ALIAS",

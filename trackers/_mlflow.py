@@ -10,22 +10,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from slimtune.trackers._datasets import InputDataset
 from slimtune.trackers._mlflow_private import scoped_tracking_uri
 from slimtune.trackers._schema import CHAMPION_ALIAS, TAG_PREFIX
+from slimtune.trackers._uri import bound_http_retries, redact, server_reachable
 
-PROBE_TIMEOUT_S = 3.0
-# MLflow's own retry policy, bounded so an outage costs seconds, not minutes (MLflow's defaults
-# retry 7 times with backoff 2). A user's own MLFLOW_HTTP_* settings win.
-HTTP_RETRY_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-}
+if TYPE_CHECKING:
+    import numpy as np
 
 LOG_BATCH_METRICS = 1000  # the most metrics one MLflow log_batch call accepts
 
@@ -50,74 +43,6 @@ class TrackerUnavailable(RuntimeError):
     """The tracking server cannot be reached; the message names its URI (without credentials)."""
 
 
-def server_reachable(tracking_uri: str) -> bool:
-    """True unless `tracking_uri` is an HTTP server that does not answer within a few seconds.
-
-    Any HTTP answer counts (even 401/404): the server is up, and MLflow reports anything else.
-    """
-    if not tracking_uri.startswith(("http://", "https://")):
-        return True
-    import requests
-
-    try:
-        requests.get(tracking_uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S)
-    except requests.RequestException:
-        return False
-    return True
-
-
-def server_serving(tracking_uri: str) -> bool:
-    """True unless `tracking_uri` is an HTTP server that does not answer, or answers a read of
-    its experiments with a server error (HTTP 5xx: its backend store is away, e.g. a PostgreSQL
-    restarting under it). A refusal (401/403) counts as serving: MLflow reports that itself."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return True
-    answer = _read_experiments(tracking_uri)
-    return answer is not None and answer.status_code < 500
-
-
-def _read_experiments(tracking_uri: str) -> Any:
-    """The server's answer to a one-experiment search with this process's credentials, or None
-    when it does not answer within PROBE_TIMEOUT_S."""
-    import requests
-
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    try:
-        return requests.get(
-            tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
-            params={"max_results": 1},
-            timeout=PROBE_TIMEOUT_S,
-            auth=(user, password) if user and password else None,
-            headers={"Authorization": f"Bearer {token}"} if token and not user else None,
-        )
-    except requests.RequestException:
-        return None
-
-
-def credentials_refused(tracking_uri: str) -> str | None:
-    """Why an HTTP tracking server refuses this process's credentials (MLFLOW_TRACKING_USERNAME
-    and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN), e.g. "refused user 'admin' (HTTP
-    401)"; None when it lets them read experiments, or is not an HTTP server. One short request,
-    so a wrong password is found before anything is created; the password is never shown."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return None
-    answer = _read_experiments(tracking_uri)
-    if answer is None or answer.status_code not in (401, 403):
-        return None  # unreachable is server_reachable's to report
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    who = (
-        f"user {user!r}"
-        if user
-        else "the token in MLFLOW_TRACKING_TOKEN"
-        if token
-        else "a client without credentials"
-    )
-    return f"refused {who} (HTTP {answer.status_code})"
-
-
 class MlflowTracker:
     """Records a study in MLflow. Everything it writes goes through one process (the driver)."""
 
@@ -132,10 +57,11 @@ class MlflowTracker:
         crash-safety test's fail points; by default nothing)."""
         from mlflow import MlflowClient
 
-        for key, value in HTTP_RETRY_DEFAULTS.items():
-            os.environ.setdefault(key, value)
+        bound_http_retries()
         if not server_reachable(tracking_uri):
-            raise TrackerUnavailable(f"MLflow tracking server {tracking_uri} does not answer")
+            raise TrackerUnavailable(
+                f"MLflow tracking server {redact(tracking_uri)} does not answer"
+            )
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
@@ -358,8 +284,13 @@ class MlflowTracker:
             versions = self.client.search_model_versions(
                 f"name = '{model_name}' and run_id = '{run_id}'"
             )
-        except MlflowException:
-            return None  # no such registered model yet
+        except MlflowException as exc:
+            # Only "no such registered model" means no version yet; any other failure (a server
+            # error, a refusal) must not be read as that, or a retried registration would
+            # create a second version of the same run.
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return None
         return min((v.version for v in versions), key=int, default=None)
 
     def _complete_run_tagged(self, tags: dict[str, str]) -> str | None:
@@ -472,6 +403,7 @@ def _log_keras_model(model_keras: bytes, input_example: np.ndarray | None = None
     its logged-model id."""
     import keras
     import mlflow
+    import numpy as np
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as folder:

@@ -16,12 +16,13 @@ from optuna.trial import TrialState
 
 from slimtune.search._data import SPLIT_ORDER
 from slimtune.search._errors import UsageError
-from slimtune.search._settings import SearchSettings, SizedSettings, redact
+from slimtune.search._settings import SearchSettings, SizedSettings
 from slimtune.search.study import _optuna_private as private
 from slimtune.search.study._context import StudyContext
 from slimtune.search.study._design import queue_design
 from slimtune.search.study._storage import RideOut, open_storage
 from slimtune.spaces import HyperModelSpace, Recipe, SearchSpace
+from slimtune.trackers import redact
 
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60

@@ -26,7 +26,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from slimtune.search._errors import StorageLost
-from slimtune.search._settings import redact
+from slimtune.trackers import redact
 
 # Long enough for a restart or a fail-over; short enough that no trial of ours looks orphaned to
 # another driver (Optuna's grace period, search/study/_open.py GRACE_PERIOD_S = 60 s, minus the

@@ -3,6 +3,8 @@ value and the fix, exit code 2, no traceback, and no file or database created.""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,13 @@ def template(tmp_path: Path, text: str) -> Path:
     path.write_text(text)
     return path
 
+
+SECRET_URI = "http://admin:s3cr3t-pw@127.0.0.1:9"
+PASSWORD_REFUSED = (
+    "--tracking-uri http://admin:***@127.0.0.1:9: leave the password out of the URI and set "
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
+)
+GOOD_TEMPLATE = "[config]\nblocks = [{kernel_size = 3, filters = 2}]\n"
 
 CASES = {
     "pull-not-a-uri": (
@@ -142,6 +151,95 @@ CASES = {
         lambda t, s: ["train", "--template", template(t, ""), "--seeds", "0", "--out", t / "o"],
         "--seeds 0",
     ),
+    # A password in the tracking URI is refused as `slimtune search` refuses it: it would sit in
+    # `ps` output and be echoed in messages and train.json.
+    "pull-password-in-tracking-uri": (
+        lambda t, s: [
+            "pull",
+            "models:/m@champion",
+            "--out",
+            t / "m.tflite",
+            "--tracking-uri",
+            SECRET_URI,
+        ],
+        PASSWORD_REFUSED,
+    ),
+    "template-password-in-tracking-uri": (
+        lambda t, s: [
+            "export-template",
+            "models:/m@champion",
+            "--out",
+            t / "t.toml",
+            "--tracking-uri",
+            SECRET_URI,
+        ],
+        PASSWORD_REFUSED,
+    ),
+    "train-password-in-tracking-uri": (
+        lambda t, s: [
+            "train",
+            "--template",
+            template(t, GOOD_TEMPLATE),
+            "--out",
+            t / "o",
+            "--tracking-uri",
+            SECRET_URI,
+        ],
+        PASSWORD_REFUSED,
+    ),
+    "train-file-store": (
+        lambda t, s: [
+            "train",
+            "--template",
+            template(t, GOOD_TEMPLATE),
+            "--out",
+            t / "o",
+            "--tracking-uri",
+            (t / "mlruns").as_uri(),
+        ],
+        "(MLflow's file store is not supported)",
+    ),
+    # Unreachable is said as such, in seconds, before any training or look-up.
+    "template-server-unreachable": (
+        lambda t, s: [
+            "export-template",
+            "models:/m@champion",
+            "--out",
+            t / "t.toml",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+        "--tracking-uri http://127.0.0.1:9: the MLflow server does not answer; start it",
+    ),
+    "train-server-unreachable": (
+        lambda t, s: [
+            "train",
+            "--template",
+            template(t, GOOD_TEMPLATE),
+            "--out",
+            t / "o",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+        "--tracking-uri http://127.0.0.1:9: the MLflow server does not answer; start it",
+    ),
+    # Refused before anything is sent: a job's entrypoint is kept in the cluster's job table.
+    "submit-password-in-storage": (
+        lambda t, s: [
+            "submit",
+            "--address",
+            "http://127.0.0.1:9",
+            "--",
+            "--storage",
+            "postgresql://slimtune:s3cr3t-pw@db:5432/optuna",
+        ],
+        "--storage postgresql://slimtune:***@db:5432/optuna: a submitted job's command line is "
+        "shown to anyone who can list the cluster's jobs",
+    ),
+    "submit-password-in-tracking-uri": (
+        lambda t, s: ["submit", "--", f"--tracking-uri={SECRET_URI}"],
+        "--tracking-uri http://admin:***@127.0.0.1:9: a submitted job's command line",
+    ),
     "search-unknown-device": (
         lambda t, s: ["search", "--device", "toaster", "--out", t / "o"],
         "--device toaster: unknown device 'toaster'; use one of",
@@ -170,4 +268,30 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, empty_
     assert len(lines) == 1 and lines[0].startswith("slimtune: error: "), done.stderr
     assert expected in lines[0], lines[0]
     assert "Traceback" not in done.stderr
+    assert "s3cr3t" not in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_pull_from_an_unreachable_server_says_so_within_seconds(tmp_path):
+    """MLflow's client would retry a closed port for minutes and then call the model "not
+    found"; the same probe as `slimtune search` says the server does not answer, at once."""
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        started = time.monotonic()
+        done = run_cli(
+            "pull",
+            "models:/x@champion",
+            "--out",
+            tmp_path / "m.tflite",
+            "--tracking-uri",
+            uri,
+            timeout=60,
+        )
+    assert time.monotonic() - started < 20
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"slimtune: error: --tracking-uri {uri}: the MLflow server does not answer; start it "
+        "(mlflow server ...) or point --tracking-uri / MLFLOW_TRACKING_URI at a running one"
+    ]
+    assert not list(tmp_path.iterdir())

@@ -123,20 +123,28 @@ def test_the_password_never_reaches_logs_tags_params_or_result(stack, searched):
         assert password not in json.dumps([run.data.params, run.data.tags])
 
 
-def test_a_password_in_the_url_is_hidden_too(stack, mnist_dir, space_file, tmp_path):
-    """Users do put passwords in URLs: the study still runs, and the password is shown nowhere."""
+def test_a_password_in_the_url_is_refused_on_the_command_line_and_kept_in_an_owner_only_toml(
+    stack, mnist_dir, space_file, tmp_path
+):
+    """Users do put passwords in URLs: on the command line (where `ps` and /proc/*/cmdline show
+    it) the search is refused before anything is touched; in a study TOML only its owner can
+    read, the study runs, and the password is shown nowhere."""
     pg = stack["pg"]
     url = f"postgresql://{pg.user}:{pg.password}@127.0.0.1:{pg.port}/optuna"
     out = tmp_path / "out"
     env = {"PGPASSWORD": "", "MLFLOW_TRACKING_URI": stack["tracking_uri"]}
-    done = run_cli(
-        *args(stack, mnist_dir, space_file, out, "pg", 3, "--workers", 2)[:-4],
-        "--storage",
-        url,
-        "--model-name",
-        "pg",
-        env=env,
-    )
+    common = args(stack, mnist_dir, space_file, out, "pg", 3)[
+        :-4
+    ]  # without --storage, --model-name
+    refused = run_cli(*common, "--storage", url, "--model-name", "pg", env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "PGPASSWORD" in refused.stderr
+    assert pg.password not in refused.stdout + refused.stderr
+    assert not out.exists()
+    config = tmp_path / "study.toml"
+    config.write_text(f'storage = "{url}"\n')
+    config.chmod(0o600)
+    done = run_cli(*common, "--config", config, "--model-name", "pg", env=env)
     assert done.returncode == 0, done.stderr
     assert "already finished, not retrained" in done.stderr  # it resumed the study above
     assert pg.password not in done.stdout + done.stderr

@@ -129,3 +129,24 @@ def test_augmentation_is_part_of_the_recipe_and_refused_for_a_hypermodel():
     assert SearchSettings.of(augment="shift").training.recipe.augment == "shift"
     with pytest.raises(UsageError, match=r"^--augment shift: leave it out with --hypermodel"):
         SearchSettings.of(augment="shift", hypermodel="my_models.py:build")
+
+
+def test_a_storage_password_is_refused_on_the_command_line_but_kept_in_an_owner_only_toml(
+    tmp_path,
+):
+    """The command line is what `ps`, /proc/*/cmdline and a Ray job table show; a study TOML
+    only its owner can read is one of the places the password may live instead."""
+    url = "postgresql://slimtune:s3cr3t@127.0.0.1:9/optuna"
+    with pytest.raises(UsageError, match=r"^--storage postgresql://slimtune:\*\*\*@.*PGPASSWORD"):
+        SearchSettings.from_sources(None, {"storage": url})
+    config = tmp_path / "study.toml"
+    config.write_text(f'storage = "{url}"\n')
+    config.chmod(0o600)
+    assert SearchSettings.from_sources(str(config), {}).study.storage == url
+    config.chmod(0o640)
+    with pytest.raises(UsageError, match=r"others may read it \(mode 640\).*chmod 600"):
+        SearchSettings.from_sources(str(config), {})
+    # The same flag without a password overrides the file's, as every flag does.
+    bare = "postgresql://slimtune@127.0.0.1:9/optuna"
+    config.chmod(0o600)
+    assert SearchSettings.from_sources(str(config), {"storage": bare}).study.storage == bare

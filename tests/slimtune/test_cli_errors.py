@@ -71,6 +71,13 @@ def user_models(tmp_path: Path) -> Path:
     return path
 
 
+def secret_toml(tmp_path: Path, mode: int) -> str:
+    path = tmp_path / "study.toml"
+    path.write_text('storage = "postgresql://slimtune:s3cr3t@127.0.0.1:9/optuna"\n')
+    path.chmod(mode)
+    return str(path)
+
+
 CASES = [
     (
         "min-accuracy-high",
@@ -226,6 +233,20 @@ CASES = [
         "ray-address-malformed",
         lambda t: ["--ray-address", "nonsense"],
         r"--ray-address nonsense: use 'auto', HOST:PORT",
+    ),
+    (
+        "storage-password-on-the-command-line",
+        lambda t: ["--storage", "postgresql://slimtune:s3cr3t@127.0.0.1:9/optuna"],
+        r"^(?!.*s3cr3t).*--storage postgresql://slimtune:\*\*\*@127.0.0.1:9/optuna: leave the "
+        r"password off the command line \(ps and the Ray job table show it\); set PGPASSWORD "
+        r"or put it in ~/.pgpass, or write the URL as storage in a study TOML only you can read",
+    ),
+    (
+        "storage-password-in-a-toml-others-may-read",
+        lambda t: ["--config", secret_toml(t, 0o644)],
+        r"^(?!.*s3cr3t).*--config .*study.toml: it holds the storage password "
+        r"\(postgresql://slimtune:\*\*\*@127.0.0.1:9/optuna\) but others may read it "
+        r"\(mode 644\); make it yours alone with chmod 600",
     ),
     (
         "storage-password-hidden",

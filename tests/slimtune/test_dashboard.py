@@ -120,3 +120,15 @@ def test_bad_storage_is_one_line_exit_2(tmp_path, study_out):
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
         assert re.search(message, done.stderr), done.stderr
     assert not (study_out / "missing.db").exists()
+
+
+def test_a_storage_password_on_the_command_line_is_refused(tmp_path):
+    done = run_cli(
+        "dashboard", "--storage", "postgresql://slimtune:s3cr3t@127.0.0.1:9/optuna", timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "s3cr3t" not in done.stdout + done.stderr
+    assert (
+        "--storage postgresql://slimtune:***@127.0.0.1:9/optuna: leave the password off" in lines[0]
+    )

@@ -210,3 +210,18 @@ def test_a_model_attached_to_a_finished_run_later_links_its_metrics_once(tmp_pat
     assert {m.key: m.value for m in logged.metrics} == {"worst_case_val_accuracy": 0.9}
     run = tracker.client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["slimtune.logged"] == "true"
+
+
+def test_a_failed_registry_read_is_not_taken_for_no_version_yet(tmp_path):
+    """Only "no such registered model" means a run has no version yet: a registry that fails to
+    answer must stop the registration, not lead to a second version of the same run."""
+    from mlflow.exceptions import MlflowException
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", STUDY)
+
+    def search_model_versions(*args, **kwargs):
+        raise MlflowException("the registry's store is away", error_code="TEMPORARILY_UNAVAILABLE")
+
+    tracker.client.search_model_versions = search_model_versions
+    with pytest.raises(MlflowException, match="the registry's store is away"):
+        tracker.register_champion("0" * 32, "tiny", {})
