@@ -77,7 +77,7 @@ def _storage_url(out: Path, storage: str | None) -> str:
     """The storage a search with these --out/--storage flags used (the rule of SearchSettings)."""
     from slimtune.search import SearchSettings
 
-    url = SearchSettings.of(out=str(out), storage=storage).resolved().study.storage
+    url = SearchSettings.of(out=str(out), storage=storage).resolved().storage
     if storage is None:
         if not out.is_dir():
             raise UsageError(
