@@ -49,7 +49,7 @@ class SourceModel:
 
     uri: str  # as the user gave it
     version_uri: str | None  # models:/NAME/VERSION when it came from the registry
-    run_id: str
+    run_id: str | None  # None for a registered version that came from no run
     floor: float | None
     floor_source: str  # where `floor` came from, for the report
     tracking_uri: str
@@ -111,6 +111,7 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
                 "registered floor" if floor_tag else "",
                 tracking_uri,
             )
+        assert runs is not None  # check_model_uri: a models:/ or a runs:/ URI
         run = client.get_run(runs["run_id"])
     except MlflowException as exc:
         first_line = (str(exc.message).splitlines() or [""])[0][:300]
@@ -271,6 +272,8 @@ def recipe_of(source: SourceModel) -> dict[str, Any]:
     are absent."""
     from mlflow import MlflowClient
 
+    if source.run_id is None:  # a version registered from no run: no recipe was recorded
+        return {}
     client = MlflowClient(source.tracking_uri)
     run = client.get_run(source.run_id)
     params = dict(run.data.params)
@@ -306,6 +309,11 @@ def record_pull(
     run_id = None
     try:
         version = client.get_model_version(name, number)
+        if version.run_id is None:
+            raise DeployError(
+                f"the export was measured, but {source.version_uri} was registered from no run, "
+                "so no experiment holds it to record the pull in"
+            )
         experiment_id = client.get_run(version.run_id).info.experiment_id
         run_id = client.create_run(
             experiment_id,

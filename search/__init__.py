@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slim
     from slimtune.search._settings import SAMPLERS as SAMPLERS
     from slimtune.search._settings import SIZE_OBJECTIVES as SIZE_OBJECTIVES
     from slimtune.search._settings import HeldOut as HeldOut
+    from slimtune.search._settings import ResolvedSettings as ResolvedSettings
     from slimtune.search._settings import SearchSettings as SearchSettings
     from slimtune.search._settings import SizedSettings as SizedSettings
     from slimtune.search._settings import setting_fields as setting_fields

@@ -12,7 +12,7 @@ import os
 from dataclasses import Field, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, get_args, get_type_hints
+from typing import Any, ClassVar, TypeVar, get_args, get_type_hints
 
 from slimtune.search._errors import UsageError
 from slimtune.search.training._seeds import (
@@ -32,6 +32,8 @@ from slimtune.spaces import (
     read_toml,
 )
 from slimtune.trackers import TrackingUriError, check_tracking_uri, redact
+
+_T = TypeVar("_T")
 
 SIZE_OBJECTIVES = {"params": "params", "int8_bytes": "weight_bytes_int8", "macs": "macs"}
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -527,16 +529,16 @@ class SearchSettings:
         """These settings, complete with the held-out sizes `held_out`."""
         return SizedSettings(**{name: getattr(self, name) for name in GROUPS}, held_out=held_out)
 
-    def resolved(self) -> SearchSettings:
-        """The defaults that depend on other settings or the environment, filled in."""
+    def resolved(self) -> ResolvedSettings:
+        """The defaults that depend on other settings or the environment, filled in: read them
+        as set from the value's typed accessors (`storage`, `tracking_uri`, `workers`...)."""
         from slimtune.trackers import resolve_tracking_uri  # loads numpy: not at CLI start-up
 
         out = Path(self.study.out).absolute()
         limits: dict[str, Any] = {b: limit for b, (_, limit) in self.budgets.limits().items()}
         name = f"slimtune-{self.data.dataset_name}"
         strategy = self.strategy
-        return replace(
-            self,
+        groups = {group: getattr(self, group) for group in GROUPS} | dict(
             training=replace(self.training, full_epochs=self.training.full_recipe.epochs),
             strategy=replace(
                 strategy,
@@ -556,6 +558,9 @@ class SearchSettings:
                 model_name=self.tracking.model_name or name,
             ),
         )
+        if isinstance(self, ResolvedSettings):  # sized settings stay sized
+            return replace(self, **groups)
+        return ResolvedSettings(**groups)
 
     # --- what depends on several groups ---------------------------------------------------------
     @property
@@ -585,10 +590,47 @@ class SearchSettings:
         }
 
 
+@dataclass(frozen=True)
+class ResolvedSettings(SearchSettings):
+    """Settings whose environment-dependent defaults `SearchSettings.resolved()` filled in. The
+    groups keep each field as declared (`X | None` where the flag may be left out); the accessors
+    below read the filled values as set, and raise if one is unset (settings sized without
+    being resolved, as some tests make them, and that never gave the value)."""
+
+    @property
+    def study_name(self) -> str:
+        return _filled(self.study.study_name, "study-name")
+
+    @property
+    def storage(self) -> str:
+        return _filled(self.study.storage, "storage")
+
+    @property
+    def workers(self) -> int:
+        return _filled(self.execution.workers, "workers")
+
+    @property
+    def tracking_uri(self) -> str:
+        return _filled(self.tracking.tracking_uri, "tracking-uri")
+
+    @property
+    def model_name(self) -> str:
+        return _filled(self.tracking.model_name, "model-name")
+
+
+def _filled(value: _T | None, flag: str) -> _T:
+    if value is None:
+        raise ValueError(
+            f"--{flag} is unset: resolve the settings first (SearchSettings.resolved())"
+        )
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
-class SizedSettings(SearchSettings):
+class SizedSettings(ResolvedSettings):
     """Settings complete for one training file: `held_out` holds the validation and recheck
-    sizes, so the floors a trial and a candidate must clear are known."""
+    sizes, so the floors a trial and a candidate must clear are known. A search sizes settings it
+    resolved first; the resolved values are read through `ResolvedSettings`' accessors."""
 
     held_out: HeldOut
 

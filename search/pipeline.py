@@ -109,7 +109,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
         # a file path made absolute for the workers
         s = replace(s, strategy=replace(s.strategy, hypermodel=space.hypermodel))
     try:
-        check_tracking_server(s.tracking.tracking_uri)
+        check_tracking_server(s.tracking_uri)
     except TrackingUriError as exc:
         raise UsageError(str(exc)) from None
     if s.execution.ray_address and not ray_address_reachable(s.execution.ray_address):
@@ -126,12 +126,12 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
     if isinstance(space, HyperModelSpace):
         check_hypermodel(s, space, image_shape(train), class_count(train, val))
     ensure_writable(out)
-    ride_out = RideOut(s.study.storage, progress.note)  # a restart of the study's database server
+    ride_out = RideOut(s.storage, progress.note)  # a restart of the study's database server
     with storage_lock(s) as exclusive:
-        with creation_lock(s.study.storage, ride_out):
+        with creation_lock(s.storage, ride_out):
             ctx = _open(s, space, train, val, ride_out=ride_out)
         ctx.started = started
-        ctx.peers = Peers(ctx.study, s.study.storage, exclusive, ride_out)
+        ctx.peers = Peers(ctx.study, s.storage, exclusive, ride_out)
         requeued = requeue_interrupted(ctx)
         if requeued:
             progress.note(
@@ -140,14 +140,14 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
             )
         tracker = _tracker(s, out)
         records = TrialRecords(
-            tracker, s.study.study_name, out / "spool", progress, ctx.peers, s.tracking.log_models
+            tracker, s.study_name, out / "spool", progress, ctx.peers, s.tracking.log_models
         )
         if exclusive:
-            tracker.close_stale_runs(s.study.study_name)
+            tracker.close_stale_runs(s.study_name)
         tracker.start_parent(
-            f"search-{s.study.study_name}",
+            f"search-{s.study_name}",
             _parent_params(s),
-            {"study": s.study.study_name, "storage": redact(s.study.storage)},
+            {"study": s.study_name, "storage": redact(s.storage)},
             datasets=[
                 input_dataset(source, "training", train),
                 input_dataset(source, "validation", val),
@@ -155,8 +155,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
             input_example=input_example(train),
         )
         progress.note(
-            f"study {s.study.study_name!r} in {redact(s.study.storage)}; "
-            f"MLflow at {redact(s.tracking.tracking_uri)}"
+            f"study {s.study_name!r} in {redact(s.storage)}; MLflow at {redact(s.tracking_uri)}"
         )
         try:
             result = _search_and_confirm(ctx, records, source, train, val, progress)
@@ -207,7 +206,7 @@ def run_study_in_process(
     space = space or _load_space(s)
     with storage_lock(s):
         ctx = _open(s, space, train, val, sampler)
-        ctx.peers = Peers(ctx.study, s.study.storage, exclusive=True)
+        ctx.peers = Peers(ctx.study, s.storage, exclusive=True)
         requeue_interrupted(ctx)
         run_trials(
             planner_class(s)(ctx, ctx.peers),
@@ -301,14 +300,14 @@ def _open(
 def _tracker(s: SizedSettings, out: Path) -> MlflowTracker:
     try:
         return MlflowTracker(
-            s.tracking.tracking_uri,
-            s.study.study_name,
+            s.tracking_uri,
+            s.study_name,
             artifact_location=_local_artifacts(s, out),
             checkpoint=fail_point,
         )
     except TrackerUnavailable:
         raise UsageError(
-            f"--tracking-uri {redact(s.tracking.tracking_uri)}: the MLflow server stopped "
+            f"--tracking-uri {redact(s.tracking_uri)}: the MLflow server stopped "
             "answering; start it and run the same command again"
         ) from None
 
@@ -322,9 +321,10 @@ def _search_and_confirm(
     progress: Progress,
 ) -> SearchResult:
     s = ctx.settings
+    assert ctx.peers is not None  # run_search found them before the search
     with RayExecutor(
         s.execution.ray_address,
-        s.execution.workers,
+        s.workers,
         s.execution.cpus_per_trial,
         s.execution.max_retries,
     ) as executor:
@@ -373,7 +373,7 @@ def _search_and_confirm(
     pending = records.pending(ctx.study)
     if pending or not records.online:
         ctx.messages.append(
-            f"MLflow at {redact(s.tracking.tracking_uri)} was unreachable: {pending} trial "
+            f"MLflow at {redact(s.tracking_uri)} was unreachable: {pending} trial "
             "run(s), spooled models and the registration wait; run the same "
             "command again once it answers to write them"
         )
@@ -489,7 +489,7 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
         f"- recipe: {recipe.optimizer} at peak learning rate {recipe.learning_rate} "
         f"({recipe.schedule}), batch {recipe.batch_size}, {recipe.epochs} epochs "
         f"(the search trained {s.training.epochs}; near misses and this model {recipe.epochs})",
-        f"- search (study `{s.study.study_name}`, trial {chosen.trial_number}), validation: "
+        f"- search (study `{s.study_name}`, trial {chosen.trial_number}), validation: "
         + accuracies(chosen.search_seeds, chosen.search_val_accuracies),
         "- confirmation with fresh seeds, validation: "
         + accuracies(chosen.seeds, chosen.val_accuracies),
@@ -529,8 +529,8 @@ def _model_card(ctx: StudyContext, chosen: Chosen, run_id: str) -> str:
 
 def _mlflow_info(ctx: StudyContext, tracker: MlflowTracker) -> dict[str, Any]:
     return {
-        "tracking_uri": redact(ctx.settings.tracking.tracking_uri),
-        "experiment": ctx.settings.study.study_name,
+        "tracking_uri": redact(ctx.settings.tracking_uri),
+        "experiment": ctx.settings.study_name,
         "experiment_id": tracker.experiment_id,
         "parent_run_id": tracker.parent_run_id,
     }
@@ -546,15 +546,15 @@ def _register(
         CONFIRMATION_ATTR_PREFIX + chosen.summary, record
     )  # another driver's?
     if record.get("run_id") and (
-        record.get("model_name") != s.tracking.model_name or not record.get("model_version")
+        record.get("model_name") != s.model_name or not record.get("model_version")
     ):
         version = records.attempt(
             lambda: records.tracker.register_champion(
                 record["run_id"],
-                s.tracking.model_name,
+                s.model_name,
                 {
                     "floor": str(s.selection.min_accuracy),
-                    "study": s.study.study_name,
+                    "study": s.study_name,
                     "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
                     "judge": chosen.judge,
                     **(
@@ -573,9 +573,9 @@ def _register(
             )
         )
         if version is not None:
-            record = record | {"model_name": s.tracking.model_name, "model_version": version}
+            record = record | {"model_name": s.model_name, "model_version": version}
             ctx.study.set_user_attr(CONFIRMATION_ATTR_PREFIX + chosen.summary, record)
-    if not record.get("model_version") or record.get("model_name") != s.tracking.model_name:
+    if not record.get("model_version") or record.get("model_name") != s.model_name:
         return {
             "registered_model_name": None,
             "registered_model_version": None,
@@ -593,8 +593,8 @@ def _register(
 def _study_info(ctx: StudyContext) -> StudyInfo:
     counts = count_states(ctx.study)
     return StudyInfo(
-        name=ctx.settings.study.study_name,
-        storage=redact(ctx.settings.study.storage),
+        name=ctx.settings.study_name,
+        storage=redact(ctx.settings.storage),
         n_complete=counts[TrialState.COMPLETE],
         n_failed=counts[TrialState.FAIL],
         n_pruned=counts[TrialState.PRUNED],
@@ -699,4 +699,4 @@ def _parent_params(s: SizedSettings) -> dict[str, Any]:
 
 def _local_artifacts(s: SizedSettings, out: Path) -> str | None:
     """Artifacts next to a local SQLite tracking store; a server keeps its own artifact root."""
-    return (out / "mlartifacts").as_uri() if s.tracking.tracking_uri.startswith("sqlite") else None
+    return (out / "mlartifacts").as_uri() if s.tracking_uri.startswith("sqlite") else None

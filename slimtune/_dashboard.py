@@ -79,7 +79,7 @@ def _storage_url(out: Path, storage: str | None) -> str:
 
     # from_sources: a password in --storage is refused here as `slimtune search` refuses it.
     flags = {"out": str(out), "storage": storage}
-    url = SearchSettings.from_sources(None, flags).resolved().study.storage
+    url = SearchSettings.from_sources(None, flags).resolved().storage
     if storage is None:
         if not out.is_dir():
             raise UsageError(

@@ -161,7 +161,11 @@ def evaluate(
     if (preset is None) == (config_json is None):
         raise UsageError("give exactly one of --preset NAME or --config-json JSON")
     try:
-        config = named_preset(preset) if preset else CNNConfig.from_dict(json.loads(config_json))
+        if preset is not None:
+            config = named_preset(preset)
+        else:
+            assert config_json is not None  # exactly one of the two is given (checked above)
+            config = CNNConfig.from_dict(json.loads(config_json))
     except KeyError as exc:
         raise UsageError(f"--preset {preset}: {exc.args[0]}") from None
     except (ValueError, TypeError) as exc:

@@ -44,6 +44,9 @@ from slimtune.spaces._space import SpaceError
 from slimtune.spaces._walk import footprint_of_model
 
 if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from types import ModuleType
+
     import keras
     import keras_tuner as kt
 
@@ -335,6 +338,8 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _import(hypermodel: str, where: str) -> Any:
+    module: ModuleType | None = None  # a path/to/file.py, loaded by `loader`
+    loader: Loader | None = None
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
@@ -346,14 +351,17 @@ def _import(hypermodel: str, where: str) -> Any:
             f"_slimtune_hypermodel_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
         )
         spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:  # not for a .py file: its loader is known
+            raise HyperModelError(
+                f"--hypermodel {hypermodel}: {where} is not importable as a Python file; pass "
+                "path/to/file.py:NAME"
+            )
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # dataclasses and pickling look the module up
-        loader = spec.loader.exec_module
-    else:
-        module, loader = None, None
+        loader = spec.loader
     try:
-        if loader is not None:
-            loader(module)
+        if module is not None and loader is not None:
+            loader.exec_module(module)
             return module
         return importlib.import_module(where)
     except ModuleNotFoundError as exc:

@@ -56,7 +56,8 @@ def confirm_candidates(
     """
     s = ctx.settings
     recheck = s.held_out.recheck_size > 0
-    held_out_ref = held_out_dataset = calibration = None
+    held_out_ref = calibration = None
+    held_out_dataset: InputDataset | None = None
     confirmations = []
     for point in candidates[: s.selection.confirm_candidates]:
         record = ctx.study.user_attrs.get(CONFIRMATION_ATTR_PREFIX + point.summary)
@@ -66,7 +67,7 @@ def confirm_candidates(
             or record.get("recheck_size", 0) != s.held_out.recheck_size
             or record.get("judge", "float") != s.selection.judge
         ):
-            if held_out_ref is None:
+            if held_out_dataset is None:  # read once, for the first candidate to confirm
                 held_out = (
                     source.recheck(s.held_out.val_size, s.held_out.recheck_size)
                     if recheck
@@ -139,7 +140,7 @@ def _retrain(
     group trained in one pass. The record keeps the held-out split's MLflow description
     (`datasets`) for the confirmation run."""
     s = ctx.settings
-    groups = seed_groups(ctx.confirm_seeds, s.execution.workers)
+    groups = seed_groups(ctx.confirm_seeds, s.workers)
     refs = [
         executor.submit(
             TrainingRequest(
@@ -176,7 +177,10 @@ def _retrain(
         }
     # The groups are contiguous runs of the seeds, in order: concatenated, they follow the seeds.
     val = [acc for o in outcomes for acc in o.val_accuracies]
-    held_out = [acc for o in outcomes for acc in o.test_accuracies]
+    held_out: list[float] = []
+    for o in outcomes:
+        assert o.test_accuracies is not None  # a confirmation sends a held-out split, never races
+        held_out += o.test_accuracies
     int8 = [acc for o in outcomes for acc in o.int8_test_accuracies or []]
     models = [model for o in outcomes for model in o.seed_models]
     int8_files = [blob for o in outcomes for blob in o.seed_int8]
@@ -277,7 +281,7 @@ def log_confirmation(
             },
             metrics,
             {
-                "study": ctx.settings.study.study_name,
+                "study": ctx.settings.study_name,
                 "trial_number": str(trial_number),
                 "summary": summary,
                 "seeds": ",".join(map(str, seeds)),

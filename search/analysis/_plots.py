@@ -5,7 +5,7 @@ Matplotlib and plotly load inside the functions, so importing this module stays 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,14 +240,16 @@ def study_slices(rows: list[TrialRow]) -> list[SlicePoint]:
     """The study's trained trials by kernel sizes; each slice's own front is joined."""
     points = []
     for kernel in {r.kernel_sizes for r in _trained(rows)}:
-        group = [r for r in _trained(rows) if r.kernel_sizes == kernel]
-        front = {r.number for r in _non_dominated(group)}
-        points += [
-            SlicePoint(
-                kernel, r.size, r.median_val_accuracy, r.worst_case_val_accuracy, r.number in front
-            )
-            for r in group
+        group = [
+            SlicePoint(kernel, r.size, median, r.worst_case_val_accuracy)
+            for r in rows
+            if r.kernel_sizes == kernel
+            and r.size is not None
+            and r.worst_case_val_accuracy is not None
+            and (median := r.median_val_accuracy) is not None
         ]
+        front = _non_dominated(group)
+        points += [replace(p, joined=p in front) for p in group]
     return points
 
 
@@ -258,8 +260,10 @@ def progress_png(result: dict[str, Any], rows: list[TrialRow]) -> Figure:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     times, sizes = smallest_feasible_over_time(rows)
-    finished = sorted((r for r in rows if r.finished_s is not None), key=lambda r: r.finished_s)
-    end = max((r.finished_s for r in finished), default=0.0)
+    finished = sorted(
+        ((r.finished_s, r) for r in rows if r.finished_s is not None), key=lambda tr: tr[0]
+    )
+    end = max((t for t, _ in finished), default=0.0)
     if times:
         ax.step(
             [*times, end] if end > times[-1] else times,
@@ -272,8 +276,8 @@ def progress_png(result: dict[str, Any], rows: list[TrialRow]) -> Figure:
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no feasible trial", transform=ax.transAxes, ha="center")
-    for r in finished:  # every finished trial, as a tick on the time axis
-        ax.axvline(r.finished_s, ymax=0.04, color="#2ca02c" if r.feasible else "#bbbbbb")
+    for t, r in finished:  # every finished trial, as a tick on the time axis
+        ax.axvline(t, ymax=0.04, color="#2ca02c" if r.feasible else "#bbbbbb")
     ax.set_xlabel("wall time since the first trial started (s)")
     ax.set_ylabel(f"smallest feasible {_size_label(result)}")
     ax.set_title(
@@ -290,12 +294,15 @@ def smallest_feasible_over_time(rows: list[TrialRow]) -> tuple[list[float], list
     """(finish times, sizes) at which the smallest feasible size so far went down."""
     times: list[float] = []
     sizes: list[float] = []
-    for row in sorted(
-        (r for r in rows if r.feasible and r.finished_s is not None), key=lambda r: r.finished_s
-    ):
-        if not sizes or row.size < sizes[-1]:
-            times.append(row.finished_s)
-            sizes.append(row.size)
+    feasible = (
+        (r.finished_s, r.size)
+        for r in rows
+        if r.feasible and r.finished_s is not None and r.size is not None
+    )
+    for finished_s, size in sorted(feasible, key=lambda ts: ts[0]):
+        if not sizes or size < sizes[-1]:
+            times.append(finished_s)
+            sizes.append(size)
     return times, sizes
 
 
@@ -345,15 +352,15 @@ def _pick_row(result: dict[str, Any], rows: list[TrialRow]) -> TrialRow | None:
     return next((r for r in rows if r.number == chosen["trial_number"]), None)
 
 
-def _non_dominated(rows: list[TrialRow]) -> list[TrialRow]:
+def _non_dominated(points: list[SlicePoint]) -> list[SlicePoint]:
     return [
-        r
-        for r in rows
+        p
+        for p in points
         if not any(
-            o.worst_case_val_accuracy >= r.worst_case_val_accuracy
-            and o.size <= r.size
-            and (o.worst_case_val_accuracy > r.worst_case_val_accuracy or o.size < r.size)
-            for o in rows
+            o.worst_accuracy >= p.worst_accuracy
+            and o.size <= p.size
+            and (o.worst_accuracy > p.worst_accuracy or o.size < p.size)
+            for o in points
         )
     ]
 

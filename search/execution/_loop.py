@@ -62,7 +62,7 @@ def run_trials(
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
         )
     )
-    progress.start(settings.study.trials, run.finished, settings.execution.workers)
+    progress.start(settings.study.trials, run.finished, settings.workers)
     try:
         _loop(planner, executor, records, data_refs, progress, run)
     finally:
@@ -142,12 +142,12 @@ def _fill(
 ) -> None:
     """Submit trainings until every worker is busy, the planner has nothing left, or time is up."""
     ctx = planner.ctx
-    while len(run.pending) < ctx.settings.execution.workers and not run.timed_out:
+    while len(run.pending) < ctx.settings.workers and not run.timed_out:
         # The timeout bounds the invocation: new trials stop early enough for the running ones
         # to finish and the smallest feasible trial to be confirmed (estimated by the planner).
         # Like Optuna's timeout, each invocation starts trials on every worker first.
         reserve = planner.reserve_s() if deadline is not None else 0.0
-        first_batch = run.submitted < ctx.settings.execution.workers
+        first_batch = run.submitted < ctx.settings.workers
         if deadline is not None and not first_batch and time.monotonic() >= deadline - reserve:
             run.timed_out = True  # like Optuna's timeout: no new trial, running ones finish
             waiting = f"; waiting for the {len(run.pending)} running" if run.pending else ""
@@ -169,6 +169,7 @@ def _fill(
                 if run.failures > max(3, ctx.settings.study.trials):
                     return  # the loop stops on too many failures
                 continue
+            assert proposal.request is not None  # a proposal not decided is one to train
             handle = executor.submit(proposal.request, data_refs[0], data_refs[1])
             run.pending[handle] = proposal
             run.submitted += 1

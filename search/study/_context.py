@@ -144,6 +144,7 @@ def footprint_of(ctx: StudyContext, config: CNNConfig | HyperModelConfig) -> Foo
     if not isinstance(config, HyperModelConfig):
         return footprint(config, ctx.input_shape, ctx.num_classes)
     check_measurable(ctx.settings, config)
+    assert config.footprint is not None  # HyperModelSpace.suggest measures every point it makes
     return config.footprint
 
 

@@ -72,7 +72,8 @@ class FocusedSampler(WrappingSampler):
         params = self.base.sample_relative(view, trial, search_space)
         if cap is None or not params:
             return params
-        tried = {t.user_attrs.get("summary") for t in study.get_trials(deepcopy=False)}
+        trials = study.get_trials(deepcopy=False)
+        tried = {t.user_attrs["summary"] for t in trials if "summary" in t.user_attrs}
         draws = 1
         while not self._new_and_smaller(params, cap, tried):
             if draws < MAX_DRAWS:

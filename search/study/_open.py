@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from slimtune.search._data import SPLIT_ORDER
 from slimtune.search._errors import UsageError
-from slimtune.search._settings import SearchSettings, SizedSettings
+from slimtune.search._settings import ResolvedSettings, SearchSettings, SizedSettings
 from slimtune.search.study import _optuna_private as private
 from slimtune.search.study._context import StudyContext
 from slimtune.search.study._design import queue_design
@@ -37,14 +37,14 @@ def data_digests(study: optuna.Study) -> dict[str, str]:
 
 
 @contextmanager
-def storage_lock(settings: SearchSettings) -> Iterator[bool]:
+def storage_lock(settings: ResolvedSettings) -> Iterator[bool]:
     """SQLite must have one writer: refuse a second driver on the same SQLite file.
 
     Yields True when this driver is the study's only one (SQLite), False on a shared RDB.
     """
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.study.storage)
+    url = make_url(settings.storage)
     if url.get_backend_name() != "sqlite" or not url.database:
         yield False
         return
@@ -55,7 +55,7 @@ def storage_lock(settings: SearchSettings) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(
-                f"--storage {settings.study.storage} is in use by another slimtune search; "
+                f"--storage {settings.storage} is in use by another slimtune search; "
                 "wait for it to finish, or use PostgreSQL for several drivers"
             ) from None
         yield True
@@ -105,7 +105,7 @@ def open_study(
     `ride_out`: ride out a restart of the database server (search/study/_storage.py)."""
     _quiet_optuna()
     storage = open_storage(
-        settings.study.storage,
+        settings.storage,
         ride_out,
         heartbeat_interval=HEARTBEAT_INTERVAL_S,
         grace_period=GRACE_PERIOD_S,
@@ -116,13 +116,11 @@ def open_study(
     wanted = identity(settings, space, recipe, input_shape, num_classes, data)
     sampler = sampler or base_sampler(settings)
     try:
-        study = optuna.load_study(
-            study_name=settings.study.study_name, storage=storage, sampler=sampler
-        )
+        study = optuna.load_study(study_name=settings.study_name, storage=storage, sampler=sampler)
     except KeyError:
         # load_if_exists: another driver of a shared RDB may create it at the same moment.
         study = optuna.create_study(
-            study_name=settings.study.study_name,
+            study_name=settings.study_name,
             storage=storage,
             directions=["maximize", "minimize"],
             sampler=sampler,
@@ -142,14 +140,14 @@ def open_study(
                 if stored[key].get(split) != digest
             )
             raise UsageError(
-                f"study {settings.study.study_name!r} in {redact(settings.study.storage)} was "
+                f"study {settings.study_name!r} in {redact(settings.storage)} was "
                 f"created on other data (content digests {changed}); point "
                 "--dataset/--data-dir at the files it was created with, or choose a "
                 "new --study-name"
             )
         if stored.get(key) != value:
             raise UsageError(
-                f"study {settings.study.study_name!r} in {redact(settings.study.storage)} was "
+                f"study {settings.study_name!r} in {redact(settings.storage)} was "
                 f"created with "
                 f"{key} = {stored.get(key)!r}, not {value!r}; pass the same settings "
                 "to resume it, or choose a new --study-name"
@@ -192,9 +190,7 @@ def requeue_interrupted(ctx: StudyContext) -> int:
     only those whose heartbeat stopped (Optuna's grace period) are.
     """
     study = ctx.study
-    if ctx.settings.study.storage.startswith(
-        "sqlite"
-    ):  # storage_lock makes this driver the only one
+    if ctx.settings.storage.startswith("sqlite"):  # storage_lock makes this driver the only one
         orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         requeue = private.stale_trial_callback(study)
         for trial in orphans:
@@ -202,6 +198,7 @@ def requeue_interrupted(ctx: StudyContext) -> int:
                 study, trial, "fail_reason", "the driver stopped before the trial finished"
             )
             private.set_user_attr(study, trial, "interrupted", True)
+            assert requeue is not None  # open_study gives the storage RetryWithoutTheStop
             requeue(study, private.fail(study, trial))
         return len(orphans)
     optuna.storages.fail_stale_trials(study)

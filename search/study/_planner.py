@@ -164,7 +164,7 @@ class Planner:
             if candidate is not None:
                 seed_epochs = max(1, candidate.user_attrs.get("epochs_run", 1))
                 per_seed_epoch = candidate.user_attrs.get("train_time_s", 0.0) / seed_epochs
-                share = math.ceil(len(ctx.confirm_seeds) / s.execution.workers)
+                share = math.ceil(len(ctx.confirm_seeds) / s.workers)
                 confirming = per_seed_epoch * s.training.full_recipe.epochs * share
             self._reserve = (key, running + confirming)
         return self._reserve[1]
@@ -173,16 +173,15 @@ class Planner:
     def tell_trained(self, proposal: Proposal, outcome: SeedsOutcome) -> None:
         """Record a finished training: COMPLETE, or PRUNED when it stopped early (racing: it can
         be neither feasible nor improve the front)."""
-        trial, ctx = proposal.trial, self.ctx
+        trial, ctx, fp = proposal.trial, self.ctx, proposal.footprint
+        assert fp is not None  # a proposal sent to train was measured (`next`)
         record_outcome(trial, outcome)
-        set_constraints(ctx, trial, outcome.worst_case_val_accuracy, proposal.footprint)
+        set_constraints(ctx, trial, outcome.worst_case_val_accuracy, fp)
         if outcome.stopped_reason:
             trial.set_user_attr("prune_reason", f"stopped early: {outcome.stopped_reason}")
             ctx.study.tell(trial, state=TrialState.PRUNED)
         else:
-            ctx.study.tell(
-                trial, [outcome.worst_case_val_accuracy, ctx.size_of(proposal.footprint)]
-            )
+            ctx.study.tell(trial, [outcome.worst_case_val_accuracy, ctx.size_of(fp)])
 
     def tell_failed(self, proposal: Proposal, reason: str) -> None:
         proposal.trial.set_user_attr("fail_reason", reason[:500])
@@ -436,7 +435,7 @@ class SmallestFocusPlanner(FocusPlanner, SmallestPlanner):
         if moves > len(since) - moves:
             return  # the sampler's turn
         describe = _describe_params(ctx.settings, ctx.space, ctx.input_shape, ctx.num_classes)
-        tried = {t.user_attrs.get("summary") for t in trials}
+        tried = {t.user_attrs["summary"] for t in trials if "summary" in t.user_attrs}
         rng = random.Random(
             f"{ctx.settings.strategy.seed}-{len(trials)}"
         )  # reproducible per study state

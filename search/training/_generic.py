@@ -97,7 +97,7 @@ def train_hypermodel_seeds(
         seeds=[seed for seed, _, _ in trained],
         val_accuracies=val_acc,
         test_accuracies=[_accuracy(m, x_test, held_out.y) for _, m, _ in trained]
-        if held_out is not None and not stopped
+        if held_out is not None and x_test is not None and not stopped
         else None,
         train_time_s=0.0,
         median_seed=trained[median][0],
