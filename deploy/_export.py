@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,9 @@ class ExportReport:
     # microcontroller runs it with: its test accuracy and the arena it really uses.
     tflm_accuracy: float | None = None
     tflm_arena_bytes: int | None = None
+    # Against the device budgets the model was registered with: None when none applies.
+    fits: bool | None = None
+    budget_misses: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -87,7 +87,9 @@ def pull_model(
         exported = accuracy(fmt, path, x_test, test_y)
         tflm = _tflm_measures(path, x_test, test_y) if fmt == "tflite-int8" else (None, None)
         passed = None if floor is None else exported >= floor
-        if passed is not False or allow_below_floor:
+        misses = _budget_misses(source.budgets, fmt, file_bytes, tflm[1])
+        fits = None if misses is None else not misses
+        if (passed is not False and fits is not False) or allow_below_floor:
             publish(path, out)
     float_acc = keras_accuracy(model, x_test, test_y)
     return ExportReport(
@@ -106,7 +108,29 @@ def pull_model(
         analytic_weight_bytes_int8=_analytic_int8_bytes(model),
         tflm_accuracy=tflm[0],
         tflm_arena_bytes=tflm[1],
+        fits=fits,
+        budget_misses=misses or [],
     )
+
+
+def _budget_misses(
+    budgets: dict[str, int], fmt: str, file_bytes: int, arena_bytes: int | None
+) -> list[str] | None:
+    """What the exported file exceeds of the device budgets its model was searched under (the
+    .tflite file against max_flash_bytes, the arena TFLM measured against max_ram_bytes); None
+    when no budget applies to this format."""
+    checks = []
+    if fmt in ("tflite", "tflite-int8") and "max_flash_bytes" in budgets:
+        checks.append(("file", file_bytes, "max_flash_bytes"))
+    if arena_bytes is not None and "max_ram_bytes" in budgets:
+        checks.append(("TFLM arena", arena_bytes, "max_ram_bytes"))
+    if not checks:
+        return None
+    return [
+        f"{what} {value:,} bytes > {name} {budgets[name]:,}"
+        for what, value, name in checks
+        if value > budgets[name]
+    ]
 
 
 def _tflm_measures(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:

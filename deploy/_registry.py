@@ -9,13 +9,14 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimtune.deploy._errors import DeployError
 from slimtune.spaces import quiet_native_stderr
 from slimtune.trackers import (
+    BUDGET_TAG_PREFIX,
     PULL_MEASURES,
     PULL_TAG_PREFIX,
     RECIPE_PARAMS,
@@ -53,6 +54,9 @@ class SourceModel:
     floor: float | None
     floor_source: str  # where `floor` came from, for the report
     tracking_uri: str
+    # The device budgets the model was searched under (registry tags "budget.max_flash_bytes",
+    # "budget.max_ram_bytes"): what its int8 file and TFLM arena must fit.
+    budgets: dict[str, int] = field(default_factory=dict)
 
 
 def tracking_uri_of(flag: str | None) -> str:
@@ -110,6 +114,7 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
                 _float(floor_tag),
                 "registered floor" if floor_tag else "",
                 tracking_uri,
+                _budgets(version.tags),
             )
         assert runs is not None  # check_model_uri: a models:/ or a runs:/ URI
         run = client.get_run(runs["run_id"])
@@ -137,6 +142,16 @@ def locate(model_uri: str, tracking_uri: str) -> SourceModel:
         "run's floor tag" if floor_tag else "",
         tracking_uri,
     )
+
+
+def _budgets(tags: dict[str, str]) -> dict[str, int]:
+    """The byte budgets a registered version carries (tags BUDGET_TAG_PREFIX + name)."""
+    budgets = {}
+    for name in ("max_flash_bytes", "max_ram_bytes"):
+        value = tags.get(BUDGET_TAG_PREFIX + name, "")
+        if value.isdigit():
+            budgets[name] = int(value)
+    return budgets
 
 
 def load_keras_model(source: SourceModel) -> keras.Model:
@@ -348,7 +363,16 @@ def record_pull(
             "passed": "none" if report.passed is None else str(report.passed).lower(),
             "run_id": run_id,
         }
-        for measure in PULL_MEASURES:
+        if report.tflm_accuracy is not None:  # run under TFLM (tflite-int8)
+            values |= {
+                "tflm_accuracy": f"{report.tflm_accuracy:.6f}",
+                "tflm_arena_bytes": report.tflm_arena_bytes,
+            }
+        if report.fits is not None:
+            values["fits"] = str(report.fits).lower()
+        for measure in (*PULL_MEASURES, "tflm_accuracy", "tflm_arena_bytes", "fits"):
+            if measure not in values:
+                continue
             client.set_model_version_tag(
                 name, number, f"{PULL_TAG_PREFIX}{report.format}.{measure}", str(values[measure])
             )
@@ -379,6 +403,11 @@ def _log_pull_numbers(client: Any, run_id: str, report: ExportReport) -> None:
         "drop": report.drop,
         "test_images": report.test_images,
     }
+    if report.tflm_accuracy is not None and report.tflm_arena_bytes is not None:
+        metrics |= {
+            "tflm_accuracy": report.tflm_accuracy,
+            "tflm_arena_bytes": float(report.tflm_arena_bytes),
+        }
     params = {
         "format": report.format,
         "calibration_images": report.calibration_images,

@@ -80,6 +80,7 @@ from slimtune.spaces import (
     resolve_hypermodel,
 )
 from slimtune.trackers import (
+    BUDGET_TAG_PREFIX,
     MlflowTracker,
     TrackerUnavailable,
     TrackingUriError,
@@ -557,6 +558,11 @@ def _register(
                     "study": s.study_name,
                     "worst_case_test_accuracy": f"{chosen.worst_case_test_accuracy:.6f}",
                     "judge": chosen.judge,
+                    # the device budgets, for `pull` to check the file it writes against
+                    **{
+                        BUDGET_TAG_PREFIX + name: str(limit)
+                        for name, (_, limit) in s.budgets.limits().items()
+                    },
                     **(
                         {
                             "worst_case_int8_test_accuracy": (

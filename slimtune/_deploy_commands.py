@@ -8,9 +8,12 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from slimtune.deploy import ExportReport
 from rich.console import Console
 from rich.table import Table
 
@@ -69,7 +72,11 @@ def pull(
         typer.Option(help="Floor to enforce [default: the floor the model was registered with]."),
     ] = None,
     allow_below_floor: Annotated[
-        bool, typer.Option(help="Keep an export whose accuracy is below the floor.")
+        bool,
+        typer.Option(
+            help="Keep an export whose accuracy is below the floor, or that exceeds the "
+            "device budgets its model was searched under."
+        ),
     ] = False,
     report: Annotated[
         Path | None, typer.Option(help="Also write the measurements as JSON here [default: none].")
@@ -79,7 +86,6 @@ def pull(
     a registry version gets the measurements as tags and a run holding the exported file."""
     from slimtune.deploy import (
         DeployError,
-        ExportBelowFloor,
         calibration_rows,
         locate_pull,
         pull_model,
@@ -131,13 +137,32 @@ def pull(
                 f"{PULL_TAG_PREFIX}{format.value}.*, run {run_id} with the "
                 f"{'exported file' if out.exists() else 'numbers'}"
             )
+    _refuse_or_keep(result, format.value, model, out, allow_below_floor)
+
+
+def _refuse_or_keep(result: ExportReport, fmt: str, model: str, out: Path, allow: bool) -> None:
+    """Exit 4 (ExportBelowFloor) for an export over its device budgets or below its floor,
+    unless --allow-below-floor keeps it with a warning."""
+    from slimtune.deploy import ExportBelowFloor
+
+    if result.fits is False:
+        message = (
+            f"{fmt} export of {model} does not fit the device budgets it was searched "
+            f"under ({'; '.join(result.budget_misses)})"
+        )
+        if not allow:
+            raise ExportBelowFloor(
+                f"{message}; nothing written to {out}. Pass --allow-below-floor to keep it "
+                "anyway, or search again with the budgets of your device"
+            )
+        print(f"warning: {message}; kept because of --allow-below-floor")
     if result.passed is False:
         message = (
-            f"{format.value} export of {model} has test accuracy "
+            f"{fmt} export of {model} has test accuracy "
             f"{result.exported_accuracy:.4f}, below the {result.floor_source} "
             f"{result.floor}"
         )
-        if not allow_below_floor:
+        if not allow:
             raise ExportBelowFloor(
                 f"{message}; nothing written to {out}. Pass "
                 "--allow-below-floor to keep it anyway, or pull another format"

@@ -5,6 +5,7 @@ from slimtune.trackers._datasets import InputDataset
 from slimtune.trackers._files import write_bytes_atomic, write_json_atomic
 from slimtune.trackers._mlflow import MlflowTracker, TrackerUnavailable, using_tracking_uri
 from slimtune.trackers._schema import (
+    BUDGET_TAG_PREFIX,
     CHAMPION_ALIAS,
     DATASET_CONTEXTS,
     PULL_MEASURES,
@@ -51,5 +52,6 @@ __all__ = [
     "InputDataset",
     "DATASET_CONTEXTS",
     "PULL_TAG_PREFIX",
+    "BUDGET_TAG_PREFIX",
     "PULL_MEASURES",
 ]

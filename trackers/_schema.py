@@ -24,6 +24,10 @@ DATASET_CONTEXTS = ("training", "validation", "recheck", "test")
 # `slimtune pull` writes what it measured back to the pulled version as tags PULL_TAG_PREFIX +
 # "<format>." + one of these (so pulls in several formats keep each other's numbers).
 PULL_TAG_PREFIX = "pull."
+# The champion's version carries the search's device budgets as tags BUDGET_TAG_PREFIX + name
+# ("budget.max_flash_bytes": the int8 .tflite file, "budget.max_ram_bytes": the TFLM arena), so
+# `slimtune pull` can check the file it writes against the bytes the model was searched for.
+BUDGET_TAG_PREFIX = "budget."
 PULL_MEASURES = (
     "file_bytes",
     "float_accuracy",

@@ -172,6 +172,11 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
     assert chosen["judge"] == "int8"
     registered = chosen["seeds"].index(chosen["registered_seed"])
     assert measured["exported_accuracy"] == chosen["int8_test_accuracies"][registered]
+    # Run under TFLM too, and checked against the budgets the champion was searched under.
+    assert measured["tflm_accuracy"] == pytest.approx(measured["exported_accuracy"], abs=0.002)
+    assert measured["fits"] is True and measured["budget_misses"] == []
+    assert measured["tflm_arena_bytes"] <= chosen["footprint"]["tflm_arena_bytes"]
+    assert measured["file_bytes"] <= chosen["footprint"]["tflite_file_bytes"] <= FLASH_BUDGET
     for label in ("file bytes", "float accuracy", "exported accuracy", "drop", "holds the floor"):
         assert label in done.stdout
     # Written back: the numbers as tags of the version, the file in a run of its experiment.
@@ -185,6 +190,7 @@ def test_pull_int8_from_the_command_line(champion, tmp_path):
         if k.startswith("pull.tflite-int8.")
     }
     assert int(tags["file_bytes"]) == measured["file_bytes"] and tags["passed"] == "true"
+    assert int(tags["tflm_arena_bytes"]) == measured["tflm_arena_bytes"] and tags["fits"] == "true"
     assert float(tags["exported_accuracy"]) == pytest.approx(
         measured["exported_accuracy"], abs=1e-6
     )
@@ -239,6 +245,28 @@ def test_an_export_below_the_registered_floor_fails_and_writes_nothing(champion,
     )
     assert done.returncode == 0, done.stderr
     assert target.stat().st_size > 0 and "kept because of --allow-below-floor" in done.stdout
+
+
+def test_an_export_over_its_device_budgets_fails_and_writes_nothing(champion, tmp_path):
+    """The champion carries the budgets it was searched under; pull measures the file and the
+    TFLM arena against them."""
+    import mlflow
+
+    from slimtune.trackers import using_tracking_uri
+
+    client = mlflow.MlflowClient(store(champion))
+    champ = client.get_model_version_by_alias("slimtune-mnist", "champion")
+    assert champ.tags["budget.max_flash_bytes"] == str(FLASH_BUDGET)
+    with using_tracking_uri(store(champion)):
+        tight = mlflow.register_model(f"runs:/{champ.run_id}/model", "slimtune-tight")
+    client.set_model_version_tag("slimtune-tight", tight.version, "budget.max_ram_bytes", "100")
+    target = tmp_path / "tight.tflite"
+    done = pull(champion, f"models:/slimtune-tight/{tight.version}", "--out", target)
+    assert done.returncode == 4, done.stderr
+    message = done.stderr.strip().splitlines()[-1]
+    assert "does not fit the device budgets it was searched under (TFLM arena " in message
+    assert "bytes > max_ram_bytes 100)" in message and "nothing written" in message
+    assert not target.exists()
 
 
 def test_template_round_trips_and_trains_on_new_data_like_a_trial(champion, tmp_path, mnist_dir):
