@@ -19,9 +19,9 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
 - slimtune: `python -m slimtune search` with its own defaults (strategy smallest, TPE, its fast
   trainer with racing and early stopping, Adam 1e-2 with cosine decay, the validation margin of
   `--confidence 0.95`, the recheck split) plus `--timeout <budget seconds left>`. It is not killed
-  at the budget: no trial starts after its timeout (its clock starts when its trial loop does),
-  the running ones finish, then it analyses, rechecks its candidates and reads the test split
-  once for its pick. The benchmark waits up to 20 minutes past the budget for that and kills it
+  at the budget: its timeout counts from its own start and stops new trials early enough (by
+  its estimate) for the running ones to finish and its smallest feasible trial to be confirmed;
+  then it analyses, rechecks its candidates and reads the test split once for its pick. The benchmark waits up to 20 minutes past the budget for that and kills it
   only then. Its pick is its own `result.json` (`chosen`), selected by its own rule and not
   reconfirmed here; `confirmations[0].passed` says whether its first candidate held.
   `--focus` (configurations larger than the smallest feasible one pruned untrained) is slimtune's

@@ -108,13 +108,17 @@ def run_pair(repeat: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]
             ),
             log,
         )
-    runs = {}
-    for design, (proc, log) in procs.items():
-        rc = proc.wait()
-        log.close()
-        wall = time.time() - started[design]
-        runs[design] = summarise(args.out / f"r{repeat}-{design}", started[design], wall, rc)
-    return runs
+    runs: dict[str, dict[str, Any]] = {}
+    while len(runs) < len(procs):  # each wall time taken when that search ends, not in turn
+        for design, (proc, log) in procs.items():
+            if design in runs or proc.poll() is None:
+                continue
+            log.close()
+            wall = time.time() - started[design]
+            folder = args.out / f"r{repeat}-{design}"
+            runs[design] = summarise(folder, started[design], wall, proc.returncode)
+        time.sleep(1.0)
+    return {design: runs[design] for design in DESIGNS}
 
 
 def median(values: list[Any]) -> Any:
