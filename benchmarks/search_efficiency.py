@@ -21,9 +21,10 @@ Engines, one after another, each in a child process with `--budget-min` minutes 
   `--confidence 0.95`, the recheck split) plus `--timeout <budget seconds left>`. It is not killed
   at the budget: its timeout counts from its own start and stops new trials early enough (by
   its estimate) for the running ones to finish and its smallest feasible trial to be confirmed;
-  then it analyses, rechecks its candidates and reads the test split once for its pick. The benchmark waits up to 20 minutes past the budget for that and kills it
-  only then. Its pick is its own `result.json` (`chosen`), selected by its own rule and not
-  reconfirmed here; `confirmations[0].passed` says whether its first candidate held.
+  then it analyses, rechecks its candidates and reads the test split once for its pick. The
+  benchmark waits up to 20 minutes past the budget for that and kills it only then. Its pick
+  is its own `result.json` (`chosen`), selected by its own rule and not reconfirmed here;
+  `confirmations[0].passed` says whether its first candidate held.
   `--focus` (configurations larger than the smallest feasible one pruned untrained) is slimtune's
   default under the smallest strategy; `--slimtune-no-focus` runs it with `--no-focus`, in
   DIR/slimtune-focus (`--slimtune-focus` passes `--focus` explicitly, in DIR/slimtune+focus).
