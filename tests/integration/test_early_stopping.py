@@ -56,6 +56,8 @@ def test_out_of_reach_floor_prunes_trials_after_the_first_seed(tmp_path, mnist_d
         "estest",
         "--sampler",
         "random",
+        "--initial-design",
+        "random",  # the design queues buildable configurations only; this test wants both
     )
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="estest", storage=f"sqlite:///{out / 'optuna.db'}")

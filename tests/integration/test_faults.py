@@ -302,11 +302,21 @@ def test_nan_and_raising_trials_fail_with_their_reason_and_the_study_goes_on(
 
     out = tmp_path / "out"
     env, _ = fault_env(tmp_path, nan_when=r"^c5x2-", raise_when=r"^c3x2-")
-    # --no-focus (whatever the default): the faults are keyed to configurations this seed
-    # proposes, so all must train.
+    # --no-focus and the random start (whatever the defaults): the faults are keyed to
+    # configurations this seed proposes, so all must train.
     done = run_cli(
         *search_args(
-            out, mnist_dir, space_file, 6, "--sampler", "random", "--seed", 3, "--no-focus"
+            out,
+            mnist_dir,
+            space_file,
+            6,
+            "--sampler",
+            "random",
+            "--seed",
+            3,
+            "--no-focus",
+            "--initial-design",
+            "random",
         ),
         env=env,
         timeout=600,

@@ -93,6 +93,8 @@ def test_result_json_holds_the_contract(first_search):
         "weight_bytes_int8",
         "peak_activation_bytes_fp32",
         "peak_activation_bytes_int8",
+        "tflite_file_bytes",
+        "tflm_arena_bytes",
         "macs",
     }
     assert len(chosen["test_accuracies"]) == len(chosen["val_accuracies"]) == 2
