@@ -348,6 +348,8 @@ def main() -> None:
     if "postgres" in storages and postgres_bin_dir() is None:
         print("PostgreSQL is not installed here: SQLite only")
         storages = [s for s in storages if s != "postgres"] or ["sqlite"]
+    # MLflow prints a "View run" link per run it ends: 1,000 lines of noise at this scale.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     machine = _common.machine()
     print(machine)
     acc = Accountant()
