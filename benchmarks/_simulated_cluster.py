@@ -52,6 +52,7 @@ class _Training:
     handle: int
     started_at: float = field(compare=False)
     outcome: Any = field(compare=False)
+    kind: str = field(compare=False, default="trial")
 
 
 class SimulatedCluster:
@@ -78,7 +79,7 @@ class SimulatedCluster:
         self._heap: list[_Training] = []
         self._next = 0
         self._real_mark = time.perf_counter()
-        self.on_completion: Any = None  # called with the cluster as each training is read
+        self.on_completion: Any = None  # called with the cluster as each trial's is read
         self.simulator_s = 0.0  # real seconds spent in this class (not the driver's)
 
     def __enter__(self) -> SimulatedCluster:
@@ -111,7 +112,7 @@ class SimulatedCluster:
             outcome.train_time_s = duration
             handle = self._next
             self._next += 1
-            training = _Training(self.now_s + duration, handle, self.now_s, outcome)
+            training = _Training(self.now_s + duration, handle, self.now_s, outcome, request.kind)
             self._running[handle] = training
             heapq.heappush(self._heap, training)
             return handle
@@ -139,7 +140,7 @@ class SimulatedCluster:
             self.now_s = max(self.now_s, training.finish_at)
             self.busy_s += training.finish_at - training.started_at
             self.finished += 1
-            if self.on_completion is not None:
+            if self.on_completion is not None and training.kind == "trial":
                 self.on_completion(self)
             return training.outcome
         finally:

@@ -3,7 +3,7 @@ of trials (issue 29). Run from the repository root:
 
     python benchmarks/driver_scale.py [--trials 1000] [--workers 64] [--trial-s 30]
                                       [--storage sqlite|postgres|both] [--sizes 100,1000,10000]
-                                      [--out FILE.json]
+                                      [--tracking-uri URI] [--out FILE.json]
 
 The REAL driver (`run_search`: the planner, the trial loop, Optuna's storage, the MLflow records
 on a real `mlflow server` on 127.0.0.1 started here, the end analysis with its trials table and
@@ -245,7 +245,7 @@ def run_one(args: argparse.Namespace, storage: str, folder: Path, acc: Accountan
             pg = stack.enter_context(postgres_server())
             os.environ.update(pg.env)
             url = pg.create_database("driver_scale")
-        mlflow_uri = stack.enter_context(
+        mlflow_uri = args.tracking_uri or stack.enter_context(
             mlflow_server(f"sqlite:///{folder / 'mlflow.db'}", folder / "mlartifacts")
         )
         settings = SearchSettings.of(
@@ -282,7 +282,9 @@ def run_one(args: argparse.Namespace, storage: str, folder: Path, acc: Accountan
     windows = []
     for size in args.sizes:
         index = next((i for i, s in enumerate(snaps) if s["asked"] >= size), None)
-        if index is None or index < 10:
+        if index is None and snaps and end["counts"].get("asked", 0) >= size:
+            index = len(snaps) - 1  # the study reached `size` with trials decided untrained
+        if index is None or index < 2:
             continue
         stats = window_stats(snaps, index, min(WINDOW, index))
         stats["size"] = size
@@ -342,6 +344,10 @@ def main() -> None:
     parser.add_argument("--min-accuracy", type=float, default=0.97)
     parser.add_argument("--train-subset", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--tracking-uri",
+        help="record to this MLflow (e.g. sqlite:///m.db) instead of a server started here",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     storages = ["sqlite", "postgres"] if args.storage == "both" else [args.storage]
