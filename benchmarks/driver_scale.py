@@ -273,7 +273,11 @@ def run_one(args: argparse.Namespace, storage: str, folder: Path, acc: Accountan
         started = time.perf_counter()
         cpu_started = time.process_time()
         rss_started = rss_bytes()
-        run_search(settings, Progress(), executor=cluster)
+        try:
+            run_search(settings, Progress(), executor=cluster)
+            interrupted = False
+        except KeyboardInterrupt:  # Ctrl-C: report the study sizes reached so far
+            interrupted = True
         total_s = time.perf_counter() - started
         total_cpu_s = time.process_time() - cpu_started
     snaps = recorder.snapshots
@@ -292,6 +296,7 @@ def run_one(args: argparse.Namespace, storage: str, folder: Path, acc: Accountan
         windows.append(stats)
     return {
         "storage": storage,
+        "interrupted": interrupted,
         "trained": len(snaps),
         "asked": end["counts"].get("asked", 0),
         "total_s": total_s,
@@ -308,7 +313,8 @@ def run_one(args: argparse.Namespace, storage: str, folder: Path, acc: Accountan
 
 def report(result: dict[str, Any]) -> None:
     print(
-        f"\n== {result['storage']}: {result['asked']} trials asked, {result['trained']} trained; "
+        f"\n== {result['storage']}{' (interrupted)' if result['interrupted'] else ''}: "
+        f"{result['asked']} trials asked, {result['trained']} trained; "
         f"{result['total_s']:.0f} s wall, {result['total_cpu_s']:.0f} s CPU; end of search "
         f"{result['end_of_search_s']:.1f} s; RSS {result['rss_start_mb']:.0f} -> "
         f"{result['rss_end_mb']:.0f} MB (peak {result['peak_rss_mb']:.0f}); simulated "
@@ -367,6 +373,8 @@ def main() -> None:
             results.append(run_one(args, storage, Path(folder), acc))
         report(results[-1])
         _common.write_json(args.out, {"machine": machine, "args": vars(args), "runs": results})
+        if results[-1]["interrupted"]:
+            break
 
 
 def _count_asks(acc: Accountant) -> None:
