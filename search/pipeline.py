@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Container
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,17 @@ from slimtune.trackers import (
 FIGURES_FOLDER = "figures"  # <out>/figures: the parent run's plots, also kept beside result.json
 
 
-def run_search(settings: SearchSettings, progress: Progress | None = None) -> SearchResult:
+def run_search(
+    settings: SearchSettings,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> SearchResult:
     """Run (or resume) a search; every bad input is refused before any state is touched.
 
     Ctrl-C/SIGTERM raise `Interrupted` after the running trials are recorded as interrupted and a
-    partial result.json (no `chosen`) is written.
+    partial result.json (no `chosen`) is written. `executor` runs the trainings instead of a
+    RayExecutor built from the settings (benchmarks/driver_scale.py simulates a cluster with it);
+    the caller owns it (it is not closed here).
     """
     started = time.monotonic()
     progress = progress or Progress()
@@ -159,7 +166,7 @@ def run_search(settings: SearchSettings, progress: Progress | None = None) -> Se
             f"study {s.study_name!r} in {redact(s.storage)}; MLflow at {redact(s.tracking_uri)}"
         )
         try:
-            result = _search_and_confirm(ctx, records, source, train, val, progress)
+            result = _search_and_confirm(ctx, records, source, train, val, progress, executor)
         except Interrupted:
             _write_trials_table(ctx, out)
             write_json_atomic(out / "result.json", _partial_result(ctx, tracker).to_dict())
@@ -320,15 +327,11 @@ def _search_and_confirm(
     train: Any,
     val: Any,
     progress: Progress,
+    executor: Executor | None = None,
 ) -> SearchResult:
     s = ctx.settings
     assert ctx.peers is not None  # run_search found them before the search
-    with RayExecutor(
-        s.execution.ray_address,
-        s.workers,
-        s.execution.cpus_per_trial,
-        s.execution.max_retries,
-    ) as executor:
+    with _executor(s, executor) as executor:
         data_refs = (executor.put(train), executor.put(val))
         run_trials(planner_class(s)(ctx, ctx.peers), executor, records, data_refs, progress)
         points = trial_points(ctx)
@@ -389,6 +392,18 @@ def _search_and_confirm(
         baseline=_baseline(ctx, chosen),
         mlflow=_mlflow_info(ctx, records.tracker) | registry,
         message=_message(ctx, points, chosen, confirmations),
+    )
+
+
+def _executor(s: SizedSettings, given: Executor | None) -> AbstractContextManager[Executor]:
+    """The caller's executor (left open), else Ray's as the settings ask (closed after use)."""
+    if given is not None:
+        return nullcontext(given)
+    return RayExecutor(
+        s.execution.ray_address,
+        s.workers,
+        s.execution.cpus_per_trial,
+        s.execution.max_retries,
     )
 
 

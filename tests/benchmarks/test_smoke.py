@@ -548,3 +548,39 @@ def test_start_small_runs_both_designs_side_by_side(mnist_dir, space_file, tmp_p
     assert set(pair) == {"small", "random"} and all(run["rc"] == 0 for run in pair.values())
     assert all(run["trials"] >= 1 for run in pair.values())
     assert "medians over 1 repeat(s), --timeout 3s" in out
+
+
+def test_driver_scale_measures_the_real_driver_against_a_simulated_cluster(mnist_dir, tmp_path):
+    """A dozen simulated trials, MLflow in a SQLite file (no server to start): the table, the
+    utilisation grid and the JSON are there; the figures mean nothing at this size."""
+    out = bench(
+        "driver_scale.py",
+        "--trials",
+        "12",
+        "--workers",
+        "3",
+        "--sizes",
+        "12",
+        "--train-subset",
+        "500",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "--out",
+        tmp_path / "d.json",
+        mnist_dir=mnist_dir,
+    )
+    assert "== sqlite: " in out and "worker utilisation d / (d + c W)" in out
+    run = json.loads((tmp_path / "d.json").read_text())["runs"][0]
+    assert run["trained"] > 0 and run["asked"] >= 12
+    window = run["windows"][0]
+    assert window["median_wall_s"] > 0 and window["sql_statements"] > 0
+    assert set(window["mean_wall_by_category_s"]) == {
+        "sampler",
+        "planner",
+        "storage_read",
+        "storage_write",
+        "mlflow",
+        "loop",
+    }
+    assert all(0 < u <= 1 for u in window["utilisation"].values())
+    assert 0 < run["simulated_utilisation"] <= 1
