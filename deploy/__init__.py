@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune._lazy import lazy_face
+from slimtune.trackers import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (trackers/_lazy.py)
     from slimtune.deploy._errors import DeployError as DeployError
     from slimtune.deploy._errors import ExportBelowFloor as ExportBelowFloor
     from slimtune.deploy._export import FORMATS as FORMATS

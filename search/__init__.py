@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune._lazy import lazy_face
+from slimtune.trackers import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (trackers/_lazy.py)
     from slimtune.search._data import DataSource as DataSource
     from slimtune.search._data import Split as Split
     from slimtune.search._data import class_count as class_count

@@ -15,9 +15,6 @@ LEAVES = {"spaces", "trackers"}
 # What benchmarks may take from the tests: the launchers of real servers and clusters.
 SHARED_HARNESS = {"support.services", "support.processes"}
 SKIPPED = {"tests", ".venv", "build", "docs"}
-# Helpers of the installed root package that every package may use, as Optuna's packages share
-# `optuna._imports`; they import nothing of ours.
-ROOT_HELPERS = {"slimtune._lazy"}
 
 
 def module_files(root: Path) -> dict[str, Path]:
@@ -81,7 +78,7 @@ def violations(root: Path) -> tuple[list[str], set[tuple[str, str]]]:
                 ):
                     bad.append(f"{rel}:{node.lineno} imports from the tests ({module})")
                 concept = _concept(module)
-                if concept is None or concept == top or module in ROOT_HELPERS:
+                if concept is None or concept == top:
                     continue
                 edges.add((top, concept))
                 inner = module.split(".")[1 if concept == "slimtune" else 2 :]

@@ -3,6 +3,7 @@ both writers and readers use, and state files written atomically. Imports nothin
 
 from slimtune.trackers._datasets import InputDataset
 from slimtune.trackers._files import write_bytes_atomic, write_json_atomic
+from slimtune.trackers._lazy import lazy_face
 from slimtune.trackers._mlflow import MlflowTracker, TrackerUnavailable, using_tracking_uri
 from slimtune.trackers._schema import (
     BUDGET_TAG_PREFIX,
@@ -29,6 +30,7 @@ from slimtune.trackers._uri import (
 )
 
 __all__ = [
+    "lazy_face",
     "MlflowTracker",
     "TrackerUnavailable",
     "credentials_refused",

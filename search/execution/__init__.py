@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune._lazy import lazy_face
+from slimtune.trackers import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (trackers/_lazy.py)
     from slimtune.search.execution._inline import InlineExecutor as InlineExecutor
     from slimtune.search.execution._interrupt import Interrupted as Interrupted
     from slimtune.search.execution._interrupt import install as install

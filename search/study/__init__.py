@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune._lazy import lazy_face
+from slimtune.trackers import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (trackers/_lazy.py)
     from slimtune.search.study._context import StudyContext as StudyContext
     from slimtune.search.study._context import check_measurable as check_measurable
     from slimtune.search.study._context import count_states as count_states

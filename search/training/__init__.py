@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slimtune._lazy import lazy_face
+from slimtune.trackers import lazy_face
 
-if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (slimtune/_lazy.py)
+if TYPE_CHECKING:  # the face, spelled out once; served lazily at run time (trackers/_lazy.py)
     from slimtune.search.training._cpu import ONEDNN_ENV_VAR as ONEDNN_ENV_VAR
     from slimtune.search.training._cpu import bfloat16_units as bfloat16_units
     from slimtune.search.training._cpu import enable_onednn as enable_onednn

@@ -1,6 +1,9 @@
 """Lazy public names of a package: each loads its module on first use, so importing a package
 (and the CLI's --help) stays free of TensorFlow, Ray, MLflow and Optuna until they are needed.
 
+It lives in trackers, which imports nothing of ours, because both search and deploy may import
+trackers and never each other (nor the CLI's own package above them).
+
 A package spells its face out once, as plain imports under `if TYPE_CHECKING:` (what type
 checkers, linters and editors read); `lazy_face` reads that block from the package's own source
 and serves the same names at run time, each from its module on first access."""
